@@ -1,0 +1,131 @@
+# Telepathine wire protocol: the packets peers exchange over UDP and TCP.
+#
+# Compatibility rules (this schema is a network protocol, mixed versions meet):
+#   * ONLY APPEND. Never renumber, remove, rename-with-new-meaning or retype a
+#     field, union member or enumerant. New fields get the next ordinal.
+#   * A reader must cope with enumerants it does not know (store, forward,
+#     ignore) and with union members it does not know (drop the packet, count).
+#   * Bump protocolVersion only for a change old peers cannot safely ignore.
+#
+# Packets are encoded with Cap'n Proto packed encoding. On UDP a packet is one
+# datagram (at most the configured MTU); on TCP each packet is a frame with a
+# 4-byte big-endian length prefix.
+@0xe4b4c04309bec4c6;
+
+using Go = import "/go.capnp";
+$Go.package("wire");
+$Go.import("github.com/telepathine/telepathine/gen/wire");
+
+const magic :UInt32 = 0x54504c54;   # "TPLT": rejects stray traffic cheaply
+const protocolVersion :UInt16 = 1;
+
+# Every packet: a header naming the cluster and the sender, then one message.
+struct Packet {
+  magic @0 :UInt32;
+  version @1 :UInt16;
+  cluster @2 :Text;        # packets of another cluster are dropped, never merged
+  sender @3 :NodeId;
+
+  body :union {
+    syn @4 :Syn;           # gossip round, step 1: "here is what I have"
+    synAck @5 :SynAck;     # step 2: "here is what you lack, and what I lack"
+    ack @6 :Ack;           # step 3: "here is what you lack"
+    push @7 :Delta;        # unsolicited fresh entries (event bus fast path)
+    reply @8 :Reply;       # an answer to an ask, sent straight to the asker
+    badCluster @9 :Void;   # "you sent me a packet of another cluster"
+  }
+}
+
+# Identity of one incarnation of a peer. A restart gets a higher generation,
+# so its fresh versions win over what the previous incarnation published.
+struct NodeId {
+  name @0 :Text;           # stable across restarts; defaults to host:port
+  generation @1 :UInt64;   # strictly increasing across restarts of a name
+  address @2 :Text;        # advertised host:port, where replies are sent
+}
+
+# One line of a digest. `node` is a 64-bit key of (name, generation) so a
+# digest line costs a few bytes; an unknown key is asked for by version 0 and
+# answered with a NodeDelta that carries the full NodeId.
+struct DigestEntry {
+  node @0 :UInt64;
+  heartbeat @1 :UInt64;    # the node's liveness counter, feeds phi accrual
+  version @2 :UInt64;      # highest version held with no gap below it
+}
+
+struct Digest {
+  entries @0 :List(DigestEntry);
+  # True when `entries` lists every node the sender knows; only then may the
+  # receiver conclude the sender lacks a node that is absent from the list.
+  complete @1 :Bool;
+  # Order-independent summary of (node, version) over every node the sender
+  # knows. Lets an incomplete digest show "nothing differs" in 8 bytes.
+  fingerprint @2 :UInt64;
+}
+
+struct Syn {
+  digest @0 :Digest;
+}
+
+struct SynAck {
+  digest @0 :Digest;       # what the responder wants, plus its fresher heartbeats
+  delta @1 :Delta;         # what the initiator lacks
+  # The initiator's fingerprint differs from the responder's: `digest` is the
+  # responder's full view (or a random subset when it does not fit).
+  mismatch @2 :Bool;
+}
+
+struct Ack {
+  delta @0 :Delta;
+}
+
+struct Delta {
+  nodes @0 :List(NodeDelta);
+}
+
+# Entries of one node with versions in (fromVersion, toVersion], in version
+# order, so a receiver can apply any prefix and never leaves a gap.
+struct NodeDelta {
+  node @0 :NodeId;
+  heartbeat @1 :UInt64;
+  fromVersion @2 :UInt64;
+  # The sender holds nothing else of this node in (last entry, toVersion]:
+  # superseded or expired entries are skipped, not sent.
+  toVersion @3 :UInt64;
+  # The receiver fell behind the sender's tombstone collection: drop what is
+  # held for this node and rebuild from these entries.
+  reset @4 :Bool;
+  entries @5 :List(Entry);
+}
+
+enum EntryKind {
+  set @0;                  # a key's value
+  tombstone @1;            # a key's deletion (or expiry), collected after a grace period
+  event @2;                # a `say`: delivered to hear handlers until expiresAt
+  ask @3;                  # a `say` that asks for replies
+}
+
+enum Encoding {
+  raw @0;                  # bytes
+  text @1;                 # UTF-8 text
+  json @2;                 # a JSON document, UTF-8
+}
+
+struct Entry {
+  version @0 :UInt64;      # per (node, generation), strictly increasing, from 1
+  kind @1 :EntryKind;
+  key @2 :Text;            # the key, or the event name for event/ask
+  value @3 :Data;
+  encoding @4 :Encoding;
+  # Unix milliseconds. set: expiry (0 = never); tombstone: time of deletion;
+  # event/ask: end of the event's duration.
+  expiresAt @5 :Int64;
+}
+
+# Answer to an ask, sent by a hearer straight to the asker's address.
+struct Reply {
+  askNode @0 :UInt64;      # the asker's node key
+  askVersion @1 :UInt64;   # version of the ask entry
+  value @2 :Data;
+  encoding @3 :Encoding;
+}
