@@ -96,6 +96,10 @@ struct NodeDelta {
   # held for this node and rebuild from these entries.
   reset @4 :Bool;
   entries @5 :List(Entry);
+  # Highest tombstone version the sender has collected for this node. A
+  # receiver rebuilt by a reset adopts it, so that it too answers peers from
+  # below it with a reset.
+  gcFloor @6 :UInt64;
 }
 
 enum EntryKind {

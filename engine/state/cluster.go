@@ -1,0 +1,320 @@
+package state
+
+import (
+	"container/heap"
+	"errors"
+	"sort"
+)
+
+// Limits bound what the network may make a replica hold.
+type Limits struct {
+	MaxKey    int // bytes of a key or event name
+	MaxValue  int // bytes of a value or event payload
+	MaxNodes  int // nodes held, self included; strangers beyond it are ignored
+	MaxPend   int // pushed runs held ahead of a gap, per node
+	PendingMS int64
+}
+
+// DefaultLimits are generous for a LAN cluster and small for an attacker.
+var DefaultLimits = Limits{MaxKey: 1024, MaxValue: 8 << 20, MaxNodes: 4096, MaxPend: 256, PendingMS: 2000}
+
+// Errors of local operations and of invalid deltas.
+var (
+	ErrInvalidKey = errors.New("state: key must be non-empty valid UTF-8 without NUL, within the size limit")
+	ErrValueSize  = errors.New("state: value larger than the limit")
+	ErrBadDelta   = errors.New("state: malformed delta")
+)
+
+// Cluster is this replica's view of every node, itself included. It is not
+// safe for concurrent use: the engine serialises access with one lock.
+type Cluster struct {
+	self   *Node
+	byName map[string]*Node
+	byKey  map[uint64]*Node
+	fp     uint64
+	expiry expiryHeap
+	graves map[string]grave
+	// stale holds keys of incarnations known to be replaced or removed, so
+	// digests naming them are not answered with "send me that node".
+	stale  map[uint64]int64
+	limits Limits
+}
+
+// grave remembers a removed node so that stale gossip cannot resurrect it:
+// only a newer generation or a newer heartbeat brings it back.
+type grave struct {
+	generation, heartbeat uint64
+	at                    int64
+}
+
+// NewCluster returns a cluster that knows only itself.
+func NewCluster(self NodeID, limits Limits) *Cluster {
+	c := &Cluster{
+		byName: make(map[string]*Node),
+		byKey:  make(map[uint64]*Node),
+		graves: make(map[string]grave),
+		stale:  make(map[uint64]int64),
+		limits: limits,
+	}
+	c.self = newNode(self)
+	// Heartbeats start at 1: a digest line with heartbeat 0 means "I do not
+	// hold this node, send it to me".
+	c.self.Heartbeat = 1
+	c.add(c.self)
+	return c
+}
+
+// Self returns the local node.
+func (c *Cluster) Self() *Node { return c.self }
+
+// Limits returns the limits the cluster enforces.
+func (c *Cluster) Limits() Limits { return c.limits }
+
+// Node returns the node of that name.
+func (c *Cluster) Node(name string) (*Node, bool) {
+	n, ok := c.byName[name]
+	return n, ok
+}
+
+// Len returns the number of nodes held, self included.
+func (c *Cluster) Len() int { return len(c.byName) }
+
+// Nodes returns every node, self included, sorted by name.
+func (c *Cluster) Nodes() []*Node {
+	out := make([]*Node, 0, len(c.byName))
+	for _, n := range c.byName {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID.Name < out[j].ID.Name })
+	return out
+}
+
+// Fingerprint summarises (node, version) over every node held.
+func (c *Cluster) Fingerprint() uint64 { return c.fp }
+
+// Get returns the live value of key held for node name at now.
+func (c *Cluster) Get(name, key string, now int64) (*Entry, bool) {
+	n, ok := c.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return n.get(key, now)
+}
+
+// Keys returns the live keys of node name at now, sorted.
+func (c *Cluster) Keys(name string, now int64) []string {
+	n, ok := c.byName[name]
+	if !ok {
+		return nil
+	}
+	return n.liveKeys(now)
+}
+
+func (c *Cluster) add(n *Node) {
+	c.byName[n.ID.Name] = n
+	c.byKey[n.key] = n
+	c.fp ^= fingerprintOf(n.key, n.Version)
+}
+
+func (c *Cluster) drop(n *Node) {
+	delete(c.byName, n.ID.Name)
+	delete(c.byKey, n.key)
+	c.fp ^= fingerprintOf(n.key, n.Version)
+}
+
+func (c *Cluster) setVersion(n *Node, v uint64) {
+	if v == n.Version {
+		return
+	}
+	c.fp ^= fingerprintOf(n.key, n.Version) ^ fingerprintOf(n.key, v)
+	n.Version = v
+}
+
+// CheckKey validates a key or event name against the limits.
+func (c *Cluster) CheckKey(key string) error {
+	if key == "" || len(key) > c.limits.MaxKey || !ValidText(key) {
+		return ErrInvalidKey
+	}
+	return nil
+}
+
+// localAppend gives e the next version of the local node and stores it.
+func (c *Cluster) localAppend(e *Entry) (prev *Entry) {
+	e.Version = c.self.Version + 1
+	prev = c.self.store(e)
+	c.setVersion(c.self, e.Version)
+	c.schedule(c.self, e)
+	return prev
+}
+
+// Set stores a value of the local node. expiresAt is Unix ms, 0 for never.
+func (c *Cluster) Set(key string, value []byte, enc Encoding, expiresAt int64) (*Entry, error) {
+	if err := c.CheckKey(key); err != nil {
+		return nil, err
+	}
+	if len(value) > c.limits.MaxValue {
+		return nil, ErrValueSize
+	}
+	e := &Entry{Kind: KindSet, Key: key, Value: value, Encoding: enc, ExpiresAt: expiresAt}
+	c.localAppend(e)
+	return e, nil
+}
+
+// Delete writes a tombstone for key of the local node and reports whether a
+// live value was deleted. Deleting an absent key writes nothing.
+func (c *Cluster) Delete(key string, now int64) (*Entry, bool, error) {
+	if err := c.CheckKey(key); err != nil {
+		return nil, false, err
+	}
+	prev, ok := c.self.kv[key]
+	if !ok || prev.Kind == KindTombstone {
+		return nil, false, nil
+	}
+	e := &Entry{Kind: KindTombstone, Key: key, ExpiresAt: now}
+	c.localAppend(e)
+	return e, prev.Live(now), nil
+}
+
+// Say appends an event (or an ask) of the local node, delivered to other
+// replicas until endsAt (Unix ms).
+func (c *Cluster) Say(kind Kind, name string, value []byte, enc Encoding, endsAt int64) (*Entry, error) {
+	if err := c.CheckKey(name); err != nil {
+		return nil, err
+	}
+	if len(value) > c.limits.MaxValue {
+		return nil, ErrValueSize
+	}
+	e := &Entry{Kind: kind, Key: name, Value: value, Encoding: enc, ExpiresAt: endsAt}
+	c.localAppend(e)
+	c.self.delivered = e.Version // the sender never hears itself
+	return e, nil
+}
+
+// BeatHeart advances the local heartbeat and returns it.
+func (c *Cluster) BeatHeart() uint64 {
+	c.self.Heartbeat++
+	return c.self.Heartbeat
+}
+
+// Restart moves the local node to a new generation: its live values are
+// republished under fresh versions 1..n and everything else is dropped.
+// Peers replace the old incarnation when they learn the new one.
+func (c *Cluster) Restart(id NodeID, now int64) {
+	old := c.self
+	c.drop(old)
+	c.stale[old.key] = now
+	c.self = newNode(id)
+	c.self.Heartbeat = old.Heartbeat
+	c.add(c.self)
+	for _, k := range old.liveKeys(now) {
+		e := old.kv[k]
+		c.localAppend(&Entry{Kind: KindSet, Key: k, Value: e.Value, Encoding: e.Encoding, ExpiresAt: e.ExpiresAt})
+	}
+}
+
+// Remove forgets a node (the engine calls it once a dead node's grace period
+// is over) and remembers it in a grave until graveUntil.
+func (c *Cluster) Remove(name string, now int64) bool {
+	n, ok := c.byName[name]
+	if !ok || n == c.self {
+		return false
+	}
+	c.drop(n)
+	c.graves[name] = grave{generation: n.ID.Generation, heartbeat: n.Heartbeat, at: now}
+	c.stale[n.key] = now
+	return true
+}
+
+// Forget drops graves and stale keys older than before (Unix ms).
+func (c *Cluster) Forget(before int64) {
+	for name, g := range c.graves {
+		if g.at < before {
+			delete(c.graves, name)
+		}
+	}
+	for k, at := range c.stale {
+		if at < before {
+			delete(c.stale, k)
+		}
+	}
+}
+
+// schedule registers when an entry must be looked at again: a set at its
+// expiry, an event at its end, a tombstone at the end of its grace period.
+func (c *Cluster) schedule(n *Node, e *Entry) {
+	if e.ExpiresAt != 0 {
+		heap.Push(&c.expiry, expiryItem{at: e.ExpiresAt, node: n, entry: e})
+	}
+}
+
+type expiryItem struct {
+	at    int64
+	node  *Node
+	entry *Entry
+}
+
+type expiryHeap []expiryItem
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryItem)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = expiryItem{}
+	*h = old[:len(old)-1]
+	return it
+}
+
+// Tick processes what fell due by now: sets expire (every replica turns
+// them into tombstones and reports KeyExpired), events end, tombstones older
+// than grace (ms) are collected, garbage is compacted and stale pushed runs
+// are dropped.
+func (c *Cluster) Tick(now, grace int64, out []Change) []Change {
+	for len(c.expiry) > 0 && c.expiry[0].at <= now {
+		it := heap.Pop(&c.expiry).(expiryItem)
+		n, e := it.node, it.entry
+		if c.byName[n.ID.Name] != n {
+			continue // node replaced or removed since
+		}
+		switch e.Kind {
+		case KindSet:
+			if n.kv[e.Key] != e {
+				continue
+			}
+			t := e.asTombstone()
+			n.replace(e, t)
+			heap.Push(&c.expiry, expiryItem{at: t.ExpiresAt + grace, node: n, entry: t})
+			out = append(out, Change{Kind: KeyExpired, Node: n.ID, Entry: e})
+		case KindTombstone:
+			if n.kv[e.Key] != e {
+				continue
+			}
+			if it.at < e.ExpiresAt+grace {
+				heap.Push(&c.expiry, expiryItem{at: e.ExpiresAt + grace, node: n, entry: e})
+				continue
+			}
+			delete(n.kv, e.Key)
+			n.garbage++
+			if e.Version > n.GCFloor {
+				n.GCFloor = e.Version
+			}
+		default:
+			n.garbage++
+		}
+	}
+	for _, n := range c.byName {
+		n.compact(now)
+		if len(n.pending) > 0 {
+			kept := n.pending[:0]
+			for _, r := range n.pending {
+				if r.to > n.Version && now-r.at < c.limits.PendingMS {
+					kept = append(kept, r)
+				}
+			}
+			n.pending = kept
+		}
+	}
+	return out
+}

@@ -1,0 +1,167 @@
+package state
+
+import "math/rand/v2"
+
+// NodeDelta carries entries of one node with versions in (From, To].
+type NodeDelta struct {
+	ID        NodeID
+	Heartbeat uint64
+	From, To  uint64
+	Reset     bool
+	GCFloor   uint64
+	Entries   []*Entry
+}
+
+// Delta is what one message carries.
+type Delta struct {
+	Nodes []NodeDelta
+}
+
+// Empty reports whether the delta carries nothing.
+func (d *Delta) Empty() bool { return len(d.Nodes) == 0 }
+
+// Size estimates the encoded size of the delta.
+func (d *Delta) Size() int {
+	s := 0
+	for i := range d.Nodes {
+		s += d.Nodes[i].size()
+	}
+	return s
+}
+
+func (nd *NodeDelta) size() int {
+	s := nodeDeltaOverhead + nd.ID.Size()
+	for _, e := range nd.Entries {
+		s += EntrySize(e)
+	}
+	return s
+}
+
+// NodeDeltaHeader estimates the size of a NodeDelta without entries.
+func NodeDeltaHeader(id NodeID) int { return nodeDeltaOverhead + id.Size() }
+
+// BuildDelta answers requests within budget bytes (estimated). Nodes take
+// turns one entry at a time, in random order, so a node with a large backlog
+// cannot starve the others (the budget is shared fairly); each node's part is
+// a prefix in version order. Entries are shared, not copied. An entry larger
+// than the whole budget still goes out alone in an otherwise empty delta, so
+// no value is too large to ever replicate.
+func (c *Cluster) BuildDelta(reqs []Request, budget int, now int64, rng *rand.Rand) Delta {
+	type cursor struct {
+		n    *Node
+		req  Request
+		i    int // next log index
+		nd   NodeDelta
+		done bool // reached the end of the log
+		full bool // stopped by the budget
+	}
+	if len(reqs) == 0 {
+		return Delta{}
+	}
+	order := make([]int, len(reqs))
+	for i := range order {
+		order[i] = i
+	}
+	if rng != nil {
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	curs := make([]cursor, 0, len(reqs))
+	used := 0
+	entries := 0
+	for _, oi := range order {
+		r := reqs[oi]
+		n := r.Node
+		from := r.From
+		if r.Reset {
+			from = 0
+		}
+		if from >= n.Version && !r.Identity && !r.Reset {
+			continue
+		}
+		hdr := NodeDeltaHeader(n.ID)
+		if used+hdr > budget && len(curs) > 0 {
+			continue
+		}
+		used += hdr
+		curs = append(curs, cursor{
+			n: n, req: r, i: n.indexAfter(from),
+			nd: NodeDelta{ID: n.ID, Heartbeat: n.Heartbeat, From: from, To: from, Reset: r.Reset, GCFloor: n.GCFloor},
+		})
+	}
+	active := len(curs)
+	for active > 0 {
+		active = 0
+		for k := range curs {
+			cur := &curs[k]
+			if cur.done || cur.full {
+				continue
+			}
+			var e *Entry
+			for cur.i < len(cur.n.log) {
+				cand := cur.n.log[cur.i]
+				if cand.Version > cur.n.Version {
+					break // a replica holds nothing above Version but pending runs, which live elsewhere
+				}
+				if cur.n.current(cand, now) {
+					e = cand
+					break
+				}
+				cur.i++
+			}
+			if e == nil {
+				cur.done = true
+				cur.nd.To = cur.n.Version
+				continue
+			}
+			if e.Kind == KindSet && e.Expired(now) {
+				e = e.asTombstone()
+			}
+			sz := EntrySize(e)
+			if used+sz > budget && entries > 0 {
+				cur.full = true
+				continue
+			}
+			used += sz
+			entries++
+			cur.i++
+			cur.nd.Entries = append(cur.nd.Entries, e)
+			cur.nd.To = e.Version
+			active++
+		}
+	}
+	d := Delta{Nodes: make([]NodeDelta, 0, len(curs))}
+	for k := range curs {
+		nd := curs[k].nd
+		if len(nd.Entries) == 0 && nd.To == nd.From && !curs[k].req.Identity && !nd.Reset {
+			continue
+		}
+		d.Nodes = append(d.Nodes, nd)
+	}
+	return d
+}
+
+// Run is a contiguous range of one node's entries, for forwarding what was
+// newly learnt (push) or announcing local changes.
+type Run struct {
+	Node     *Node
+	From, To uint64
+	Entries  []*Entry
+}
+
+// LocalRun returns the local node's current entries in (from, Version] as a
+// run (superseded ones are skipped; the range still covers them).
+func (c *Cluster) LocalRun(from uint64, now int64) Run {
+	n := c.self
+	r := Run{Node: n, From: from, To: n.Version}
+	for i := n.indexAfter(from); i < len(n.log); i++ {
+		if e := n.log[i]; n.current(e, now) {
+			r.Entries = append(r.Entries, e)
+		}
+	}
+	return r
+}
+
+// NodeDelta turns a run into a NodeDelta (heartbeat as currently held).
+func (r *Run) NodeDelta() NodeDelta {
+	return NodeDelta{ID: r.Node.ID, Heartbeat: r.Node.Heartbeat, From: r.From, To: r.To, Entries: r.Entries}
+}

@@ -1,0 +1,182 @@
+package state
+
+import "math/rand/v2"
+
+// DigestEntry says what a peer holds of one node.
+type DigestEntry struct {
+	Key       uint64
+	Heartbeat uint64
+	Version   uint64
+}
+
+// Digest is a list of DigestEntry, complete or a subset.
+type Digest struct {
+	Entries []DigestEntry
+	// Complete: Entries lists every node the sender holds.
+	Complete bool
+	// Fingerprint summarises (node, version) over every node the sender
+	// holds; 0 when not computed.
+	Fingerprint uint64
+}
+
+// Line returns the digest line of n.
+func (n *Node) Line() DigestEntry {
+	return DigestEntry{Key: n.key, Heartbeat: n.Heartbeat, Version: n.Version}
+}
+
+// DigestEntrySize is the estimated encoded size of one digest line.
+const DigestEntrySize = digestEntrySize
+
+// FullDigest lists every node held, self first. When more than max lines
+// would be needed it returns self, then the lines of must (in order), then a
+// random subset of the rest, and marks the digest incomplete.
+func (c *Cluster) FullDigest(max int, must []DigestEntry, rng *rand.Rand) Digest {
+	d := Digest{Fingerprint: c.fp}
+	total := len(c.byName) + len(must)
+	if max <= 0 || total <= max {
+		d.Entries = make([]DigestEntry, 0, total)
+		d.Entries = append(d.Entries, c.self.Line())
+		d.Entries = append(d.Entries, must...)
+		seen := make(map[uint64]bool, len(must))
+		for _, m := range must {
+			seen[m.Key] = true
+		}
+		for _, n := range c.byName {
+			if n != c.self && !seen[n.key] {
+				d.Entries = append(d.Entries, n.Line())
+			}
+		}
+		d.Complete = len(must) == 0 || allKnown(c, must)
+		return d
+	}
+	d.Entries = make([]DigestEntry, 0, max)
+	d.Entries = append(d.Entries, c.self.Line())
+	seen := map[uint64]bool{c.self.key: true}
+	for _, m := range must {
+		if len(d.Entries) >= max {
+			break
+		}
+		if !seen[m.Key] {
+			d.Entries = append(d.Entries, m)
+			seen[m.Key] = true
+		}
+	}
+	others := make([]*Node, 0, len(c.byName))
+	for _, n := range c.byName {
+		if !seen[n.key] {
+			others = append(others, n)
+		}
+	}
+	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	for _, n := range others {
+		if len(d.Entries) >= max {
+			break
+		}
+		d.Entries = append(d.Entries, n.Line())
+	}
+	return d
+}
+
+// allKnown reports whether every line of must names a node held (a must line
+// for an unknown key would otherwise make a digest look complete while it
+// names a node that is not held).
+func allKnown(c *Cluster, must []DigestEntry) bool {
+	for _, m := range must {
+		if _, ok := c.byKey[m.Key]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// CompactDigest lists self and the given nodes only, with the fingerprint so
+// the receiver can tell whether anything else differs.
+func (c *Cluster) CompactDigest(nodes []*Node) Digest {
+	d := Digest{Fingerprint: c.fp, Entries: make([]DigestEntry, 0, len(nodes)+1)}
+	d.Entries = append(d.Entries, c.self.Line())
+	for _, n := range nodes {
+		if n != c.self {
+			d.Entries = append(d.Entries, n.Line())
+		}
+	}
+	return d
+}
+
+// Request asks the delta builder for a node's entries above From.
+type Request struct {
+	Node *Node
+	From uint64
+	// Reset: send the node's whole state and let the receiver drop its own.
+	Reset bool
+	// Identity: send a NodeDelta even when it carries no entries, so the
+	// receiver learns the node's identity.
+	Identity bool
+}
+
+// Comparison is the outcome of reading a peer's digest.
+type Comparison struct {
+	// Requests are what the peer lacks: build a delta from them.
+	Requests []Request
+	// Wants are our lines for nodes where the peer is ahead, and version-0
+	// lines for nodes we do not hold at all.
+	Wants []DigestEntry
+	// Fresher are our lines for nodes where only our heartbeat is newer.
+	Fresher []DigestEntry
+	// Mismatch: the digest was incomplete and its fingerprint differs from
+	// ours, so nodes it does not list may differ too.
+	Mismatch bool
+}
+
+// Compare reads a peer's digest: it takes the fresher heartbeats it carries
+// (reported as HeartbeatAdvanced), and works out what each side lacks.
+func (c *Cluster) Compare(d *Digest, out []Change) (Comparison, []Change) {
+	var cmp Comparison
+	var listed map[uint64]bool
+	if d.Complete {
+		listed = make(map[uint64]bool, len(d.Entries))
+	}
+	unknown := 0
+	for _, line := range d.Entries {
+		if listed != nil {
+			listed[line.Key] = true
+		}
+		n, ok := c.byKey[line.Key]
+		if !ok {
+			if _, stale := c.stale[line.Key]; stale || line.Version == 0 && line.Heartbeat == 0 {
+				continue // an old incarnation, or a peer asking us about a node we lack too
+			}
+			// Bound how many strangers one digest can make us ask about.
+			if unknown < 64 && len(c.byName)+unknown < c.limits.MaxNodes {
+				cmp.Wants = append(cmp.Wants, DigestEntry{Key: line.Key})
+				unknown++
+			}
+			continue
+		}
+		if n != c.self && line.Heartbeat > n.Heartbeat {
+			n.Heartbeat = line.Heartbeat
+			out = append(out, Change{Kind: HeartbeatAdvanced, Node: n.ID})
+		}
+		switch {
+		case line.Version < n.Version || line.Version == 0 && line.Heartbeat == 0:
+			cmp.Requests = append(cmp.Requests, Request{
+				Node: n, From: line.Version,
+				Reset:    line.Version < n.GCFloor,
+				Identity: line.Version == 0,
+			})
+		case line.Version > n.Version && n != c.self:
+			cmp.Wants = append(cmp.Wants, n.Line())
+		case line.Heartbeat < n.Heartbeat:
+			cmp.Fresher = append(cmp.Fresher, n.Line())
+		}
+	}
+	if d.Complete {
+		for _, n := range c.byName {
+			if !listed[n.key] {
+				cmp.Requests = append(cmp.Requests, Request{Node: n, From: 0, Reset: n.GCFloor > 0, Identity: true})
+			}
+		}
+	} else if d.Fingerprint != 0 && d.Fingerprint != c.fp {
+		cmp.Mismatch = true
+	}
+	return cmp, out
+}

@@ -1,0 +1,145 @@
+package state
+
+import (
+	"sort"
+)
+
+// Node is one incarnation's replicated state as held by this replica: the
+// local peer's own (authoritative) or a replica of another peer's.
+type Node struct {
+	ID  NodeID
+	key uint64
+	// Heartbeat is the node's liveness counter as last learnt.
+	Heartbeat uint64
+	// Version is the highest version held with nothing missing below it.
+	Version uint64
+	// GCFloor is the highest version of a tombstone collected here. A peer
+	// that asks from below it may lack a deletion and gets a reset.
+	GCFloor uint64
+
+	kv  map[string]*Entry // current entry of every key: a set or a tombstone
+	log []*Entry          // entries in version order; may hold garbage
+	// garbage counts log entries known to be superseded, collected or ended;
+	// the log is compacted when they are the majority.
+	garbage int
+	// delivered is the highest event version handed to local handlers. It
+	// survives resets, so an event is heard at most once per incarnation.
+	delivered uint64
+	// pending holds pushed runs that arrived ahead of Version (a gap), until
+	// the gap fills or they age out.
+	pending []*pendingRun
+}
+
+type pendingRun struct {
+	from, to  uint64
+	heartbeat uint64
+	entries   []*Entry
+	at        int64
+}
+
+func newNode(id NodeID) *Node {
+	return &Node{ID: id, key: id.Key(), kv: make(map[string]*Entry)}
+}
+
+// Key returns the node's digest key.
+func (n *Node) Key() uint64 { return n.key }
+
+// current reports whether a log entry still matters at now: the key's latest
+// entry, or an event still being delivered.
+func (n *Node) current(e *Entry, now int64) bool {
+	if e.Kind.keyed() {
+		return n.kv[e.Key] == e
+	}
+	return !e.Expired(now)
+}
+
+// get returns the live value of key at now.
+func (n *Node) get(key string, now int64) (*Entry, bool) {
+	e, ok := n.kv[key]
+	if !ok || !e.Live(now) {
+		return nil, false
+	}
+	return e, true
+}
+
+// liveKeys returns the keys with a live value at now, sorted.
+func (n *Node) liveKeys(now int64) []string {
+	keys := make([]string, 0, len(n.kv))
+	for k, e := range n.kv {
+		if e.Live(now) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// store puts e (whose version is above every version in the log) into the
+// node and returns the key's previous entry, if any.
+func (n *Node) store(e *Entry) (prev *Entry) {
+	if e.Kind.keyed() {
+		prev = n.kv[e.Key]
+		n.kv[e.Key] = e
+		if prev != nil {
+			n.garbage++
+		}
+	}
+	n.log = append(n.log, e)
+	return prev
+}
+
+// replace swaps an entry of the log for another of the same version (an
+// expired set for its tombstone).
+func (n *Node) replace(old, repl *Entry) {
+	i := n.indexAfter(old.Version - 1)
+	if i < len(n.log) && n.log[i] == old {
+		n.log[i] = repl
+	}
+	if old.Kind.keyed() && n.kv[old.Key] == old {
+		n.kv[old.Key] = repl
+	}
+}
+
+// indexAfter returns the index of the first log entry with a version above v.
+func (n *Node) indexAfter(v uint64) int {
+	return sort.Search(len(n.log), func(i int) bool { return n.log[i].Version > v })
+}
+
+// compact drops garbage from the log once it is the majority, keeping the
+// cost of building deltas proportional to the live state.
+func (n *Node) compact(now int64) {
+	if n.garbage < 32 || n.garbage*2 < len(n.log) {
+		return
+	}
+	kept := make([]*Entry, 0, len(n.log)-n.garbage)
+	for _, e := range n.log {
+		if n.current(e, now) {
+			kept = append(kept, e)
+		}
+	}
+	n.log = kept
+	n.garbage = 0
+}
+
+// clear forgets every entry (for a reset); delivered is kept.
+func (n *Node) clear() map[string]*Entry {
+	old := n.kv
+	n.kv = make(map[string]*Entry, len(old))
+	n.log = nil
+	n.garbage = 0
+	n.pending = nil
+	return old
+}
+
+// Counts reports the node's number of live values, tombstones, log entries
+// and pending runs at now.
+func (n *Node) Counts(now int64) (live, tombstones, log, pending int) {
+	for _, e := range n.kv {
+		if e.Live(now) {
+			live++
+		} else {
+			tombstones++
+		}
+	}
+	return live, tombstones, len(n.log), len(n.pending)
+}
