@@ -1,0 +1,183 @@
+package wire
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/telepathine/telepathine/engine/state"
+)
+
+var sender = state.NodeID{Name: "127.0.0.1:7946", Generation: 1_700_000_000_123_456_789, Addr: "127.0.0.1:7946"}
+
+func samplePackets() []*Packet {
+	digest := state.Digest{
+		Entries:     []state.DigestEntry{{Key: 0xdeadbeefcafebabe, Heartbeat: 42, Version: 7}, {Key: 1, Heartbeat: 0, Version: 0}},
+		Complete:    true,
+		Fingerprint: 0x1234,
+	}
+	delta := state.Delta{Nodes: []state.NodeDelta{{
+		ID: sender, Heartbeat: 9, From: 3, To: 6, GCFloor: 2,
+		Entries: []*state.Entry{
+			{Version: 4, Kind: state.KindSet, Key: "k", Value: []byte("v"), Encoding: state.EncodingText, ExpiresAt: 123},
+			{Version: 5, Kind: state.KindTombstone, Key: "gone", ExpiresAt: 456},
+			{Version: 6, Kind: state.KindEvent, Key: "chat:msg", Value: []byte(`{"a":1}`), Encoding: state.EncodingJSON, ExpiresAt: 789},
+		},
+	}, {ID: state.NodeID{Name: "b", Generation: 2, Addr: "[::1]:1"}, Reset: true, To: 0}}}
+	return []*Packet{
+		{Cluster: "prod", Sender: sender, Type: Syn, Digest: digest},
+		{Cluster: "prod", Sender: sender, Type: SynAck, Digest: digest, Delta: delta, Mismatch: true},
+		{Cluster: "prod", Sender: sender, Type: Ack, Delta: delta},
+		{Cluster: "prod", Sender: sender, Type: Push, Delta: delta},
+		{Cluster: "prod", Sender: sender, Type: Reply, Reply: ReplyMsg{AskNode: 5, AskVersion: 6, Value: []byte("yes"), Encoding: state.EncodingText}},
+		{Cluster: "prod", Sender: sender, Type: BadCluster},
+	}
+}
+
+func TestRoundTripEveryType(t *testing.T) {
+	for _, p := range samplePackets() {
+		t.Run(p.Type.String(), func(t *testing.T) {
+			b, err := Encode(p)
+			require.NoError(t, err)
+			got, err := Decode(b, Limits{MaxPacket: 1 << 20})
+			require.NoError(t, err)
+			assert.Equal(t, p.Cluster, got.Cluster)
+			assert.Equal(t, p.Sender, got.Sender)
+			assert.Equal(t, p.Type, got.Type)
+			assert.Equal(t, p.Mismatch, got.Mismatch)
+			if len(p.Digest.Entries) > 0 {
+				assert.Equal(t, p.Digest, got.Digest)
+			}
+			assert.Equal(t, len(p.Delta.Nodes), len(got.Delta.Nodes))
+			for i := range p.Delta.Nodes {
+				assert.Equal(t, p.Delta.Nodes[i], got.Delta.Nodes[i])
+			}
+			if p.Type == Reply {
+				assert.Equal(t, p.Reply, got.Reply)
+			}
+		})
+	}
+}
+
+func TestDecodeSharesNoMemory(t *testing.T) {
+	b, err := Encode(samplePackets()[3])
+	require.NoError(t, err)
+	got, err := Decode(b, Limits{})
+	require.NoError(t, err)
+	for i := range b {
+		b[i] = 0xff
+	}
+	assert.Equal(t, "v", string(got.Delta.Nodes[0].Entries[0].Value))
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good, err := Encode(samplePackets()[0])
+	require.NoError(t, err)
+
+	_, err = Decode(nil, Limits{})
+	assert.ErrorIs(t, err, ErrTruncated)
+	_, err = Decode(good[:len(good)/2], Limits{})
+	assert.Error(t, err)
+	_, err = Decode(good, Limits{MaxPacket: 16})
+	assert.ErrorIs(t, err, ErrOversized)
+
+	// A zero run of 256 words per two bytes: a bomb that must stop at the limit.
+	bomb := bytes.Repeat([]byte{0x00, 0xff}, 10_000)
+	_, err = Decode(bomb, Limits{MaxPacket: 1 << 20})
+	assert.ErrorIs(t, err, ErrOversized)
+
+	wrongMagic := &Packet{Cluster: "c", Sender: sender, Type: Syn}
+	b := mustEncodeWith(t, wrongMagic, func(p *Packet) {})
+	_, err = Decode(corruptHeader(t, b, 0x11111111, Version), Limits{})
+	assert.ErrorIs(t, err, ErrMagic)
+	_, err = Decode(corruptHeader(t, b, Magic, 99), Limits{})
+	assert.ErrorIs(t, err, ErrVersion)
+
+	badUTF8 := &Packet{Cluster: "c\xff", Sender: sender, Type: Syn}
+	b, err = Encode(badUTF8)
+	require.NoError(t, err)
+	_, err = Decode(b, Limits{})
+	assert.ErrorIs(t, err, ErrMalformed)
+
+	noSender := &Packet{Cluster: "c", Type: Syn}
+	b, err = Encode(noSender)
+	require.NoError(t, err)
+	_, err = Decode(b, Limits{})
+	assert.ErrorIs(t, err, ErrMalformed)
+}
+
+func mustEncodeWith(t *testing.T, p *Packet, f func(*Packet)) []byte {
+	f(p)
+	b, err := Encode(p)
+	require.NoError(t, err)
+	return b
+}
+
+// corruptHeader rewrites magic and version through the generated API.
+func corruptHeader(t *testing.T, b []byte, magic uint32, version uint16) []byte {
+	raw, err := unpack(b, 1<<20)
+	require.NoError(t, err)
+	// Packet's data section starts right after the 8-byte segment table and
+	// the 8-byte root pointer: magic at offset 16, version at 20.
+	raw = bytes.Clone(raw)
+	raw[16], raw[17], raw[18], raw[19] = byte(magic), byte(magic>>8), byte(magic>>16), byte(magic>>24)
+	raw[20], raw[21] = byte(version), byte(version>>8)
+	return packBytes(raw)
+}
+
+// fullMTUDelta builds a push whose encoding is just under 1400 bytes.
+func fullMTUDelta(tb testing.TB) *Packet {
+	p := &Packet{Cluster: "bench", Sender: sender, Type: Push}
+	nd := state.NodeDelta{ID: sender, Heartbeat: 100, From: 1000}
+	for v := uint64(1001); ; v++ {
+		e := &state.Entry{Version: v, Kind: state.KindSet, Key: fmt.Sprintf("service/%04d", v), Value: []byte("10.0.0.1:8080/healthy"), Encoding: state.EncodingText}
+		nd.Entries = append(nd.Entries, e)
+		nd.To = v
+		p.Delta.Nodes = []state.NodeDelta{nd}
+		b, err := Encode(p)
+		require.NoError(tb, err)
+		if len(b) > 1400 {
+			nd.Entries = nd.Entries[:len(nd.Entries)-1]
+			nd.To = v - 1
+			p.Delta.Nodes = []state.NodeDelta{nd}
+			return p
+		}
+	}
+}
+
+func TestSizeEstimateCoversEncoding(t *testing.T) {
+	p := fullMTUDelta(t)
+	b, err := Encode(p)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(b), 1400)
+	assert.GreaterOrEqual(t, p.Delta.Size(), len(b), "the budget estimate must not undercount")
+	t.Logf("full-MTU delta: %d entries, %d bytes encoded, %d estimated", len(p.Delta.Nodes[0].Entries), len(b), p.Delta.Size())
+}
+
+func BenchmarkEncodeFullMTUDelta(b *testing.B) {
+	p := fullMTUDelta(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeFullMTUDelta(b *testing.B) {
+	p := fullMTUDelta(b)
+	data, err := Encode(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(data, Limits{MaxPacket: 1 << 20}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
