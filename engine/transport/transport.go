@@ -6,6 +6,7 @@ package transport
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -49,6 +50,11 @@ var (
 	ErrTooLarge  = errors.New("transport: packet larger than the maximum frame")
 	ErrQueueFull = errors.New("transport: send queue full")
 	ErrBadAddr   = errors.New("transport: bad address")
+	// ErrEmpty refuses a zero-length packet: a TCP frame cannot carry one (a
+	// zero length prefix is a bad frame), so neither path accepts it.
+	ErrEmpty = errors.New("transport: empty packet")
+	// ErrStarted is returned by a second call to Start.
+	ErrStarted = errors.New("transport: already started")
 )
 
 // Packet is one received packet.
@@ -137,4 +143,8 @@ type Config struct {
 	// QueueLen is the number of packets queued per destination connection
 	// before Send returns ErrQueueFull. Default 256.
 	QueueLen int
+	// Logger receives diagnostics (bad frames, dial and accept failures),
+	// mostly at debug level since a hostile peer can cause them at will.
+	// Default: discard.
+	Logger *slog.Logger
 }
