@@ -1,0 +1,331 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/telepathine/telepathine/engine/clock"
+	"github.com/telepathine/telepathine/engine/transport"
+)
+
+// Config configures a Peer. Start from LANConfig, WANConfig or LocalConfig
+// and change what you need; a zero field takes the preset's default when the
+// Peer is created (so Config{} behaves like LANConfig()).
+type Config struct {
+	// Name identifies the peer in the cluster and survives restarts.
+	// Default: the advertised address ("host:port").
+	Name string
+	// Cluster is the cluster's name. Packets of another cluster are dropped
+	// and counted, never merged. Default "telepathine".
+	Cluster string
+	// BindAddr is the host:port to listen on, for TCP and UDP alike. Port 0
+	// picks a free port. Default "127.0.0.1:0".
+	BindAddr string
+	// AdvertiseAddr is the host:port other peers send to. Default: the bound
+	// address; when binding a wildcard address (0.0.0.0, ::) the first
+	// non-loopback address of this host, with the bound port.
+	AdvertiseAddr string
+	// Seeds are host:port addresses contacted to join and, now and then,
+	// to heal partitions. ":9000" means 127.0.0.1:9000. Default none.
+	Seeds []string
+	// Generation numbers this incarnation; a restart must use a higher one.
+	// Default: the start time in Unix nanoseconds.
+	Generation uint64
+
+	// TransportMode is UDP-preferred (default: datagrams up to MTU, TCP
+	// above) or TCP-only.
+	TransportMode transport.Mode
+	// MTU is the largest packet sent as one UDP datagram. Default 1400
+	// (below Ethernet's 1500 with room for headers).
+	MTU int
+	// MaxPacketSize is the largest packet sent or accepted, i.e. the TCP
+	// frame limit. Default 32 MiB.
+	MaxPacketSize int
+	// Transport, when set, is called at each Start instead of binding
+	// sockets (tests and simulations use the in-memory network).
+	Transport func() (transport.Transport, error)
+
+	// GossipInterval is the time between gossip rounds. LAN default 200 ms
+	// (memberlist's LAN cadence): each round is one Syn to each target.
+	GossipInterval time.Duration
+	// Fanout is how many random live peers each round gossips with.
+	// Default 3: spreads in O(log N) rounds with a small factor.
+	Fanout int
+	// HeartbeatInterval is how often the local heartbeat counter advances;
+	// it is what the failure detectors of other peers listen to. Default 1 s:
+	// a crash is detected in a few seconds while a quiet cluster carries one
+	// heartbeat per peer per second.
+	HeartbeatInterval time.Duration
+	// DeltaBudget bounds the entries carried by one message, in bytes
+	// (estimated). It caps what a flood of Set calls can put on the network
+	// per exchange, and is shared fairly between the nodes with updates.
+	// One entry larger than it still travels alone. Default 1 MiB.
+	DeltaBudget int
+	// FullDigestEvery makes every n-th round send a full digest even when
+	// nothing suggests a difference (belt and braces for the fingerprint).
+	// Default 10.
+	FullDigestEvery int
+	// PushFanout is how many peers a fresh change (a Set, a Say) is pushed to
+	// at once, and how many each receiver forwards it to. Default 3: almost
+	// every peer hears it within milliseconds; anti-entropy covers the rest.
+	PushFanout int
+	// PushQueueBytes bounds the fresh changes waiting to be pushed. Past it
+	// pushes are dropped (and counted); anti-entropy delivers them instead.
+	// Default 8 MiB.
+	PushQueueBytes int
+
+	// PhiThreshold is the suspicion level above which a peer is dead.
+	// Default 8 (about a 1e-8 chance of a false suspicion per check).
+	PhiThreshold float64
+	// PhiWindow is how many heartbeat intervals the detector remembers.
+	// Default 1000.
+	PhiWindow int
+	// PhiMinStdDev floors the standard deviation, so very regular heartbeats
+	// do not make the detector hair-triggered. Default 250 ms.
+	PhiMinStdDev time.Duration
+	// PhiAcceptablePause is a grace added to the expected interval before
+	// suspicion grows: gossip delivers heartbeats with jitter. Default 1 s.
+	PhiAcceptablePause time.Duration
+	// DeadGrace is how long a dead peer's state is kept before it is
+	// removed. Default 1 h.
+	DeadGrace time.Duration
+	// TombstoneGrace is how long deletions and expiries are remembered
+	// before being collected. A peer partitioned for longer is brought back
+	// with a reset of the nodes it missed, so nothing deleted comes back.
+	// Default 10 min.
+	TombstoneGrace time.Duration
+
+	// SayDuration is how long a Say is delivered (to peers that join during
+	// it too) when the call does not say. Default 20 s, as the reference.
+	SayDuration time.Duration
+	// MaxKeySize bounds keys and event names, in bytes. Default 1 KiB.
+	MaxKeySize int
+	// MaxValueSize bounds values, in bytes. Default 8 MiB.
+	MaxValueSize int
+	// MaxEventName bounds event names of Say and Ask. Default 256 bytes.
+	MaxEventName int
+	// MaxEventPayload bounds the data of Say, Ask and replies. Default
+	// 256 KiB: events ride on gossip packets and are pushed to several peers.
+	MaxEventPayload int
+	// HandlerQueue is the number of events a subscription queues while its
+	// handler is busy; beyond it events are dropped and counted. Default 1024.
+	HandlerQueue int
+	// MaxPeers bounds how many peers are held; strangers beyond it are
+	// ignored. Default 4096.
+	MaxPeers int
+
+	// Clock is the time source. Default the wall clock.
+	Clock clock.Clock
+	// Logger receives diagnostics. Default: discard.
+	Logger *slog.Logger
+	// Seed makes peer selection deterministic (simulations). Default 0:
+	// random.
+	Seed uint64
+}
+
+// LANConfig is tuned for a data-centre network: memberlist's LAN cadence.
+func LANConfig() Config {
+	return Config{
+		Cluster:            "telepathine",
+		BindAddr:           "127.0.0.1:0",
+		TransportMode:      transport.UDPPreferred,
+		MTU:                transport.DefaultMTU,
+		MaxPacketSize:      transport.DefaultMaxFrame,
+		GossipInterval:     200 * time.Millisecond,
+		Fanout:             3,
+		HeartbeatInterval:  time.Second,
+		DeltaBudget:        1 << 20,
+		FullDigestEvery:    10,
+		PushFanout:         3,
+		PushQueueBytes:     8 << 20,
+		PhiThreshold:       8,
+		PhiWindow:          1000,
+		PhiMinStdDev:       250 * time.Millisecond,
+		PhiAcceptablePause: time.Second,
+		DeadGrace:          time.Hour,
+		TombstoneGrace:     10 * time.Minute,
+		SayDuration:        20 * time.Second,
+		MaxKeySize:         1 << 10,
+		MaxValueSize:       8 << 20,
+		MaxEventName:       256,
+		MaxEventPayload:    256 << 10,
+		HandlerQueue:       1024,
+		MaxPeers:           4096,
+	}
+}
+
+// WANConfig is tuned for links with more latency and loss: slower rounds,
+// a wider fanout, a more patient failure detector.
+func WANConfig() Config {
+	c := LANConfig()
+	c.GossipInterval = 500 * time.Millisecond
+	c.Fanout = 4
+	c.HeartbeatInterval = 2 * time.Second
+	c.PhiMinStdDev = 500 * time.Millisecond
+	c.PhiAcceptablePause = 5 * time.Second
+	c.DeadGrace = 24 * time.Hour
+	c.TombstoneGrace = time.Hour
+	return c
+}
+
+// LocalConfig is for tests and demos on one machine: everything ten times
+// faster than LAN, and short graces.
+func LocalConfig() Config {
+	c := LANConfig()
+	c.GossipInterval = 50 * time.Millisecond
+	c.HeartbeatInterval = 100 * time.Millisecond
+	c.PhiMinStdDev = 50 * time.Millisecond
+	c.PhiAcceptablePause = 300 * time.Millisecond
+	c.DeadGrace = time.Minute
+	c.TombstoneGrace = 30 * time.Second
+	return c
+}
+
+// withDefaults fills zero fields from LANConfig and normalises seeds.
+func (c Config) withDefaults() Config {
+	d := LANConfig()
+	setStr := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setStr(&c.Cluster, d.Cluster)
+	setStr(&c.BindAddr, d.BindAddr)
+	setInt(&c.MTU, d.MTU)
+	setInt(&c.MaxPacketSize, d.MaxPacketSize)
+	setDur(&c.GossipInterval, d.GossipInterval)
+	setInt(&c.Fanout, d.Fanout)
+	setDur(&c.HeartbeatInterval, d.HeartbeatInterval)
+	setInt(&c.DeltaBudget, d.DeltaBudget)
+	setInt(&c.FullDigestEvery, d.FullDigestEvery)
+	setInt(&c.PushFanout, d.PushFanout)
+	setInt(&c.PushQueueBytes, d.PushQueueBytes)
+	if c.PhiThreshold <= 0 {
+		c.PhiThreshold = d.PhiThreshold
+	}
+	setInt(&c.PhiWindow, d.PhiWindow)
+	setDur(&c.PhiMinStdDev, d.PhiMinStdDev)
+	if c.PhiAcceptablePause < 0 {
+		c.PhiAcceptablePause = 0
+	}
+	setDur(&c.DeadGrace, d.DeadGrace)
+	setDur(&c.TombstoneGrace, d.TombstoneGrace)
+	setDur(&c.SayDuration, d.SayDuration)
+	setInt(&c.MaxKeySize, d.MaxKeySize)
+	setInt(&c.MaxValueSize, d.MaxValueSize)
+	setInt(&c.MaxEventName, d.MaxEventName)
+	setInt(&c.MaxEventPayload, d.MaxEventPayload)
+	setInt(&c.HandlerQueue, d.HandlerQueue)
+	setInt(&c.MaxPeers, d.MaxPeers)
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	seeds := make([]string, 0, len(c.Seeds))
+	for _, s := range c.Seeds {
+		if s = NormalizeAddr(s); s != "" {
+			seeds = append(seeds, s)
+		}
+	}
+	c.Seeds = seeds
+	return c
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.MTU < 576 {
+		errs = append(errs, fmt.Errorf("MTU %d below 576", c.MTU))
+	}
+	if c.MaxPacketSize < c.MTU {
+		errs = append(errs, fmt.Errorf("MaxPacketSize %d below MTU %d", c.MaxPacketSize, c.MTU))
+	}
+	if c.MaxValueSize+c.MaxKeySize+4096 > c.MaxPacketSize {
+		errs = append(errs, fmt.Errorf("MaxValueSize %d does not fit MaxPacketSize %d", c.MaxValueSize, c.MaxPacketSize))
+	}
+	if c.MaxEventName > c.MaxKeySize {
+		errs = append(errs, fmt.Errorf("MaxEventName %d above MaxKeySize %d", c.MaxEventName, c.MaxKeySize))
+	}
+	if c.MaxEventPayload > c.MaxValueSize {
+		errs = append(errs, fmt.Errorf("MaxEventPayload %d above MaxValueSize %d", c.MaxEventPayload, c.MaxValueSize))
+	}
+	if c.TransportMode != transport.UDPPreferred && c.TransportMode != transport.TCPOnly {
+		errs = append(errs, fmt.Errorf("unknown TransportMode %d", c.TransportMode))
+	}
+	if c.Name != "" && !validName(c.Name, c.MaxKeySize) {
+		errs = append(errs, errors.New("Name must be valid UTF-8 without NUL"))
+	}
+	if !validName(c.Cluster, c.MaxKeySize) {
+		errs = append(errs, errors.New("Cluster must be valid UTF-8 without NUL"))
+	}
+	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
+		errs = append(errs, fmt.Errorf("BindAddr: %w", err))
+	}
+	if c.AdvertiseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
+			errs = append(errs, fmt.Errorf("AdvertiseAddr: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// NormalizeAddr turns ":9000" into "127.0.0.1:9000" and trims spaces; it
+// returns "" for an empty address.
+func NormalizeAddr(a string) string {
+	for len(a) > 0 && (a[0] == ' ' || a[len(a)-1] == ' ') {
+		if a[0] == ' ' {
+			a = a[1:]
+		} else {
+			a = a[:len(a)-1]
+		}
+	}
+	if a == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return a
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// advertiseFor picks the address to advertise for a bound address.
+func advertiseFor(bound string) (string, error) {
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return "", err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsUnspecified() {
+		return bound, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+				return net.JoinHostPort(n.IP.String(), port), nil
+			}
+		}
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
+}

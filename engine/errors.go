@@ -1,0 +1,32 @@
+package engine
+
+import (
+	"errors"
+
+	"github.com/telepathine/telepathine/engine/state"
+)
+
+// Errors returned by the Peer. Compare with errors.Is.
+var (
+	// ErrConfig wraps every configuration problem found by New.
+	ErrConfig = errors.New("telepathine: invalid config")
+	// ErrClosed: the peer was closed; it cannot be used any more.
+	ErrClosed = errors.New("telepathine: peer closed")
+	// ErrNotRunning: the call needs a started peer.
+	ErrNotRunning = errors.New("telepathine: peer not running")
+	// ErrRunning: Start on a peer that is already running.
+	ErrRunning = errors.New("telepathine: peer already running")
+	// ErrInvalidKey: empty, too long, not UTF-8, or containing NUL.
+	ErrInvalidKey = state.ErrInvalidKey
+	// ErrValueTooLarge: a value above MaxValueSize or a payload above
+	// MaxEventPayload.
+	ErrValueTooLarge = errors.New("telepathine: value too large")
+	// ErrInvalidEvent: an event name that is empty, above MaxEventName, not
+	// UTF-8, or containing NUL.
+	ErrInvalidEvent = errors.New("telepathine: invalid event name")
+	// ErrUnknownAsk: a reply to an ask that is unknown or over.
+	ErrUnknownAsk = errors.New("telepathine: unknown or finished ask")
+	// ErrInvalidArgument: an argument out of its range (negative duration,
+	// unknown encoding...).
+	ErrInvalidArgument = errors.New("telepathine: invalid argument")
+)

@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/telepathine/telepathine/engine/transport"
+)
+
+// cluster is a set of peers built for a test; every peer is closed at the
+// end of the test.
+type cluster struct {
+	t     testing.TB
+	net   *transport.MemNetwork // nil on real sockets
+	peers []*Peer
+	cfg   func(i int, c *Config)
+}
+
+func testConfig() Config {
+	c := LocalConfig()
+	c.Cluster = "test"
+	return c
+}
+
+// memAddr is the in-memory address of peer i.
+func memAddr(i int) string { return fmt.Sprintf("10.0.%d.%d:7946", i/250, i%250+1) }
+
+// newMemCluster starts n peers on an in-memory network, all seeded with the
+// first one.
+func newMemCluster(t testing.TB, n int, opts transport.MemOptions, mutate func(i int, c *Config)) *cluster {
+	t.Helper()
+	cl := &cluster{t: t, net: transport.NewMemNetwork(opts), cfg: mutate}
+	for i := 0; i < n; i++ {
+		cl.add(i)
+	}
+	return cl
+}
+
+func (cl *cluster) config(i int) Config {
+	c := testConfig()
+	if cl.net != nil {
+		addr := memAddr(i)
+		mode := c.TransportMode
+		c.AdvertiseAddr = addr
+		c.Transport = func() (transport.Transport, error) { return cl.net.Endpoint(addr, mode), nil }
+		if i > 0 {
+			c.Seeds = []string{memAddr(0)}
+		}
+	} else if i > 0 {
+		c.Seeds = []string{cl.peers[0].Addr()}
+	}
+	c.Seed = uint64(i + 1)
+	if cl.cfg != nil {
+		cl.cfg(i, &c)
+	}
+	return c
+}
+
+// add creates and starts peer i.
+func (cl *cluster) add(i int) *Peer {
+	cl.t.Helper()
+	p, err := New(cl.config(i))
+	require.NoError(cl.t, err)
+	require.NoError(cl.t, p.Start(context.Background()))
+	cl.t.Cleanup(func() { _ = p.Close() })
+	if i < len(cl.peers) {
+		cl.peers[i] = p
+	} else {
+		cl.peers = append(cl.peers, p)
+	}
+	return p
+}
+
+// newNetCluster starts n peers on loopback sockets (port 0, read back).
+func newNetCluster(t testing.TB, n int, mutate func(i int, c *Config)) *cluster {
+	t.Helper()
+	cl := &cluster{t: t, cfg: mutate}
+	for i := 0; i < n; i++ {
+		cl.add(i)
+	}
+	return cl
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: "+msg, append([]any{d}, args...)...)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// converged reports whether every peer sees every other as alive.
+func (cl *cluster) converged() bool {
+	for _, p := range cl.peers {
+		if len(p.LivePeers()) != len(cl.peers)-1 {
+			return false
+		}
+	}
+	return true
+}
+
+// recorder collects events of one subscription.
+type recorder struct {
+	mu     sync.Mutex
+	events []*Event
+}
+
+func (r *recorder) handler(e *Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) snapshot() []*Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*Event(nil), r.events...)
+}
+
+func (r *recorder) count(pred func(*Event) bool) int {
+	n := 0
+	for _, e := range r.snapshot() {
+		if pred(e) {
+			n++
+		}
+	}
+	return n
+}
+
+func record(p *Peer, pattern string) *recorder {
+	r := &recorder{}
+	p.On(pattern, r.handler)
+	return r
+}

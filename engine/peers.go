@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"sort"
+
+	"github.com/telepathine/telepathine/engine/state"
+)
+
+// PeerInfo describes another peer as this one sees it.
+type PeerInfo struct {
+	Name       string
+	Addr       string
+	Alive      bool
+	Phi        float64 // current suspicion level; 0 for a dead peer
+	Generation uint64
+	Heartbeat  uint64
+	// Version is the highest version of the peer's changes held here.
+	Version uint64
+}
+
+// AllPeers returns every other peer known, alive or dead, sorted by name.
+func (p *Peer) AllPeers() []PeerInfo { return p.peers(func(*member) bool { return true }) }
+
+// LivePeers returns the peers that seem alive, sorted by name.
+func (p *Peer) LivePeers() []PeerInfo { return p.peers(func(m *member) bool { return m.alive }) }
+
+// DeadPeers returns the peers that seem dead, sorted by name.
+func (p *Peer) DeadPeers() []PeerInfo { return p.peers(func(m *member) bool { return !m.alive }) }
+
+// Peer returns what is known of one peer.
+func (p *Peer) Peer(name string) (PeerInfo, bool) {
+	for _, i := range p.AllPeers() {
+		if i.Name == name {
+			return i, true
+		}
+	}
+	return PeerInfo{}, false
+}
+
+func (p *Peer) peers(keep func(*member) bool) []PeerInfo {
+	now := p.clk.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]PeerInfo, 0, len(p.members))
+	for name, m := range p.members {
+		if !keep(m) {
+			continue
+		}
+		n, ok := p.st.Node(name)
+		if !ok {
+			continue
+		}
+		out = append(out, PeerInfo{
+			Name: name, Addr: n.ID.Addr, Alive: m.alive, Phi: m.fd.Phi(now),
+			Generation: n.ID.Generation, Heartbeat: n.Heartbeat, Version: n.Version,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// PeerNames returns the names of infos, for callers that want the
+// reference's plain lists.
+func PeerNames(infos []PeerInfo) []string {
+	out := make([]string, len(infos))
+	for i, p := range infos {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func validName(s string, max int) bool {
+	return s != "" && len(s) <= max && state.ValidText(s)
+}
