@@ -267,10 +267,10 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("unknown TransportMode %d", c.TransportMode))
 	}
 	if c.Name != "" && !validName(c.Name, c.MaxKeySize) {
-		errs = append(errs, errors.New("Name must be valid UTF-8 without NUL"))
+		errs = append(errs, errors.New("the peer name must be valid UTF-8 without NUL"))
 	}
 	if !validName(c.Cluster, c.MaxKeySize) {
-		errs = append(errs, errors.New("Cluster must be valid UTF-8 without NUL"))
+		errs = append(errs, errors.New("the cluster name must be valid UTF-8 without NUL"))
 	}
 	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
 		errs = append(errs, fmt.Errorf("BindAddr: %w", err))

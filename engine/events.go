@@ -228,11 +228,10 @@ func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.D
 
 // heardAsk remembers where to send the reply to an ask heard here.
 type heardAsk struct {
-	asker    state.NodeID
-	version  uint64
-	endsAt   int64
-	replied  atomic.Bool
-	maxBytes int
+	asker   state.NodeID
+	version uint64
+	endsAt  int64
+	replied atomic.Bool
 }
 
 // hear turns a say or ask entry of another peer into an event. Called with
@@ -306,4 +305,3 @@ func (p *Peer) expireAsks(now int64) {
 		}
 	}
 }
-

@@ -308,18 +308,6 @@ func (p *Peer) Running() bool {
 // Config returns the configuration in effect (defaults filled in).
 func (p *Peer) Config() Config { return p.cfg }
 
-// usable returns an error unless the peer has state to read or write:
-// started at least once and not closed.
-func (p *Peer) usable() error {
-	switch {
-	case p.status == statusClosed:
-		return ErrClosed
-	case p.st == nil:
-		return ErrNotRunning
-	}
-	return nil
-}
-
 func (p *Peer) nowMS() int64 { return p.clk.Now().UnixMilli() }
 
 // emit hands an event to the bus. It is called with mu held, so events reach

@@ -107,7 +107,6 @@ func TestBudgetIsSharedFairlyAndPrefixesApply(t *testing.T) {
 	// each node about a third, each part a prefix, and repeated exchanges
 	// finish the job with no gap.
 	src := newTestCluster("src", 1)
-	var others []*Cluster
 	for i := 0; i < 3; i++ {
 		o := newTestCluster(fmt.Sprintf("o%d", i), 1)
 		for k := 0; k < 100; k++ {
@@ -115,7 +114,6 @@ func TestBudgetIsSharedFairlyAndPrefixesApply(t *testing.T) {
 			require.NoError(t, err)
 		}
 		exchange(t, src, o, t0, 1<<20)
-		others = append(others, o)
 	}
 	dst := newTestCluster("dst", 1)
 	syn := dst.FullDigest(0, nil, nil)
