@@ -54,6 +54,14 @@ type Config struct {
 	// Fanout is how many random live peers each round gossips with.
 	// Default 3: spreads in O(log N) rounds with a small factor.
 	Fanout int
+	// QuietFanout replaces Fanout once nothing has changed for QuietAfter:
+	// a converged cluster only needs heartbeats to flow, and most of what a
+	// quiet round costs is packet headers. Default 1.
+	QuietFanout int
+	// QuietAfter is how long without news (a changed key, a new or dead
+	// peer, a digest mismatch) makes the cluster quiet. Default 10 gossip
+	// intervals.
+	QuietAfter time.Duration
 	// HeartbeatInterval is how often the local heartbeat counter advances;
 	// it is what the failure detectors of other peers listen to. Default 1 s:
 	// a crash is detected in a few seconds while a quiet cluster carries one
@@ -64,9 +72,11 @@ type Config struct {
 	// per exchange, and is shared fairly between the nodes with updates.
 	// One entry larger than it still travels alone. Default 1 MiB.
 	DeltaBudget int
-	// FullDigestEvery makes every n-th round send a full digest even when
-	// nothing suggests a difference (belt and braces for the fingerprint).
-	// Default 10.
+	// FullDigestEvery makes every n-th round send a full digest (every
+	// node's line with whole values) even when the fingerprint shows no
+	// difference: belt and braces for the fingerprint, and the repair for
+	// heartbeats too far apart for a heartbeat vector. Default 50 (10 s on
+	// LAN).
 	FullDigestEvery int
 	// PushFanout is how many peers a fresh change (a Set, a Say) is pushed to
 	// at once, and how many each receiver forwards it to. Default 3: almost
@@ -124,6 +134,11 @@ type Config struct {
 	// Seed makes peer selection deterministic (simulations). Default 0:
 	// random.
 	Seed uint64
+
+	// manual (tests only) starts no goroutines: the test drives gossip
+	// rounds and push flushes itself, with a manual clock, so a simulation
+	// is deterministic and runs faster than real time.
+	manual bool
 }
 
 // LANConfig is tuned for a data-centre network: memberlist's LAN cadence.
@@ -136,9 +151,11 @@ func LANConfig() Config {
 		MaxPacketSize:      transport.DefaultMaxFrame,
 		GossipInterval:     200 * time.Millisecond,
 		Fanout:             3,
+		QuietFanout:        1,
+		QuietAfter:         2 * time.Second,
 		HeartbeatInterval:  time.Second,
 		DeltaBudget:        1 << 20,
-		FullDigestEvery:    10,
+		FullDigestEvery:    50,
 		PushFanout:         3,
 		PushQueueBytes:     8 << 20,
 		PhiThreshold:       8,
@@ -162,6 +179,7 @@ func LANConfig() Config {
 func WANConfig() Config {
 	c := LANConfig()
 	c.GossipInterval = 500 * time.Millisecond
+	c.QuietAfter = 5 * time.Second
 	c.Fanout = 4
 	c.HeartbeatInterval = 2 * time.Second
 	c.PhiMinStdDev = 500 * time.Millisecond
@@ -176,6 +194,7 @@ func WANConfig() Config {
 func LocalConfig() Config {
 	c := LANConfig()
 	c.GossipInterval = 50 * time.Millisecond
+	c.QuietAfter = 500 * time.Millisecond
 	c.HeartbeatInterval = 100 * time.Millisecond
 	c.PhiMinStdDev = 50 * time.Millisecond
 	c.PhiAcceptablePause = 300 * time.Millisecond
@@ -208,6 +227,10 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxPacketSize, d.MaxPacketSize)
 	setDur(&c.GossipInterval, d.GossipInterval)
 	setInt(&c.Fanout, d.Fanout)
+	setInt(&c.QuietFanout, d.QuietFanout)
+	if c.QuietAfter <= 0 {
+		c.QuietAfter = 10 * c.GossipInterval
+	}
 	setDur(&c.HeartbeatInterval, d.HeartbeatInterval)
 	setInt(&c.DeltaBudget, d.DeltaBudget)
 	setInt(&c.FullDigestEvery, d.FullDigestEvery)

@@ -49,7 +49,7 @@ func (p *Peer) gossipRound() {
 	p.applyChanges(p.st.Tick(ms, p.cfg.TombstoneGrace.Milliseconds(), nil), now)
 	p.judge(now)
 	p.expireAsks(ms)
-	targets := p.targets()
+	targets := p.targets(now)
 	full := p.needFull || p.round%uint64(p.cfg.FullDigestEvery) == 0
 	p.needFull = false
 	clear(p.followups)
@@ -57,7 +57,7 @@ func (p *Peer) gossipRound() {
 	if full {
 		digest = p.st.FullDigest(p.digestLines(), nil, p.rng)
 	} else {
-		digest = p.st.CompactDigest(p.overdue(now))
+		digest = p.st.CompactDigest()
 	}
 	out := make([]outgoing, 0, len(targets))
 	for _, addr := range targets {
@@ -83,26 +83,11 @@ func (p *Peer) digestLines() int {
 	return max(room/state.DigestEntrySize, 8)
 }
 
-// overdue lists the live peers whose next heartbeat is due: a compact digest
-// asks only about them, which keeps a quiet cluster's digests short.
-func (p *Peer) overdue(now time.Time) []*state.Node {
-	var out []*state.Node
-	for name, m := range p.members {
-		if !m.alive || now.Sub(m.fd.Last()) < p.cfg.HeartbeatInterval {
-			continue
-		}
-		if n, ok := p.st.Node(name); ok {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // targets picks this round's gossip partners: Fanout random live peers, a
 // dead one with probability dead/(live+1) (so a recovered peer is noticed),
 // and a seed when no live peer is known or, now and then, when no seed was
 // picked (so partitions heal through the seeds).
-func (p *Peer) targets() []string {
+func (p *Peer) targets(now time.Time) []string {
 	var live, dead []string
 	for name, m := range p.members {
 		n, ok := p.st.Node(name)
@@ -116,7 +101,11 @@ func (p *Peer) targets() []string {
 		}
 	}
 	p.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
-	out := live[:min(p.cfg.Fanout, len(live))]
+	fanout := p.cfg.Fanout
+	if now.Sub(p.lastNews) >= p.cfg.QuietAfter {
+		fanout = p.cfg.QuietFanout
+	}
+	out := live[:min(fanout, len(live))]
 	seedPicked := false
 	for _, a := range out {
 		if p.seeds[a] {
@@ -147,6 +136,7 @@ func (p *Peer) judge(now time.Time) {
 			m.alive = false
 			m.deadSince = now
 			m.fd.Reset()
+			p.lastNews = now
 			p.stats.deaths.Add(1)
 			p.log.Info("peer seems dead", "peer", name)
 			p.emit(bus.NewEvent(bus.KindPeerDead, name, "", Value{}, 0, nil))
@@ -168,6 +158,7 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 		name := c.Node.Name
 		switch c.Kind {
 		case state.NodeJoined:
+			p.lastNews = now
 			m := p.newMember()
 			m.fd.Heartbeat(now)
 			m.alive = true
@@ -177,6 +168,7 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 			p.emit(bus.NewEvent(bus.KindPeerAlive, name, "", Value{}, 0, nil))
 		case state.NodeRestarted:
 			p.needFull = true
+			p.lastNews = now
 			m := p.members[name]
 			if m == nil {
 				m = p.newMember()
@@ -196,13 +188,16 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 			m.fd.Heartbeat(now)
 			if !m.alive {
 				m.alive = true
+				p.lastNews = now
 				p.log.Info("peer alive again", "peer", name)
 				p.emit(bus.NewEvent(bus.KindPeerAlive, name, "", Value{}, 0, nil))
 			}
 		case state.KeySet:
+			p.lastNews = now
 			e := c.Entry
 			p.emit(bus.NewEvent(bus.KindSet, name, e.Key, Value{Data: e.Value, Encoding: Encoding(e.Encoding)}, e.ExpiresAt, nil))
 		case state.KeyDeleted:
+			p.lastNews = now
 			var last Value
 			if c.Prev != nil {
 				last = Value{Data: c.Prev.Value, Encoding: Encoding(c.Prev.Encoding)}
@@ -218,6 +213,7 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 			e := c.Entry
 			p.emit(bus.NewEvent(bus.KindExpired, name, e.Key, Value{Data: e.Value, Encoding: Encoding(e.Encoding)}, e.ExpiresAt, nil))
 		case state.EventHeard:
+			p.lastNews = now
 			p.hear(c.Node, c.Entry)
 		}
 	}

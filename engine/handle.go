@@ -102,10 +102,15 @@ func (p *Peer) onSyn(pk *wire.Packet) {
 	lines = append(lines, cmp.Wants...)
 	lines = append(lines, cmp.Fresher...)
 	if cmp.Mismatch {
+		p.lastNews = now
 		reply.Mismatch = true
 		reply.Digest = p.st.FullDigest(p.digestLines(), lines[1:], p.rng)
 	} else {
 		reply.Digest = state.Digest{Entries: lines}
+		if cmp.HeartbeatsAhead {
+			reply.Digest.Fingerprint = p.st.Fingerprint()
+			reply.Digest.Heartbeats = p.st.HeartbeatVector()
+		}
 	}
 	p.applyChanges(changes, now)
 	p.mu.Unlock()
@@ -148,6 +153,7 @@ func (p *Peer) onSynAck(pk *wire.Packet) {
 	}
 	if pk.Mismatch {
 		p.needFull = true
+		p.lastNews = now
 	}
 	p.applyChanges(changes, now)
 	p.mu.Unlock()

@@ -165,6 +165,7 @@ func (p *Peer) pushLocal(from uint64, buffered bool) {
 	if p.status != statusRunning {
 		return
 	}
+	p.lastNews = p.clk.Now()
 	run := p.st.LocalRun(from, p.nowMS())
 	it := pushItem{run: run}
 	if buffered {

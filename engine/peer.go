@@ -60,6 +60,7 @@ type Peer struct {
 
 	round     uint64
 	lastBeat  time.Time
+	lastNews  time.Time // last change learnt or made: gossip at full fanout until QuietAfter later
 	needFull  bool
 	followups map[string]int
 
@@ -187,6 +188,7 @@ func (p *Peer) Start(ctx context.Context) error {
 	p.tr = tr
 	p.sess.Store(&session{id: p.id, tr: tr})
 	p.lastBeat = now
+	p.lastNews = now
 	p.needFull = true
 	p.stop = make(chan struct{})
 	p.kick = make(chan struct{}, 1)
@@ -201,9 +203,11 @@ func (p *Peer) Start(ctx context.Context) error {
 		_ = tr.Close()
 		return err
 	}
-	p.wg.Add(2)
-	go p.gossipLoop(p.stop)
-	go p.pushLoop(p.stop)
+	if !p.cfg.manual {
+		p.wg.Add(2)
+		go p.gossipLoop(p.stop)
+		go p.pushLoop(p.stop)
+	}
 	p.log.Info("peer started", "name", name, "addr", advertise, "generation", gen, "cluster", p.cfg.Cluster)
 	return nil
 }

@@ -82,7 +82,7 @@ func (c *Cluster) applyNode(nd *NodeDelta, now int64, push bool, out []Change, f
 		return out, fresh
 	}
 	if nd.Heartbeat > n.Heartbeat {
-		n.Heartbeat = nd.Heartbeat
+		c.setHeartbeat(n, nd.Heartbeat)
 		out = append(out, Change{Kind: HeartbeatAdvanced, Node: n.ID})
 	}
 	if nd.Reset {

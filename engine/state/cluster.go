@@ -38,6 +38,7 @@ type Cluster struct {
 	// digests naming them are not answered with "send me that node".
 	stale  map[uint64]int64
 	limits Limits
+	order  []*Node // nodes by key, for heartbeat vectors; nil when stale
 }
 
 // grave remembers a removed node so that stale gossip cannot resurrect it:
@@ -111,23 +112,37 @@ func (c *Cluster) Keys(name string, now int64) []string {
 }
 
 func (c *Cluster) add(n *Node) {
+	c.order = nil
 	c.byName[n.ID.Name] = n
 	c.byKey[n.key] = n
-	c.fp ^= fingerprintOf(n.key, n.Version)
+	c.fp ^= fingerprintOf(n)
 }
 
 func (c *Cluster) drop(n *Node) {
+	c.order = nil
 	delete(c.byName, n.ID.Name)
 	delete(c.byKey, n.key)
-	c.fp ^= fingerprintOf(n.key, n.Version)
+	c.fp ^= fingerprintOf(n)
 }
 
+// setVersion and setHeartbeat are the only writers of a held node's Version
+// and Heartbeat: they keep the fingerprint in step.
 func (c *Cluster) setVersion(n *Node, v uint64) {
 	if v == n.Version {
 		return
 	}
-	c.fp ^= fingerprintOf(n.key, n.Version) ^ fingerprintOf(n.key, v)
+	c.fp ^= fingerprintOf(n)
 	n.Version = v
+	c.fp ^= fingerprintOf(n)
+}
+
+func (c *Cluster) setHeartbeat(n *Node, hb uint64) {
+	if hb == n.Heartbeat {
+		return
+	}
+	c.fp ^= fingerprintOf(n)
+	n.Heartbeat = hb
+	c.fp ^= fingerprintOf(n)
 }
 
 // CheckKey validates a key or event name against the limits.
@@ -192,7 +207,7 @@ func (c *Cluster) Say(kind Kind, name string, value []byte, enc Encoding, endsAt
 
 // BeatHeart advances the local heartbeat and returns it.
 func (c *Cluster) BeatHeart() uint64 {
-	c.self.Heartbeat++
+	c.setHeartbeat(c.self, c.self.Heartbeat+1)
 	return c.self.Heartbeat
 }
 
@@ -204,7 +219,7 @@ func (c *Cluster) Restart(id NodeID, now int64) {
 	c.drop(old)
 	c.stale[old.key] = now
 	c.self = newNode(id)
-	c.self.Heartbeat = old.Heartbeat
+	c.self.Heartbeat = old.Heartbeat // before add: add accounts for it
 	c.add(c.self)
 	for _, k := range old.liveKeys(now) {
 		e := old.kv[k]

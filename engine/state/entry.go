@@ -148,5 +148,14 @@ func mix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// fingerprintOf is one node's contribution to a cluster fingerprint.
-func fingerprintOf(key, version uint64) uint64 { return mix(key ^ mix(version)) }
+// heartbeatBlock is the granularity at which heartbeats enter the
+// fingerprint. Two replicas whose fingerprints match hold, for every node,
+// heartbeats in the same block, so they differ by less than 2^14 and a
+// 16-bit residue gives their exact difference (see HeartbeatVector).
+const heartbeatBlock = 14
+
+// fingerprintOf is one node's contribution to a cluster fingerprint: its
+// key, version and heartbeat block.
+func fingerprintOf(n *Node) uint64 {
+	return mix(n.key ^ mix(n.Version^mix(n.Heartbeat>>heartbeatBlock)))
+}

@@ -351,11 +351,11 @@ func TestLocalLimits(t *testing.T) {
 func TestCompactDigestFingerprintMismatch(t *testing.T) {
 	a, b := newTestCluster("a", 1), newTestCluster("b", 1)
 	exchange(t, a, b, t0, 1<<20)
-	d := a.CompactDigest(nil)
+	d := a.CompactDigest()
 	cmp, _ := b.Compare(&d, nil)
 	assert.False(t, cmp.Mismatch)
 	_, _ = a.Set("k", nil, EncodingRaw, 0)
-	d = a.CompactDigest(nil)
+	d = a.CompactDigest()
 	cmp, _ = b.Compare(&d, nil)
 	// Self is always listed, so b sees a is ahead; fingerprints differ too.
 	assert.True(t, cmp.Mismatch)
@@ -374,4 +374,83 @@ func TestLogCompactionKeepsDeltasCorrect(t *testing.T) {
 	assert.Len(t, b.Keys("a", t0), 10)
 	n, _ := b.Node("a")
 	assert.Equal(t, uint64(1000), n.Version)
+}
+
+func TestHeartbeatVectorExchangesEveryHeartbeat(t *testing.T) {
+	a, b, c := newTestCluster("a", 1), newTestCluster("b", 1), newTestCluster("c", 1)
+	exchange(t, a, b, t0, 1<<20)
+	exchange(t, c, b, t0, 1<<20)
+	exchange(t, a, b, t0, 1<<20)
+	require.Equal(t, a.Fingerprint(), b.Fingerprint())
+	// c beats three times; only b hears of it.
+	for i := 0; i < 3; i++ {
+		c.BeatHeart()
+	}
+	exchange(t, c, b, t0, 1<<20)
+	nb, _ := b.Node("c")
+	na, _ := a.Node("c")
+	require.Greater(t, nb.Heartbeat, na.Heartbeat)
+
+	// a sends its compact digest: b sees it is ahead on c, and a learns from
+	// b's vector; no node lines needed.
+	d := a.CompactDigest()
+	cmp, ch := b.Compare(&d, nil)
+	assert.True(t, cmp.HeartbeatsAhead)
+	assert.False(t, cmp.Mismatch)
+	assert.Empty(t, ch)
+	reply := Digest{Fingerprint: b.Fingerprint(), Heartbeats: b.HeartbeatVector()}
+	_, ch = a.Compare(&reply, nil)
+	require.Len(t, kinds(ch, HeartbeatAdvanced), 1)
+	assert.Equal(t, nb.Heartbeat, na.Heartbeat)
+}
+
+func TestHeartbeatVectorNeverJumpsAheadOnWrap(t *testing.T) {
+	// b holds a fresh heartbeat of x; a's view of x is 65531 beats old, so
+	// the residue difference wraps to +5. Their fingerprints differ (the
+	// heartbeats are in different blocks), so the vector is never read and
+	// b's heartbeat of x cannot jump ahead.
+	a, b, x := newTestCluster("a", 1), newTestCluster("b", 1), newTestCluster("x", 1)
+	exchange(t, x, a, t0, 1<<20)
+	exchange(t, a, b, t0, 1<<20)
+	for i := 0; i < 65531; i++ {
+		x.BeatHeart()
+	}
+	exchange(t, x, b, t0, 1<<20)
+	nb, _ := b.Node("x")
+	fresh := nb.Heartbeat
+	d := a.CompactDigest()
+	cmp, ch := b.Compare(&d, nil)
+	assert.True(t, cmp.Mismatch, "heartbeat blocks differ: fingerprints differ")
+	assert.Empty(t, kinds(ch, HeartbeatAdvanced))
+	assert.Equal(t, fresh, nb.Heartbeat)
+
+}
+
+// BenchmarkBuildDelta10kKeys builds deltas from a 10,000-key state for a peer
+// that has nothing: one datagram's worth (MTU budget) and everything (1 MiB).
+// Entries are shared, not copied: the cost is the walk and the slice.
+func BenchmarkBuildDelta10kKeys(b *testing.B) {
+	src := newTestCluster("src", 1)
+	for i := 0; i < 10_000; i++ {
+		_, _ = src.Set(fmt.Sprintf("service/%05d", i), []byte("10.0.0.1:8080 healthy"), EncodingText, 0)
+	}
+	req := []Request{{Node: src.Self(), From: 0, Identity: true}}
+	for _, budget := range []int{1400, 1 << 20} {
+		b.Run(fmt.Sprintf("budget=%d", budget), func(b *testing.B) {
+			b.ReportAllocs()
+			var d Delta
+			for b.Loop() {
+				d = src.BuildDelta(req, budget, t0, nil)
+			}
+			b.ReportMetric(float64(len(d.Nodes[0].Entries)), "entries")
+		})
+	}
+	// From the middle: a peer that already holds half.
+	b.Run("from-half", func(b *testing.B) {
+		req := []Request{{Node: src.Self(), From: 5000}}
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = src.BuildDelta(req, 1<<20, t0, nil)
+		}
+	})
 }

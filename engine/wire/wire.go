@@ -182,12 +182,20 @@ func encodeNodeID(n gen.NodeId, id state.NodeID) error {
 		return err
 	}
 	n.SetGeneration(id.Generation)
+	if id.Addr == id.Name {
+		return nil // an absent address means "same as the name": most peers are named by address
+	}
 	return n.SetAddress(id.Addr)
 }
 
 func encodeDigest(d gen.Digest, dg *state.Digest) error {
 	d.SetComplete(dg.Complete)
 	d.SetFingerprint(dg.Fingerprint)
+	if len(dg.Heartbeats) > 0 {
+		if err := d.SetHeartbeats(dg.Heartbeats); err != nil {
+			return err
+		}
+	}
 	list, err := d.NewEntries(int32(len(dg.Entries)))
 	if err != nil {
 		return err
@@ -459,6 +467,9 @@ func decodeNodeID(n gen.NodeId) (state.NodeID, error) {
 	if id.Addr, err = text(n.Address()); err != nil {
 		return id, err
 	}
+	if id.Addr == "" {
+		id.Addr = id.Name
+	}
 	id.Generation = n.Generation()
 	return id, nil
 }
@@ -469,6 +480,11 @@ func decodeDigest(d gen.Digest) (state.Digest, error) {
 	if err != nil {
 		return out, ErrMalformed
 	}
+	hb, err := d.Heartbeats()
+	if err != nil || len(hb)%2 != 0 {
+		return out, ErrMalformed
+	}
+	out.Heartbeats = clone(hb)
 	out.Entries = make([]state.DigestEntry, list.Len())
 	for i := range out.Entries {
 		l := list.At(i)

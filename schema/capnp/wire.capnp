@@ -41,7 +41,8 @@ struct Packet {
 struct NodeId {
   name @0 :Text;           # stable across restarts; defaults to host:port
   generation @1 :UInt64;   # strictly increasing across restarts of a name
-  address @2 :Text;        # advertised host:port, where replies are sent
+  address @2 :Text;        # advertised host:port, where replies are sent;
+                           # absent when equal to the name (the default name)
 }
 
 # One line of a digest. `node` is a 64-bit key of (name, generation) so a
@@ -61,6 +62,11 @@ struct Digest {
   # Order-independent summary of (node, version) over every node the sender
   # knows. Lets an incomplete digest show "nothing differs" in 8 bytes.
   fingerprint @2 :UInt64;
+  # Heartbeats of every node the sender holds, as 16-bit little-endian
+  # residues in ascending node-key order. Only read when the fingerprints
+  # match (both sides hold the same nodes): a quiet cluster then refreshes
+  # every heartbeat in both directions for two bytes a node.
+  heartbeats @3 :Data;
 }
 
 struct Syn {
