@@ -82,6 +82,11 @@ type Config struct {
 	// at once, and how many each receiver forwards it to. Default 3: almost
 	// every peer hears it within milliseconds; anti-entropy covers the rest.
 	PushFanout int
+	// PushDirectMax: while there are at most this many live peers, a fresh
+	// change is pushed straight to all of them (N-1 packets in all, fewer
+	// than an epidemic's N*PushFanout, and nobody missed); beyond, it is
+	// pushed to PushFanout peers that each forward it once. Default 64.
+	PushDirectMax int
 	// PushQueueBytes bounds the fresh changes waiting to be pushed. Past it
 	// pushes are dropped (and counted); anti-entropy delivers them instead.
 	// Default 8 MiB.
@@ -157,6 +162,7 @@ func LANConfig() Config {
 		DeltaBudget:        1 << 20,
 		FullDigestEvery:    50,
 		PushFanout:         3,
+		PushDirectMax:      64,
 		PushQueueBytes:     8 << 20,
 		PhiThreshold:       8,
 		PhiWindow:          1000,
@@ -235,6 +241,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.DeltaBudget, d.DeltaBudget)
 	setInt(&c.FullDigestEvery, d.FullDigestEvery)
 	setInt(&c.PushFanout, d.PushFanout)
+	setInt(&c.PushDirectMax, d.PushDirectMax)
 	setInt(&c.PushQueueBytes, d.PushQueueBytes)
 	if c.PhiThreshold <= 0 {
 		c.PhiThreshold = d.PhiThreshold

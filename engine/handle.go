@@ -177,7 +177,7 @@ func (p *Peer) onDelta(pk *wire.Packet, push bool) {
 		p.mu.Unlock()
 		return
 	}
-	if push && len(fresh) > 0 {
+	if push && pk.Delta.Relay && len(fresh) > 0 {
 		items := make([]pushItem, 0, len(fresh))
 		for _, r := range fresh {
 			items = append(items, pushItem{run: r, except: pk.Sender.Addr})

@@ -64,8 +64,11 @@ func (p *Peer) flushPushes() {
 	items := p.pushQ
 	p.pushQ, p.pushBytes = nil, 0
 	live := p.liveAddrs()
-	p.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
-	targets := live[:min(p.cfg.PushFanout, len(live))]
+	targets, relay := live, false
+	if len(live) > p.cfg.PushDirectMax {
+		p.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
+		targets, relay = live[:p.cfg.PushFanout], true
+	}
 	// Snapshot NodeDeltas under the lock: heartbeats are mutable, entries
 	// are not.
 	type nd struct {
@@ -80,7 +83,7 @@ func (p *Peer) flushPushes() {
 	p.mu.Unlock()
 
 	for _, t := range targets {
-		var batch state.Delta
+		batch := state.Delta{Relay: relay}
 		size := 0
 		for i := range nds {
 			if nds[i].except == t || nds[i].d.ID.Addr == t {
@@ -88,7 +91,7 @@ func (p *Peer) flushPushes() {
 			}
 			if size+nds[i].size > p.cfg.DeltaBudget && len(batch.Nodes) > 0 {
 				p.send(t, &wire.Packet{Type: wire.Push, Delta: batch})
-				batch, size = state.Delta{}, 0
+				batch, size = state.Delta{Relay: relay}, 0
 			}
 			batch.Nodes = append(batch.Nodes, nds[i].d)
 			size += nds[i].size

@@ -15,6 +15,8 @@ type NodeDelta struct {
 // Delta is what one message carries.
 type Delta struct {
 	Nodes []NodeDelta
+	// Relay (pushes only): the receiver forwards what is new to it.
+	Relay bool
 }
 
 // Empty reports whether the delta carries nothing.

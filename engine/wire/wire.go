@@ -210,6 +210,7 @@ func encodeDigest(d gen.Digest, dg *state.Digest) error {
 }
 
 func encodeDelta(dl gen.Delta, d *state.Delta) error {
+	dl.SetRelay(d.Relay)
 	nodes, err := dl.NewNodes(int32(len(d.Nodes)))
 	if err != nil {
 		return err
@@ -494,7 +495,7 @@ func decodeDigest(d gen.Digest) (state.Digest, error) {
 }
 
 func decodeDelta(dl gen.Delta) (state.Delta, error) {
-	var out state.Delta
+	out := state.Delta{Relay: dl.Relay()}
 	nodes, err := dl.Nodes()
 	if err != nil {
 		return out, ErrMalformed

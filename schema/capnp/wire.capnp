@@ -87,6 +87,10 @@ struct Ack {
 
 struct Delta {
   nodes @0 :List(NodeDelta);
+  # Push only: the receiver forwards the entries that are new to it to a few
+  # peers (epidemic broadcast). False when the sender pushed to every live
+  # peer itself, so forwarding would only repeat it.
+  relay @1 :Bool;
 }
 
 # Entries of one node with versions in (fromVersion, toVersion], in version
