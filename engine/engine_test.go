@@ -401,3 +401,23 @@ func TestBadArguments(t *testing.T) {
 	_, err = New(Config{Cluster: "bad\x00"})
 	assert.ErrorIs(t, err, ErrConfig)
 }
+
+func TestDelayedLossyDuplicatingNetworkConverges(t *testing.T) {
+	cl := newMemCluster(t, 12, transport.MemOptions{
+		MinDelay: time.Millisecond, MaxDelay: 40 * time.Millisecond, Loss: 0.1, Duplicate: 0.1, Seed: 3,
+	}, nil)
+	eventually(t, 20*time.Second, cl.converged, "join over a delaying, lossy, duplicating network")
+	for i, p := range cl.peers {
+		require.NoError(t, p.Set("k", String(fmt.Sprint(i))))
+	}
+	eventually(t, 20*time.Second, func() bool {
+		for _, p := range cl.peers {
+			for j, q := range cl.peers {
+				if v, ok := p.GetRemote(q.Name(), "k"); !ok || v.String() != fmt.Sprint(j) {
+					return false
+				}
+			}
+		}
+		return true
+	}, "values")
+}

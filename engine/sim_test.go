@@ -279,3 +279,43 @@ func TestSimLossyNetworkConverges(t *testing.T) {
 		return true
 	}, "values over a lossy network")
 }
+
+func TestSimDeadPeerRemovedAfterGraceAndNotResurrected(t *testing.T) {
+	c := simConfig()
+	c.DeadGrace = 10 * time.Second
+	s := newSim(t, 6, c)
+	s.until(50, s.allKnowAll, "join")
+	victim := s.peers[4]
+	name := victim.Name()
+	s.net.Isolate(memAddr(4))
+	require.NoError(t, victim.Stop(context.Background()))
+	s.until(100, func() bool {
+		for _, p := range s.running() {
+			if _, dead := find(p.DeadPeers(), name); !dead {
+				return false
+			}
+		}
+		return true
+	}, "declared dead")
+	// Peers pass the grace period at slightly different times; until all
+	// have, some still gossip about the dead peer. Nobody brings it back.
+	s.until(200, func() bool {
+		for _, p := range s.running() {
+			if _, known := find(p.AllPeers(), name); known {
+				return false
+			}
+		}
+		return true
+	}, "removed everywhere")
+	for i := 0; i < 100; i++ {
+		s.step()
+		for _, p := range s.running() {
+			_, known := find(p.AllPeers(), name)
+			require.False(t, known, "round %d: %s resurrected %s", i, p.Name(), name)
+		}
+	}
+	// The same name coming back as a new process is welcome.
+	s.net.Heal()
+	s.add(4)
+	s.until(50, s.allKnowAll, "rejoin")
+}
