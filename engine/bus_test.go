@@ -26,7 +26,6 @@ func TestManySendersExactlyOnceInOrder(t *testing.T) {
 	})
 	eventually(t, 20*time.Second, cl.converged, "converge")
 
-	type key struct{ from string }
 	var mu sync.Mutex
 	got := make([]map[string][]int, peers) // receiver -> sender -> sequence heard
 	var total atomic.Int64

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/telepathine/telepathine/engine"
+)
+
+// The agent serves a control socket (a Unix socket) that the other commands
+// talk to: one JSON request per connection, answered by one JSON response,
+// or by a stream of events for "hear".
+
+type request struct {
+	Op        string     `json:"op"`
+	Key       string     `json:"key,omitempty"`
+	Peer      string     `json:"peer,omitempty"`
+	Value     *wireValue `json:"value,omitempty"`
+	ExpiresAt int64      `json:"expires_at,omitempty"` // Unix ms
+	Event     string     `json:"event,omitempty"`
+	ForMS     int64      `json:"for_ms,omitempty"`
+	Pattern   string     `json:"pattern,omitempty"`
+	Which     string     `json:"which,omitempty"` // peers: all, live, dead
+}
+
+// wireValue is a Value in JSON: text and JSON values stay readable, raw
+// bytes travel as base64.
+type wireValue struct {
+	Encoding string          `json:"encoding"`
+	Text     string          `json:"text,omitempty"`
+	JSON     json.RawMessage `json:"json,omitempty"`
+	Base64   string          `json:"base64,omitempty"`
+}
+
+func toWire(v engine.Value) *wireValue {
+	switch v.Encoding {
+	case engine.Text:
+		return &wireValue{Encoding: "text", Text: string(v.Data)}
+	case engine.JSON:
+		return &wireValue{Encoding: "json", JSON: json.RawMessage(v.Data)}
+	}
+	return &wireValue{Encoding: "raw", Base64: base64.StdEncoding.EncodeToString(v.Data)}
+}
+
+func (w *wireValue) value() (engine.Value, error) {
+	if w == nil {
+		return engine.Value{}, errors.New("missing value")
+	}
+	switch w.Encoding {
+	case "text", "":
+		return engine.String(w.Text), nil
+	case "json":
+		return engine.RawJSON(w.JSON)
+	case "raw":
+		b, err := base64.StdEncoding.DecodeString(w.Base64)
+		return engine.Bytes(b), err
+	}
+	return engine.Value{}, fmt.Errorf("unknown encoding %q", w.Encoding)
+}
+
+// display renders a value for a terminal.
+func (w *wireValue) display() string {
+	switch w.Encoding {
+	case "json":
+		return string(w.JSON)
+	case "raw":
+		return "base64:" + w.Base64
+	}
+	return w.Text
+}
+
+type response struct {
+	OK    bool       `json:"ok"`
+	Error string     `json:"error,omitempty"`
+	Value *wireValue `json:"value,omitempty"`
+	Found bool       `json:"found,omitempty"`
+	Keys  []string   `json:"keys,omitempty"`
+	Peers []peerJSON `json:"peers,omitempty"`
+	Event *eventJSON `json:"event,omitempty"`
+	Self  *peerJSON  `json:"self,omitempty"`
+}
+
+type peerJSON struct {
+	Name       string  `json:"name"`
+	Addr       string  `json:"addr"`
+	Alive      bool    `json:"alive"`
+	Phi        float64 `json:"phi"`
+	Generation string  `json:"generation"`
+	Heartbeat  uint64  `json:"heartbeat"`
+}
+
+type eventJSON struct {
+	Name      string     `json:"name"`
+	Peer      string     `json:"peer"`
+	Key       string     `json:"key,omitempty"`
+	Value     *wireValue `json:"value,omitempty"`
+	ExpiresAt int64      `json:"expires_at,omitempty"`
+}
+
+func peerInfos(ps []engine.PeerInfo) []peerJSON {
+	out := make([]peerJSON, len(ps))
+	for i, p := range ps {
+		phi := p.Phi
+		if phi > 1e9 {
+			phi = 1e9 // JSON has no infinity
+		}
+		out[i] = peerJSON{Name: p.Name, Addr: p.Addr, Alive: p.Alive, Phi: phi,
+			Generation: strconv.FormatUint(p.Generation, 10), Heartbeat: p.Heartbeat}
+	}
+	return out
+}
+
+// defaultControl is where the agent listens and the commands connect when
+// --control is not given.
+func defaultControl() string {
+	if p := os.Getenv("TELEPATHINE_CONTROL"); p != "" {
+		return p
+	}
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, fmt.Sprintf("telepathine-%d.sock", os.Getuid()))
+}
+
+// serveControl answers control requests until ctx ends.
+func serveControl(ctx context.Context, path string, p *engine.Peer) error {
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("control socket %s is in use: is another agent running?", path)
+	}
+	_ = os.Remove(path) // a stale socket of a dead agent
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	go func() {
+		<-ctx.Done()
+		l.Close()
+	}()
+	defer func() {
+		l.Close()
+		wg.Wait()
+		_ = os.Remove(path)
+	}()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			handleControl(ctx, c, p)
+		}()
+	}
+}
+
+func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
+	var req request
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+		_ = json.NewEncoder(c).Encode(response{Error: "bad request: " + err.Error()})
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	enc := json.NewEncoder(c)
+	fail := func(err error) { _ = enc.Encode(response{Error: err.Error()}) }
+	switch req.Op {
+	case "set":
+		v, err := req.Value.value()
+		if err != nil {
+			fail(err)
+			return
+		}
+		if err := p.Set(req.Key, v, engine.ExpiresAtMillis(req.ExpiresAt)); err != nil {
+			fail(err)
+			return
+		}
+		_ = enc.Encode(response{OK: true})
+	case "get":
+		v, ok := p.GetRemote(req.Peer, req.Key)
+		r := response{OK: true, Found: ok}
+		if ok {
+			r.Value = toWire(v)
+		}
+		_ = enc.Encode(r)
+	case "keys":
+		_ = enc.Encode(response{OK: true, Keys: p.GetRemoteKeys(req.Peer)})
+	case "del":
+		deleted, err := p.Delete(req.Key)
+		if err != nil {
+			fail(err)
+			return
+		}
+		_ = enc.Encode(response{OK: true, Found: deleted})
+	case "say":
+		v, err := req.Value.value()
+		if err != nil {
+			fail(err)
+			return
+		}
+		var opts []engine.SayOption
+		if req.ForMS > 0 {
+			opts = append(opts, engine.For(time.Duration(req.ForMS)*time.Millisecond))
+		}
+		if err := p.Say(req.Event, v, opts...); err != nil {
+			fail(err)
+			return
+		}
+		_ = enc.Encode(response{OK: true})
+	case "peers":
+		var ps []engine.PeerInfo
+		switch req.Which {
+		case "live":
+			ps = p.LivePeers()
+		case "dead":
+			ps = p.DeadPeers()
+		default:
+			ps = p.AllPeers()
+		}
+		self := peerJSON{Name: p.Name(), Addr: p.Addr(), Alive: true, Generation: strconv.FormatUint(p.Generation(), 10)}
+		_ = enc.Encode(response{OK: true, Peers: peerInfos(ps), Self: &self})
+	case "hear":
+		pattern := req.Pattern
+		if pattern == "" {
+			pattern = "**"
+		}
+		st := p.Events(pattern, 0)
+		defer st.Close()
+		_ = enc.Encode(response{OK: true})
+		// The client hangs up to stop: notice it by reading.
+		gone := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(io.Discard, c)
+			close(gone)
+		}()
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-gone:
+			case <-sctx.Done():
+			}
+			cancel()
+		}()
+		for {
+			e, err := st.Next(sctx)
+			if err != nil {
+				return
+			}
+			ev := eventJSON{Name: e.Name(), Peer: e.Peer, Key: e.Key, ExpiresAt: e.ExpiresAt}
+			if e.Kind != engine.KindStart && e.Kind != engine.KindStop && e.Kind != engine.KindPeerNew &&
+				e.Kind != engine.KindPeerAlive && e.Kind != engine.KindPeerDead {
+				ev.Value = toWire(e.Value)
+			}
+			if err := enc.Encode(response{OK: true, Event: &ev}); err != nil {
+				return
+			}
+		}
+	default:
+		fail(fmt.Errorf("unknown op %q", req.Op))
+	}
+}
+
+// call sends one request to the agent and returns its first response; for
+// "hear" the connection stays open and further responses follow on it.
+func call(path string, req request) (response, *json.Decoder, net.Conn, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return response{}, nil, nil, fmt.Errorf("no agent at %s (start one with 'telepathine agent'): %w", path, err)
+	}
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		c.Close()
+		return response{}, nil, nil, err
+	}
+	dec := json.NewDecoder(c)
+	var resp response
+	if err := dec.Decode(&resp); err != nil {
+		c.Close()
+		return response{}, nil, nil, fmt.Errorf("agent: %w", err)
+	}
+	if resp.Error != "" {
+		c.Close()
+		return resp, nil, nil, errors.New(resp.Error)
+	}
+	return resp, dec, c, nil
+}
