@@ -10,7 +10,10 @@ const Delimiter = ":"
 // a segment "*" matches exactly one segment of a name, a segment "**" matches
 // any number of segments (zero included); every other segment matches itself.
 // So "set:*" matches "set:color" but not "set:ui:color", "set:**" matches
-// both, and "**" matches every name.
+// both, and "**" matches every name. This is EventEmitter2's meaning (the
+// Node binding uses EventEmitter2 itself; testdata/ee2_patterns.json holds
+// vectors from it), except that consecutive "**" segments, on which
+// EventEmitter2 is inconsistent, behave as one.
 type Pattern struct {
 	raw  string
 	segs []string
