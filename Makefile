@@ -10,14 +10,33 @@ GO          ?= go
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CAPNP_STD    = $(shell $(GO) list -m -f '{{.Dir}}' capnproto.org/go/capnp/v3)/std
 BENCHTIME   ?= 1s
+# buf runs as a pinned Go program, not a tool of go.mod (it would drag ~90
+# requirements into the library). The first run builds it (~90 s).
+BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
+NODE_DIR    := bindings/node
+
+# The C library and the C tests (build/ is git-ignored).
+BUILD       := build
+LIB         := $(BUILD)/libtelepathine.so
+FFI_CFLAGS  := -std=c11 -Wall -Wextra -Werror -pedantic -g -O2 -pthread -Icgo
+# Memcheck runs against a library built with -tags valgrind (Go describes
+# its stacks and heap to valgrind) and DWARF 4 (valgrind 3.19 cannot read
+# Go's DWARF 5), with the collector off and without asynchronous preemption
+# (its signal frames land below the stack pointer memcheck tracks): see
+# ffi_tests/c/valgrind.supp for why, and for what is suppressed.
+VALGRIND    := GOGC=off GODEBUG=asyncpreemptoff=1 valgrind --quiet --error-exitcode=1 --leak-check=full \
+               --errors-for-leak-kinds=definite,possible --suppressions=ffi_tests/c/valgrind.supp
 
 .PHONY: help
 help:
 	@echo "make demo      run a live demo cluster on this machine"
 	@echo "make test      run every test (generation drift, lint, race, fuzz seeds)"
 	@echo "make bench     run the benchmarks"
-	@echo "make generate  regenerate gen/ from schema/"
-	@echo "make lint      go vet + staticcheck"
+	@echo "make generate  regenerate gen/ and the bindings' protobuf code from schema/"
+	@echo "make lint      go vet + staticcheck + buf lint/format/breaking"
+	@echo "make lib       build the C library build/libtelepathine.so (+ telepathine.h)"
+	@echo "make test-c    the C test of the library, plain and under valgrind"
+	@echo "make bench-c   the C ABI's figures, with their Go counterparts"
 
 # ---------------------------------------------------------------- set-up
 
@@ -33,7 +52,7 @@ define apt-install
 	fi
 endef
 
-.PHONY: deps deps-go deps-capnp
+.PHONY: deps deps-go deps-capnp deps-node-codegen deps-valgrind
 deps: deps-go
 
 deps-go:
@@ -42,33 +61,58 @@ deps-go:
 deps-capnp:
 	$(call apt-install,capnproto,capnp)
 
+# protoc-gen-es and a protoc binary (npm package `protoc`) for buf generate.
+deps-node-codegen:
+	@if [ ! -x $(NODE_DIR)/node_modules/.bin/protoc-gen-es ] || [ ! -x $(NODE_DIR)/node_modules/.bin/protoc ]; then \
+	  echo ">> npm ci in $(NODE_DIR)"; cd $(NODE_DIR) && npm ci --no-audit --no-fund; \
+	fi
+
+deps-valgrind:
+	$(call apt-install,valgrind,valgrind)
+
 # ---------------------------------------------------------------- generation
 
-.PHONY: generate check-generate
-generate: deps-go deps-capnp
+.PHONY: generate check-generate proto-baseline
+# Cap'n Proto (the wire) into gen/wire; protobuf (the C ABI's API, buf.gen.yaml)
+# into gen/api/v1, the Python package and the Node package.
+generate: deps-go deps-capnp deps-node-codegen
 	capnp compile -I "$(CAPNP_STD)" -o"$$($(GO) tool -n capnpc-go):gen/wire" \
 	  --src-prefix=schema/capnp schema/capnp/*.capnp
+	$(BUF) generate
 
-# Regenerate into the work tree and fail if anything changed: gen/ must be
-# exactly what the schema produces.
+GENERATED := gen bindings/python/src/telepathine/api bindings/node/gen
+
+# Regenerate into the work tree and fail if anything changed: generated code
+# must be exactly what the schemas produce.
 check-generate: generate
-	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
-	  git status --short -- gen; git diff --stat -- gen; \
-	  echo "gen/ drifted from schema/: run 'make generate' and commit"; exit 1; \
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+	  git status --short -- $(GENERATED); git diff --stat -- $(GENERATED); \
+	  echo "generated code drifted from schema/: run 'make generate' and commit"; exit 1; \
 	fi
-	@echo "gen/ matches schema/"
+	@echo "generated code matches schema/"
+
+# The image buf breaking compares with: update it deliberately, on release.
+proto-baseline:
+	$(BUF) build -o schema/proto/baseline.binpb
 
 # ---------------------------------------------------------------- checks
 
-.PHONY: lint vet
+.PHONY: lint vet lint-proto
 vet:
 	$(GO) vet ./...
 
-lint: vet
+lint: vet lint-proto
 	$(STATICCHECK) ./...
 
+# The API schema: STANDARD lint, canonical formatting, and no breaking change
+# (FILE rules) against the committed baseline image.
+lint-proto:
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+	$(BUF) breaking --against schema/proto/baseline.binpb
+
 .PHONY: test test-go
-test: check-generate lint test-go
+test: check-generate lint test-go test-c
 
 # The race detector on everything; fuzz targets run their committed seed
 # corpora as ordinary tests.
@@ -76,8 +120,49 @@ test-go: deps-go
 	$(GO) test -race -count=1 ./...
 
 .PHONY: bench
-bench: deps-go
+bench: deps-go bench-c
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/...
+
+# ---------------------------------------------------------------- C ABI
+
+.PHONY: lib test-c bench-c
+# The C shared library and its hand-written header (the contract). The
+# header cgo generates beside the library is removed: ours is the one.
+lib: deps-go
+	@mkdir -p $(BUILD)
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(LIB) ./cgo
+	rm -f $(BUILD)/libtelepathine.h
+	cp cgo/telepathine.h $(BUILD)/telepathine.h
+
+$(BUILD)/gopeer: deps-go FORCE
+	$(GO) build -o $@ ./ffi_tests/c/gopeer
+
+FORCE:
+
+# The C test against the library (joins a Go peer, checks every bad input),
+# the exported symbols against the header, then the same test under
+# valgrind memcheck, and a leak planted on purpose that memcheck must see.
+test-c: lib $(BUILD)/gopeer deps-valgrind
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD) -ltelepathine -Wl,-rpath,'$$ORIGIN'
+	TP_LIB=$(abspath $(LIB)) $(GO) test -count=1 ./cgo/abicheck/
+	$(BUILD)/ffi_test $(BUILD)/gopeer
+	@mkdir -p $(BUILD)/valgrind
+	CGO_ENABLED=1 GOEXPERIMENT=nodwarf5 $(GO) build -tags valgrind -buildmode=c-shared \
+	  -o $(BUILD)/valgrind/libtelepathine.so ./cgo
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/valgrind/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD)/valgrind -ltelepathine -Wl,-rpath,'$$ORIGIN'
+	$(VALGRIND) $(BUILD)/valgrind/ffi_test $(BUILD)/gopeer
+	@if $(VALGRIND) $(BUILD)/valgrind/ffi_test --leak-canary >$(BUILD)/valgrind/canary.log 2>&1 || \
+	    ! grep -q 'are definitely lost' $(BUILD)/valgrind/canary.log; then \
+	  cat $(BUILD)/valgrind/canary.log; echo "valgrind missed the leaked tp_buf"; exit 1; \
+	fi
+	@echo "valgrind: no error in the C test; the planted leak was reported"
+
+# ns per tp_engine_set and per event delivered to a C callback, then the
+# same through Go (engine, bridge without cgo) for the ratio.
+bench-c: lib $(BUILD)/gopeer
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/bench ffi_tests/c/bench.c -L$(BUILD) -ltelepathine -Wl,-rpath,'$$ORIGIN'
+	$(BUILD)/bench $(BUILD)/gopeer
+	$(GO) test -run '^$$' -bench 'EngineSet|BridgeSet|EventDelivery' -benchmem -benchtime $(BENCHTIME) ./cgo/bridge/
 
 # ---------------------------------------------------------------- demo
 

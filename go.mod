@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	capnproto.org/go/capnp/v3 v3.1.0-alpha.2
 	github.com/stretchr/testify v1.12.1
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -13,4 +14,7 @@ require (
 	golang.org/x/sync v0.25.0 // indirect
 )
 
-tool capnproto.org/go/capnp/v3/capnpc-go
+tool (
+	capnproto.org/go/capnp/v3/capnpc-go
+	google.golang.org/protobuf/cmd/protoc-gen-go
+)

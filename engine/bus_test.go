@@ -128,11 +128,11 @@ func TestWildcardMatrix(t *testing.T) {
 		b.Hear(p, func(_ Value, _ string, e *Event) { r.handler(e) })
 		recs[p] = r
 	}
+	all := record(b, "say:**")
 	names := []string{"chat", "chat:room1", "chat:room1:msg", "other"}
 	for _, n := range names {
 		require.NoError(t, a.Say(n, String(n)))
 	}
-	all := record(b, "say:**")
 	eventually(t, 10*time.Second, func() bool { return all.count(func(*Event) bool { return true }) == len(names) }, "events")
 	// Events are emitted in order: after the last one arrived, the matching
 	// subscriptions have had theirs queued.

@@ -102,7 +102,8 @@ type Config struct {
 	// do not make the detector hair-triggered. Default 250 ms.
 	PhiMinStdDev time.Duration
 	// PhiAcceptablePause is a grace added to the expected interval before
-	// suspicion grows: gossip delivers heartbeats with jitter. Default 1 s.
+	// suspicion grows: gossip delivers heartbeats with jitter. Default 1 s;
+	// a negative value means none.
 	PhiAcceptablePause time.Duration
 	// DeadGrace is how long a dead peer's state is kept before it is
 	// removed. Default 1 h.
@@ -145,6 +146,12 @@ type Config struct {
 	// is deterministic and runs faster than real time.
 	manual bool
 }
+
+// Upper bounds of Config fields that size allocations made up front.
+const (
+	MaxHandlerQueue = 1 << 20
+	MaxPhiWindow    = 1 << 16
+)
 
 // LANConfig is tuned for a data-centre network: memberlist's LAN cadence.
 func LANConfig() Config {
@@ -248,7 +255,10 @@ func (c Config) withDefaults() Config {
 	}
 	setInt(&c.PhiWindow, d.PhiWindow)
 	setDur(&c.PhiMinStdDev, d.PhiMinStdDev)
-	if c.PhiAcceptablePause < 0 {
+	switch {
+	case c.PhiAcceptablePause == 0:
+		c.PhiAcceptablePause = d.PhiAcceptablePause
+	case c.PhiAcceptablePause < 0:
 		c.PhiAcceptablePause = 0
 	}
 	setDur(&c.DeadGrace, d.DeadGrace)
@@ -286,6 +296,13 @@ func (c *Config) validate() error {
 	}
 	if c.MaxValueSize+c.MaxKeySize+4096 > c.MaxPacketSize {
 		errs = append(errs, fmt.Errorf("MaxValueSize %d does not fit MaxPacketSize %d", c.MaxValueSize, c.MaxPacketSize))
+	}
+	// Both are allocated whole, per subscription and per peer.
+	if c.HandlerQueue > MaxHandlerQueue {
+		errs = append(errs, fmt.Errorf("HandlerQueue %d above %d", c.HandlerQueue, MaxHandlerQueue))
+	}
+	if c.PhiWindow > MaxPhiWindow {
+		errs = append(errs, fmt.Errorf("PhiWindow %d above %d", c.PhiWindow, MaxPhiWindow))
 	}
 	if c.MaxEventName > c.MaxKeySize {
 		errs = append(errs, fmt.Errorf("MaxEventName %d above MaxKeySize %d", c.MaxEventName, c.MaxKeySize))

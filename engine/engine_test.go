@@ -400,6 +400,23 @@ func TestBadArguments(t *testing.T) {
 	assert.ErrorIs(t, err, ErrConfig)
 	_, err = New(Config{Cluster: "bad\x00"})
 	assert.ErrorIs(t, err, ErrConfig)
+	_, err = New(Config{HandlerQueue: MaxHandlerQueue + 1})
+	assert.ErrorIs(t, err, ErrConfig, "an unbounded queue would be allocated whole")
+	_, err = New(Config{PhiWindow: MaxPhiWindow + 1})
+	assert.ErrorIs(t, err, ErrConfig)
+}
+
+func TestZeroConfigIsLAN(t *testing.T) {
+	p, err := New(Config{})
+	require.NoError(t, err)
+	got, want := p.Config(), LANConfig()
+	assert.Equal(t, want.PhiAcceptablePause, got.PhiAcceptablePause)
+	assert.Equal(t, want.GossipInterval, got.GossipInterval)
+	assert.Equal(t, want.QuietAfter, got.QuietAfter)
+	assert.Equal(t, want.PushDirectMax, got.PushDirectMax)
+	p2, err := New(Config{PhiAcceptablePause: -1})
+	require.NoError(t, err)
+	assert.Zero(t, p2.Config().PhiAcceptablePause, "negative means none")
 }
 
 func TestDelayedLossyDuplicatingNetworkConverges(t *testing.T) {

@@ -115,11 +115,14 @@ func (p *Peer) Say(event string, data Value, opts ...SayOption) error {
 	if o.duration <= 0 {
 		return fmt.Errorf("%w: duration must be positive", ErrInvalidArgument)
 	}
-	_, err := p.say(state.KindEvent, event, data, o.duration, o.buffered)
+	_, err := p.say(state.KindEvent, event, data, o.duration, o.buffered, nil)
 	return err
 }
 
-func (p *Peer) say(kind state.Kind, event string, data Value, d time.Duration, buffered bool) (*state.Entry, error) {
+// say appends an event of the local node and pushes it. before, when set,
+// runs under the lock between the two: Ask registers its waiter there, so no
+// reply can arrive before someone waits for it.
+func (p *Peer) say(kind state.Kind, event string, data Value, d time.Duration, buffered bool, before func(*state.Entry)) (*state.Entry, error) {
 	if event == "" || len(event) > p.cfg.MaxEventName || !state.ValidText(event) {
 		return nil, ErrInvalidEvent
 	}
@@ -146,6 +149,9 @@ func (p *Peer) say(kind state.Kind, event string, data Value, d time.Duration, b
 		return nil, mapStateErr(err)
 	}
 	p.stats.says.Add(1)
+	if before != nil {
+		before(e)
+	}
 	p.pushLocal(from, buffered)
 	return e, nil
 }
@@ -197,18 +203,18 @@ func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.D
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: timeout must be positive", ErrInvalidArgument)
 	}
-	e, err := p.say(state.KindAsk, event, data, timeout, false)
+	w := &askWait{seen: map[string]bool{}, done: make(chan struct{})}
+	e, err := p.say(state.KindAsk, event, data, timeout, false, func(e *state.Entry) {
+		w.expect = len(p.liveAddrs())
+		if w.expect == 0 {
+			w.expect = 1 << 30 // nobody to wait for now, but someone may join
+		}
+		w.endsAt = e.ExpiresAt
+		p.asks[e.Version] = w
+	})
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
-	expect := len(p.liveAddrs())
-	w := &askWait{seen: map[string]bool{}, expect: max(expect, 1), done: make(chan struct{}), endsAt: e.ExpiresAt}
-	if expect == 0 {
-		w.expect = 1 << 30 // nobody to wait for now, but someone may join
-	}
-	p.asks[e.Version] = w
-	p.mu.Unlock()
 	t := p.clk.AfterFunc(timeout, w.finish)
 	defer t.Stop()
 	select {

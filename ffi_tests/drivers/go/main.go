@@ -82,7 +82,6 @@ type driver struct {
 	mu   sync.Mutex // serialises stdout lines
 	out  *bufio.Writer
 	peer *engine.Peer
-	cfg  engine.Config
 }
 
 func (d *driver) write(v any) {

@@ -1,0 +1,168 @@
+package bridge
+
+import (
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/telepathine/telepathine/engine"
+	"github.com/telepathine/telepathine/engine/transport"
+	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
+)
+
+func encode(t *testing.T, c *apiv1.Config) []byte {
+	t.Helper()
+	b, err := proto.Marshal(c)
+	require.NoError(t, err)
+	return b
+}
+
+func TestEmptyConfigIsLAN(t *testing.T) {
+	for _, b := range [][]byte{nil, {}, encode(t, &apiv1.Config{Preset: apiv1.Preset_PRESET_LAN})} {
+		cfg, err := ConfigFromProto(b)
+		require.NoError(t, err)
+		assert.Equal(t, engine.LANConfig(), cfg)
+	}
+}
+
+func TestPresets(t *testing.T) {
+	cfg, err := ConfigFromProto(encode(t, &apiv1.Config{Preset: apiv1.Preset_PRESET_WAN}))
+	require.NoError(t, err)
+	assert.Equal(t, engine.WANConfig(), cfg)
+	cfg, err = ConfigFromProto(encode(t, &apiv1.Config{Preset: apiv1.Preset_PRESET_LOCAL}))
+	require.NoError(t, err)
+	assert.Equal(t, engine.LocalConfig(), cfg)
+}
+
+// Every field of the message reaches its engine field; zero fields keep
+// the preset's value.
+func TestConfigOverrides(t *testing.T) {
+	c := &apiv1.Config{
+		Preset: apiv1.Preset_PRESET_LOCAL, Name: "n1", Cluster: "c1", BindAddr: "127.0.0.1:0",
+		AdvertiseAddr: "127.0.0.1:9", Seeds: []string{"a:1", "b:2"}, Generation: 7,
+		TransportMode: apiv1.TransportMode_TRANSPORT_MODE_TCP_ONLY, Mtu: 1200, MaxPacketSize: 16 << 20,
+		GossipIntervalMs: 11, Fanout: 5, HeartbeatIntervalMs: 22, DeltaBudget: 4096, FullDigestEvery: 3,
+		PushFanout: 2, PushQueueBytes: 1 << 20, PhiThreshold: 9.5, PhiWindow: 100, PhiMinStdDevMs: 33,
+		PhiAcceptablePauseMs: 44, DeadGraceMs: 55, TombstoneGraceMs: 66, SayDurationMs: 77,
+		MaxKeySize: 512, MaxValueSize: 1 << 20, MaxEventName: 128, MaxEventPayload: 1 << 16,
+		HandlerQueue: 64, MaxPeers: 10, Seed: 99, QuietFanout: 2, QuietAfterMs: 88, PushDirectMax: 7,
+	}
+	got, err := ConfigFromProto(encode(t, c))
+	require.NoError(t, err)
+	ms := time.Millisecond
+	want := engine.LocalConfig()
+	want.Name, want.Cluster, want.BindAddr, want.AdvertiseAddr = "n1", "c1", "127.0.0.1:0", "127.0.0.1:9"
+	want.Seeds, want.Generation, want.TransportMode = []string{"a:1", "b:2"}, 7, transport.TCPOnly
+	want.MTU, want.MaxPacketSize = 1200, 16<<20
+	want.GossipInterval, want.Fanout, want.HeartbeatInterval = 11*ms, 5, 22*ms
+	want.DeltaBudget, want.FullDigestEvery, want.PushFanout, want.PushQueueBytes = 4096, 3, 2, 1<<20
+	want.PhiThreshold, want.PhiWindow, want.PhiMinStdDev, want.PhiAcceptablePause = 9.5, 100, 33*ms, 44*ms
+	want.DeadGrace, want.TombstoneGrace, want.SayDuration = 55*ms, 66*ms, 77*ms
+	want.MaxKeySize, want.MaxValueSize, want.MaxEventName, want.MaxEventPayload = 512, 1<<20, 128, 1<<16
+	want.HandlerQueue, want.MaxPeers, want.Seed = 64, 10, 99
+	want.QuietFanout, want.QuietAfter, want.PushDirectMax = 2, 88*ms, 7
+	assert.Equal(t, want, got)
+
+	// The engine accepts it.
+	p, err := engine.New(got)
+	require.NoError(t, err)
+	require.NoError(t, p.Close())
+}
+
+func TestBadConfigs(t *testing.T) {
+	unknownField := protowire.AppendTag(nil, 9999, protowire.VarintType)
+	unknownField = protowire.AppendVarint(unknownField, 1)
+	cases := map[string][]byte{
+		"garbage":          {0xff, 0xff, 0xff},
+		"truncated":        encode(t, &apiv1.Config{Cluster: "abc"})[:3],
+		"invalid UTF-8":    append(protowire.AppendTag(nil, 3, protowire.BytesType), 2, 0xc3, 0x28),
+		"unknown field":    unknownField,
+		"unknown preset":   encode(t, &apiv1.Config{Preset: 42}),
+		"unknown mode":     encode(t, &apiv1.Config{TransportMode: 42}),
+		"queue too large":  encode(t, &apiv1.Config{HandlerQueue: MaxQueue + 1}),
+		"window too large": encode(t, &apiv1.Config{PhiWindow: MaxPhiWindow + 1}),
+		"duration":         encode(t, &apiv1.Config{GossipIntervalMs: math.MaxUint64}),
+		"NaN phi":          encode(t, &apiv1.Config{PhiThreshold: math.NaN()}),
+		"negative phi":     encode(t, &apiv1.Config{PhiThreshold: -1}),
+		"infinite phi":     encode(t, &apiv1.Config{PhiThreshold: math.Inf(1)}),
+		"too large":        make([]byte, MaxConfigBytes+1),
+	}
+	for name, b := range cases {
+		_, err := ConfigFromProto(b)
+		requireCode(t, ErrConfig, err)
+		t.Logf("%s: %v", name, err)
+	}
+	// Decodes, but the engine refuses it: still a config error.
+	b := New()
+	_, err := b.NewEngine(encode(t, &apiv1.Config{Mtu: 100}))
+	requireCode(t, ErrConfig, err)
+	_, err = b.NewEngine(encode(t, &apiv1.Config{BindAddr: "no port"}))
+	requireCode(t, ErrConfig, err)
+	assert.Equal(t, 0, b.Handles())
+}
+
+// Every field of the message has an effect, and together they reach every
+// engine Config field a binding can meaningfully set: a field added to the
+// engine without one in the schema fails here.
+func TestConfigFieldsCoverTheEngine(t *testing.T) {
+	base := engine.LocalConfig()
+	reached := map[string]bool{}
+	fields := (&apiv1.Config{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Name() == "preset" {
+			continue
+		}
+		c := &apiv1.Config{Preset: apiv1.Preset_PRESET_LOCAL}
+		m := c.ProtoReflect()
+		switch {
+		case fd.IsList():
+			m.Mutable(fd).List().Append(protoreflect.ValueOfString("10.0.0.1:7946"))
+		case fd.Kind() == protoreflect.StringKind:
+			m.Set(fd, protoreflect.ValueOfString("x:1"))
+		case fd.Kind() == protoreflect.EnumKind:
+			m.Set(fd, protoreflect.ValueOfEnum(2))
+		case fd.Kind() == protoreflect.Uint32Kind:
+			m.Set(fd, protoreflect.ValueOfUint32(7))
+		case fd.Kind() == protoreflect.Uint64Kind:
+			m.Set(fd, protoreflect.ValueOfUint64(7))
+		case fd.Kind() == protoreflect.DoubleKind:
+			m.Set(fd, protoreflect.ValueOfFloat64(9.5))
+		default:
+			t.Fatalf("field %s of kind %v: teach this test", fd.Name(), fd.Kind())
+		}
+		got, err := ConfigFromProto(encode(t, c))
+		require.NoError(t, err, fd.Name())
+		changed := changedFields(base, got)
+		assert.NotEmpty(t, changed, "Config.%s has no effect", fd.Name())
+		for _, f := range changed {
+			reached[f] = true
+		}
+	}
+	notSettable := map[string]bool{"Transport": true, "Clock": true, "Logger": true} // Go values
+	ct := reflect.TypeOf(engine.Config{})
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		if f.IsExported() && !notSettable[f.Name] {
+			assert.True(t, reached[f.Name], "engine.Config.%s has no field in telepathine.api.v1.Config", f.Name)
+		}
+	}
+}
+
+func changedFields(a, b engine.Config) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := range va.NumField() {
+		if va.Type().Field(i).IsExported() && !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, va.Type().Field(i).Name)
+		}
+	}
+	return out
+}

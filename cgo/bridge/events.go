@@ -1,0 +1,173 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/telepathine/telepathine/engine"
+	"github.com/telepathine/telepathine/engine/bus"
+)
+
+// Deliver receives one serialized api Event. The slice is reused for the
+// next event of the subscription: it is valid during the call only.
+// Calls of one subscription are serialised (never concurrent).
+type Deliver func(event []byte)
+
+// subscription is what a subscription handle names: an engine subscription
+// whose handler serializes each event and hands it to deliver.
+type subscription struct {
+	handle    uint64
+	owner     *engineEntry
+	sub       *engine.Subscription
+	finalize  func()
+	finalized atomic.Bool
+	// buf is reused for each event; only the subscription's goroutine
+	// touches it (its calls are serialised).
+	buf []byte
+}
+
+// Subscribe calls deliver with every event matching pattern until the
+// subscription or its engine is closed; then finalize (may be nil) is
+// called exactly once, after the last deliver returned. On error neither
+// is ever called.
+func (b *Bridge) Subscribe(h uint64, pattern []byte, deliver Deliver, finalize func()) (uint64, error) {
+	if deliver == nil {
+		return 0, errorf(ErrInvalidArgument, "null callback")
+	}
+	e, err := b.engine(h)
+	if err != nil {
+		return 0, err
+	}
+	pat, err := checkPattern(pattern, e.lim.key)
+	if err != nil {
+		return 0, err
+	}
+	s := &subscription{owner: e, finalize: finalize}
+	// Held across On so that CloseEngine, which takes e.subs under mu, ends
+	// every subscription made before it.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return 0, engine.ErrClosed
+	}
+	if s.handle, err = b.t.add(kindSubscription, s); err != nil {
+		return 0, err
+	}
+	s.sub = e.peer.On(pat, func(ev *engine.Event) {
+		s.buf = appendEvent(s.buf[:0], ev)
+		deliver(s.buf)
+	})
+	e.subs[s] = struct{}{}
+	return s.handle, nil
+}
+
+// end stops delivery and runs the finalizer once the last call returned:
+// here when called from outside the handler (Cancel has waited for it),
+// otherwise on a goroutine that waits for the handler to return.
+func (s *subscription) end() {
+	s.sub.Cancel()
+	if !s.finalized.CompareAndSwap(false, true) || s.finalize == nil {
+		return
+	}
+	select {
+	case <-s.sub.Done():
+		s.finalize()
+	default:
+		// Cancel was called from inside the handler, which is still running.
+		go func() {
+			<-s.sub.Done()
+			s.finalize()
+		}()
+	}
+}
+
+// CloseSubscription ends a subscription. When it returns the callback is
+// not running and will not run again, unless called from inside that
+// callback (then the current call is the last). Idempotent; concurrent
+// closers all wait.
+func (b *Bridge) CloseSubscription(h uint64) error {
+	s, ok, err := find[*subscription](b.t, h, kindSubscription)
+	if !ok {
+		return err
+	}
+	s.end()
+	b.t.drop(h)
+	s.owner.mu.Lock()
+	delete(s.owner.subs, s)
+	s.owner.mu.Unlock()
+	return nil
+}
+
+// stream is what an event stream handle names.
+type stream struct {
+	s *engine.Stream
+}
+
+// OpenEvents opens a poll stream of the events matching pattern, queueing
+// up to queueLen (0: the engine's HandlerQueue).
+func (b *Bridge) OpenEvents(h uint64, pattern []byte, queueLen uint32) (uint64, error) {
+	e, err := b.engine(h)
+	if err != nil {
+		return 0, err
+	}
+	pat, err := checkPattern(pattern, e.lim.key)
+	if err != nil {
+		return 0, err
+	}
+	if queueLen > MaxQueue {
+		return 0, errorf(ErrInvalidArgument, "queue length %d above %d", queueLen, MaxQueue)
+	}
+	n := int(queueLen)
+	if n == 0 {
+		n = e.lim.queue
+	}
+	if !e.ok() {
+		return 0, engine.ErrClosed
+	}
+	st := &stream{s: e.peer.Events(pat, n)}
+	h2, err := b.t.add(kindEvents, st)
+	if err != nil {
+		st.s.Close()
+		return 0, err
+	}
+	return h2, nil
+}
+
+// Poll takes the next event of a stream as a serialized api Event, waiting
+// up to timeoutMS (0: not at all; negative: until an event or the stream's
+// end). A Timeout status says no event came.
+func (b *Bridge) Poll(h uint64, timeoutMS int64) ([]byte, error) {
+	st, err := get[*stream](b.t, h, kindEvents)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if timeoutMS >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(timeoutMS, MaxDurationMS))*time.Millisecond)
+		defer cancel()
+	}
+	ev, err := st.s.Next(ctx)
+	switch {
+	case err == nil:
+		return appendEvent(nil, ev), nil
+	case errors.Is(err, bus.ErrClosed):
+		return nil, errorf(ErrClosed, "event stream %d ended", h)
+	case ctx.Err() != nil:
+		return nil, errorf(Timeout, "no event within %d ms", timeoutMS)
+	}
+	return nil, err
+}
+
+// CloseEvents closes a stream; a blocked Poll returns ErrClosed.
+// Idempotent.
+func (b *Bridge) CloseEvents(h uint64) error {
+	st, ok, err := take[*stream](b.t, h, kindEvents)
+	if !ok {
+		return err
+	}
+	st.s.Close()
+	return nil
+}

@@ -1,0 +1,420 @@
+/*
+ * telepathine.h: the C ABI of the Telepathine gossip engine.
+ *
+ * This hand-written header is the contract of libtelepathine.so (built by
+ * `make lib` from cgo/ with `go build -buildmode=c-shared`). The library's
+ * own cgo code includes it, so the compiler checks every exported function
+ * against the prototype below, and a test checks that the library exports
+ * exactly the tp_ functions declared here.
+ *
+ * ------------------------------------------------------------------ rules
+ *
+ * Status. Every fallible function returns an int status: TP_OK (0) on
+ * success, a positive status for an outcome that is not an error
+ * (TP_NOT_FOUND, TP_TIMEOUT), a negative TP_ERR_* on failure. Numbers are
+ * stable and only ever appended.
+ *
+ * Error messages. Fallible functions take a last argument `tp_buf *err`. On
+ * a negative status, when err is not NULL, *err receives a UTF-8 message
+ * allocated by the library (free it with tp_buf_free). On any other status
+ * *err is set to {NULL, 0}. err may be NULL: then no message is made. There
+ * is no global "last error" state: messages travel only through err.
+ *
+ * Inputs are borrowed. Byte inputs are a pointer and a length (no NUL
+ * terminator needed, none looked for); they are read during the call only
+ * and may be freed or reused as soon as it returns. A NULL pointer with a
+ * length of 0 is an empty input; a NULL pointer with a non-zero length is
+ * TP_ERR_INVALID_ARGUMENT. Keys, peer names, event names and patterns must
+ * be valid UTF-8 without NUL bytes.
+ *
+ * Outputs are allocated by the library. Every output is a tp_buf that the
+ * library fills with memory from malloc() and the caller releases with
+ * tp_buf_free(), the one free function, once done with it. Output buffers
+ * are overwritten, never freed, on entry: pass zeroed or already-freed
+ * tp_bufs (a tp_buf holding unfreed memory would leak). On TP_OK an output's
+ * data is never NULL, and data[len] is a 0 byte that len does not count (so
+ * a message can be printed as a C string). On any other status outputs are
+ * set to {NULL, 0}.
+ *
+ * Structured outputs are protobuf messages of the package
+ * telepathine.api.v1 (schema/proto/telepathine/api/v1/api.proto; generated
+ * code for Go, Python and JavaScript is committed). So is the engine's
+ * configuration going in.
+ *
+ * Handles. Engines, subscriptions and event streams are 64-bit handles,
+ * never pointers: 0 is never a valid handle, a handle is never reused, and
+ * every handle is below 2^53 (a JavaScript Number holds it exactly). A
+ * handle of the wrong kind, or one the library never issued, gives
+ * TP_ERR_HANDLE; a closed one TP_ERR_CLOSED. Closing is idempotent: the
+ * tp_*_close functions return TP_OK on 0 and on a handle already closed.
+ *
+ * Threads. Every function may be called from any thread, concurrently, and
+ * from inside an event callback or finalizer. Calls on one engine are
+ * serialised by the engine as needed. Blocking functions say so; a host
+ * with a global lock that callbacks need (Python's GIL) must release it
+ * around them, as ctypes.CDLL does, or a close waiting for a callback that
+ * waits for the lock never returns.
+ *
+ * Panics. No Go panic crosses the boundary: an unexpected failure inside the
+ * library returns TP_ERR_INTERNAL with a message (please report it). Bad
+ * input never crashes the library; memory that is not what its pointer and
+ * length claim, of course, can.
+ *
+ * Process. The library starts a Go runtime when it is loaded, with threads
+ * of its own. Load one Go shared library per process at most. Do not use the
+ * library in a child created by fork() without exec() after it was loaded
+ * (the child has the parent's memory but not its threads: calls hang).
+ * fork()+exec() (posix_spawn, Python subprocess, Node child_process) is
+ * fine; so is Python multiprocessing with the "spawn" or "forkserver"
+ * method, or loading the library only after forking.
+ *
+ * Signals. The Go runtime installs handlers for synchronous signals (SIGSEGV,
+ * SIGBUS, SIGFPE...) and chains to handlers installed before it. A host that
+ * installs signal handlers without SA_ONSTACK (Node/libuv does) should load
+ * the library with dlopen() while asynchronous signals are blocked on the
+ * loading thread, so the library's threads inherit a mask that keeps those
+ * signals away from them (see the Node binding).
+ */
+#ifndef TELEPATHINE_H
+#define TELEPATHINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------- version */
+
+/*
+ * The ABI version is (major << 16) | minor. The minor grows when functions,
+ * status codes, flags or schema fields are appended; the major when
+ * anything existing changes meaning or signature (never done lightly).
+ * A binding written against MAJOR.MINOR works with a library whose major is
+ * equal and whose minor is at least MINOR: check tp_abi_version() at load.
+ */
+#define TP_ABI_VERSION_MAJOR 1
+#define TP_ABI_VERSION_MINOR 0
+#define TP_ABI_VERSION ((TP_ABI_VERSION_MAJOR << 16) | TP_ABI_VERSION_MINOR)
+
+/* Returns TP_ABI_VERSION as the library was built. Never fails. */
+uint32_t tp_abi_version(void);
+
+/* -------------------------------------------------------------- status */
+
+/* Success. */
+#define TP_OK 0
+/* tp_engine_get / tp_engine_get_remote: no live value for that key. */
+#define TP_NOT_FOUND 1
+/* tp_events_poll: no event came within the timeout. */
+#define TP_TIMEOUT 2
+
+/* A bug in the library, e.g. a recovered Go panic; the message says more. */
+#define TP_ERR_INTERNAL -1
+/* A NULL pointer with a non-zero length, an unknown encoding or flag, a
+ * negative or out-of-range duration, invalid UTF-8 in a name or pattern, a
+ * NULL callback or out-pointer. */
+#define TP_ERR_INVALID_ARGUMENT -2
+/* A handle the library never issued, or a handle of another kind (a
+ * subscription passed as an engine...). 0 is never valid (except to the
+ * tp_*_close functions, where it is a no-op). */
+#define TP_ERR_HANDLE -3
+/* The handle was closed, or the engine it belongs to was; for
+ * tp_events_poll, also the end of a stream whose engine was closed. */
+#define TP_ERR_CLOSED -4
+/* The configuration bytes do not decode as a telepathine.api.v1.Config, hold
+ * fields this library does not know, or describe an invalid configuration. */
+#define TP_ERR_CONFIG -5
+/* A key that is empty, longer than Config.max_key_size, not UTF-8, or
+ * containing NUL. */
+#define TP_ERR_INVALID_KEY -6
+/* A value above Config.max_value_size, or say/ask/reply data above
+ * Config.max_event_payload. */
+#define TP_ERR_VALUE_TOO_LARGE -7
+/* An event name that is empty, above Config.max_event_name, not UTF-8, or
+ * containing NUL. */
+#define TP_ERR_INVALID_EVENT -8
+/* The call needs a started engine (say, ask, reply). */
+#define TP_ERR_NOT_RUNNING -9
+/* tp_engine_start on an engine already running. */
+#define TP_ERR_RUNNING -10
+/* tp_engine_reply to an ask that is unknown here or already over. */
+#define TP_ERR_UNKNOWN_ASK -11
+/* The network or the operating system failed (address in use, ...); the
+ * message says more. */
+#define TP_ERR_IO -12
+
+/*
+ * Returns the name of a status ("TP_OK", "TP_ERR_HANDLE", ...) or
+ * "TP_UNKNOWN_STATUS". The string is static: never free it. Never fails.
+ */
+const char *tp_status_name(int status);
+
+/* ------------------------------------------------------------- buffers */
+
+/* Bytes allocated by the library; release with tp_buf_free. */
+typedef struct tp_buf {
+  uint8_t *data;
+  size_t len;
+} tp_buf;
+
+/*
+ * Frees buf->data and sets *buf to {NULL, 0}. Safe on NULL, on a zeroed
+ * tp_buf and on one already freed by tp_buf_free. Only for tp_bufs the
+ * library filled. Never fails.
+ */
+void tp_buf_free(tp_buf *buf);
+
+/* ---------------------------------------------------------- value data */
+
+/* Value encodings (telepathine.api.v1.Encoding): how to read value bytes. */
+#define TP_ENCODING_RAW 0  /* bytes */
+#define TP_ENCODING_TEXT 1 /* UTF-8 text (checked) */
+#define TP_ENCODING_JSON 2 /* a JSON document (checked) */
+
+/* ------------------------------------------------------------- engine */
+
+/* An engine: one peer of a cluster. */
+typedef uint64_t tp_engine;
+
+/*
+ * Creates an engine from a serialized telepathine.api.v1.Config. Zero
+ * fields take the preset's defaults: config_len 0 (config may then be NULL)
+ * gives the LAN preset. Binds nothing until tp_engine_start. On TP_OK
+ * *engine receives the handle; close it with tp_engine_close.
+ * Errors: TP_ERR_INVALID_ARGUMENT (engine NULL), TP_ERR_CONFIG.
+ */
+int tp_engine_new(const uint8_t *config, size_t config_len, tp_engine *engine,
+                  tp_buf *err);
+
+/*
+ * Binds the transport, joins the cluster through the seeds and starts
+ * gossiping. A stopped engine can be started again (a new generation, on
+ * the same port). Blocks while binding (short).
+ * Errors: TP_ERR_RUNNING, TP_ERR_IO (bind failed), handle errors.
+ */
+int tp_engine_start(tp_engine engine, tp_buf *err);
+
+/*
+ * Leaves the cluster: gossip stops and sockets close; state and
+ * subscriptions are kept. TP_OK on an engine not running. Blocks until the
+ * engine's goroutines ended (short).
+ */
+int tp_engine_stop(tp_engine engine, tp_buf *err);
+
+/*
+ * Stops the engine if needed, ends every subscription made from it (their
+ * finalizers run, their handles become closed) and every event stream (its
+ * queued events can still be polled, then TP_ERR_CLOSED; close its handle
+ * with tp_events_close), and invalidates the handle, whatever the status. Blocks until callbacks that
+ * are running return, except the caller's own when called from a callback.
+ * TP_OK on 0 and on a closed engine; TP_ERR_HANDLE on a handle never
+ * issued or of another kind; TP_ERR_IO if closing the sockets failed (the
+ * engine is closed all the same).
+ */
+int tp_engine_close(tp_engine engine, tp_buf *err);
+
+/*
+ * *info receives a telepathine.api.v1.EngineInfo: name, advertised address,
+ * generation (set once started), running, cluster.
+ */
+int tp_engine_info(tp_engine engine, tp_buf *info, tp_buf *err);
+
+/* *stats receives a telepathine.api.v1.Stats snapshot of the counters. */
+int tp_engine_stats(tp_engine engine, tp_buf *stats, tp_buf *err);
+
+/* ----------------------------------------------------------- key/value */
+
+/*
+ * Stores key=value in the local peer's state and spreads it to every peer.
+ * encoding is a TP_ENCODING_*; TEXT must be UTF-8 and JSON valid JSON.
+ * expires_at_ms is an absolute Unix time in milliseconds after which every
+ * replica drops the value ("key:expired"), 0 for never. Works before
+ * tp_engine_start too. The library copies what it keeps.
+ * Errors: TP_ERR_INVALID_KEY, TP_ERR_VALUE_TOO_LARGE, TP_ERR_INVALID_ARGUMENT
+ * (bad encoding, bytes that do not match it, negative expiry).
+ */
+int tp_engine_set(tp_engine engine, const uint8_t *key, size_t key_len,
+                  const uint8_t *value, size_t value_len, int encoding,
+                  int64_t expires_at_ms, tp_buf *err);
+
+/*
+ * Reads the local peer's live value of key: on TP_OK *kv receives a
+ * telepathine.api.v1.KeyValue (value, encoding, expiry, version);
+ * TP_NOT_FOUND when there is none.
+ */
+int tp_engine_get(tp_engine engine, const uint8_t *key, size_t key_len,
+                  tp_buf *kv, tp_buf *err);
+
+/*
+ * Reads the live value of key held for the peer named peer (any peer, the
+ * local one included; an empty name means the local peer): on TP_OK *kv
+ * receives a telepathine.api.v1.KeyValue; TP_NOT_FOUND when there is none.
+ */
+int tp_engine_get_remote(tp_engine engine, const uint8_t *peer,
+                         size_t peer_len, const uint8_t *key, size_t key_len,
+                         tp_buf *kv, tp_buf *err);
+
+/*
+ * *keys receives a telepathine.api.v1.KeyList: the live keys held for the
+ * named peer (empty name: the local peer), sorted. Unknown peer: no keys.
+ */
+int tp_engine_get_remote_keys(tp_engine engine, const uint8_t *peer,
+                              size_t peer_len, tp_buf *keys, tp_buf *err);
+
+/*
+ * Deletes key from the local peer's state everywhere (a replicated
+ * tombstone). When deleted is not NULL, *deleted is set to 1 if a live
+ * value was deleted, else 0.
+ */
+int tp_engine_delete(tp_engine engine, const uint8_t *key, size_t key_len,
+                     int *deleted, tp_buf *err);
+
+/* ---------------------------------------------------------------- peers */
+
+/*
+ * *peers receives a telepathine.api.v1.PeerList of the other peers known
+ * (all), of those that seem alive (live) or dead (dead), sorted by name.
+ */
+int tp_engine_all_peers(tp_engine engine, tp_buf *peers, tp_buf *err);
+int tp_engine_live_peers(tp_engine engine, tp_buf *peers, tp_buf *err);
+int tp_engine_dead_peers(tp_engine engine, tp_buf *peers, tp_buf *err);
+
+/* --------------------------------------------------------- say and ask */
+
+/* tp_engine_say flag: wait for the next gossip round instead of pushing at
+ * once, so many small events travel together. */
+#define TP_SAY_BUFFERED 1u
+
+/*
+ * Sends an event to the subscribers of "say:EVENT" on every other peer
+ * (never the sender), each exactly once, during duration_ms milliseconds
+ * (0: Config.say_duration_ms), to peers that join meanwhile too. flags is
+ * 0 or TP_SAY_BUFFERED. The engine must be running.
+ * Errors: TP_ERR_INVALID_EVENT, TP_ERR_VALUE_TOO_LARGE, TP_ERR_NOT_RUNNING,
+ * TP_ERR_INVALID_ARGUMENT (encoding, data, negative duration, unknown flag).
+ */
+int tp_engine_say(tp_engine engine, const uint8_t *event, size_t event_len,
+                  const uint8_t *data, size_t data_len, int encoding,
+                  int64_t duration_ms, uint32_t flags, tp_buf *err);
+
+/*
+ * Says an ask and collects the replies of the other peers (see
+ * tp_engine_reply). BLOCKS until every peer alive when asking has replied,
+ * timeout_ms (> 0) passed, or the engine stopped. On TP_OK *replies
+ * receives a telepathine.api.v1.AskReplies, possibly empty.
+ */
+int tp_engine_ask(tp_engine engine, const uint8_t *event, size_t event_len,
+                  const uint8_t *data, size_t data_len, int encoding,
+                  int64_t timeout_ms, tp_buf *replies, tp_buf *err);
+
+/*
+ * Answers the ask whose Event.ask.ask_id is ask_id (from a callback or a
+ * poll). Only the first reply per ask is sent; later ones return TP_OK and
+ * are dropped. Errors: TP_ERR_UNKNOWN_ASK (unknown or over),
+ * TP_ERR_NOT_RUNNING, value errors as tp_engine_set.
+ */
+int tp_engine_reply(tp_engine engine, uint64_t ask_id, const uint8_t *data,
+                    size_t data_len, int encoding, tp_buf *err);
+
+/* -------------------------------------------------------------- events */
+
+/*
+ * Event patterns are EventEmitter2-style names with ':' between segments:
+ * "*" matches one segment, "**" any number. Event names: "start", "stop",
+ * "set" and "set:KEY", "delete" and "delete:KEY", "key:expired",
+ * "say:EVENT" (says and asks), "peer:new", "peer:start" (seems alive),
+ * "peer:stop" (seems dead). An engine gets no set, delete or say events for
+ * its own calls, but does get key:expired for its own keys.
+ */
+
+/* A subscription: events pushed to a callback. */
+typedef uint64_t tp_subscription;
+
+/*
+ * Receives one event: a serialized telepathine.api.v1.Event of event_len
+ * bytes, borrowed for the duration of the call only (copy what you keep).
+ */
+typedef void (*tp_event_fn)(void *user_data, const uint8_t *event,
+                            size_t event_len);
+
+/* Releases user_data once no callback will be made any more. */
+typedef void (*tp_finalizer_fn)(void *user_data);
+
+/*
+ * Calls callback(user_data, event) for every local event whose name matches
+ * pattern, until tp_subscription_close or tp_engine_close.
+ *
+ * The callback contract:
+ *   - It runs on a thread of the library, never the caller's, and never
+ *     concurrently with itself: calls of one subscription are serialised,
+ *     in the order the events happened (per peer, that peer's order).
+ *   - It may block and may call any tp_ function, tp_subscription_close of
+ *     its own subscription included (then the current call is the last).
+ *     While it blocks, its events queue (Config.handler_queue of them), then
+ *     are dropped and counted in Stats.events_dropped; gossip and other
+ *     subscriptions never wait for it.
+ *   - It must return (no longjmp, no C++ exception, no thread exit across
+ *     it).
+ *
+ * finalizer (may be NULL) is called exactly once with user_data after the
+ * last callback has returned, when the subscription ends
+ * (tp_subscription_close or tp_engine_close): by that close call itself
+ * when made outside the callback, otherwise on a library thread right after
+ * the callback that closed it returns. On failure neither callback nor
+ * finalizer is ever called. On TP_OK *subscription receives the handle.
+ * Errors: TP_ERR_INVALID_ARGUMENT (callback or subscription NULL, pattern
+ * not UTF-8 or too long), handle errors.
+ */
+int tp_engine_subscribe(tp_engine engine, const uint8_t *pattern,
+                        size_t pattern_len, tp_event_fn callback,
+                        void *user_data, tp_finalizer_fn finalizer,
+                        tp_subscription *subscription, tp_buf *err);
+
+/*
+ * Ends a subscription. When it returns, the callback is not running and
+ * will not be called again, unless it is called from inside that very
+ * callback, in which case the current call is the last one. BLOCKS until a
+ * running callback returns (do not call it while holding a lock the
+ * callback waits for). TP_OK on 0 and on a closed subscription.
+ */
+int tp_subscription_close(tp_subscription subscription, tp_buf *err);
+
+/* A poll stream: events queued until taken, for hosts that cannot take
+ * calls from foreign threads. */
+typedef uint64_t tp_events;
+
+/*
+ * Opens a stream of the local events whose name matches pattern: they
+ * wait in a queue of queue_len (0: Config.handler_queue; at most 1048576)
+ * until tp_events_poll takes them; beyond it they are dropped and counted.
+ * On TP_OK *events receives the handle; close it with tp_events_close (also
+ * after tp_engine_close, which ends the stream but leaves the handle valid
+ * so the events already queued can still be polled).
+ */
+int tp_events_open(tp_engine engine, const uint8_t *pattern,
+                   size_t pattern_len, uint32_t queue_len, tp_events *events,
+                   tp_buf *err);
+
+/*
+ * Takes the next event: on TP_OK *event receives a serialized
+ * telepathine.api.v1.Event. BLOCKS up to timeout_ms milliseconds (0: do not
+ * wait; negative: wait until an event comes or the stream closes), then
+ * returns TP_TIMEOUT. Returns TP_ERR_CLOSED once the stream is closed (by
+ * tp_events_close, which wakes a blocked poll, or tp_engine_close, after
+ * the events already queued). Several threads may poll one stream; each
+ * event goes to one of them.
+ */
+int tp_events_poll(tp_events events, int64_t timeout_ms, tp_buf *event,
+                   tp_buf *err);
+
+/* Closes a stream; queued events are discarded. TP_OK on 0 and on a closed
+ * stream. Never blocks. */
+int tp_events_close(tp_events events, tp_buf *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TELEPATHINE_H */
