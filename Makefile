@@ -112,7 +112,7 @@ lint-proto:
 	$(BUF) breaking --against schema/proto/baseline.binpb
 
 .PHONY: test test-go
-test: check-generate lint test-go test-c
+test: check-generate lint test-go test-c test-python test-node test-interop
 
 # The race detector on everything; fuzz targets run their committed seed
 # corpora as ordinary tests.
@@ -163,6 +163,31 @@ bench-c: lib $(BUILD)/gopeer
 	$(CC) $(FFI_CFLAGS) -o $(BUILD)/bench ffi_tests/c/bench.c -L$(BUILD) -ltelepathine -Wl,-rpath,'$$ORIGIN'
 	$(BUILD)/bench $(BUILD)/gopeer
 	$(GO) test -run '^$$' -bench 'EngineSet|BridgeSet|EventDelivery' -benchmem -benchtime $(BENCHTIME) ./cgo/bridge/
+
+# ---------------------------------------------------------------- python (bindings/python)
+# Owned by the Python binding (issue #5). PYTHON_DRIVER is the command line
+# of its interop driver (ffi_tests/PROTOCOL.md).
+
+.PHONY: test-python
+test-python:
+	@echo "test-python: not written yet"
+
+# ---------------------------------------------------------------- node (bindings/node)
+# Owned by the Node binding (issue #6). NODE_DRIVER is the command line of
+# its interop driver (ffi_tests/PROTOCOL.md).
+
+.PHONY: test-node
+test-node:
+	@echo "test-node: not written yet"
+
+# ---------------------------------------------------------------- interop (ffi_tests)
+
+# Drivers of each language run as separate processes in one cluster.
+INTEROP_LANGS ?= go
+
+.PHONY: test-interop
+test-interop: deps-go
+	TP_INTEROP_LANGS=$(INTEROP_LANGS) $(GO) test -tags interop -count=1 ./ffi_tests/
 
 # ---------------------------------------------------------------- demo
 
