@@ -182,12 +182,28 @@ test-node:
 
 # ---------------------------------------------------------------- interop (ffi_tests)
 
-# Drivers of each language run as separate processes in one cluster.
-INTEROP_LANGS ?= go
+# Drivers of each language run as separate processes in one cluster
+# (ffi_tests/PROTOCOL.md); the Go driver is built by the test itself.
+INTEROP_LANGS ?= go,c
+C_DRIVER := $(abspath $(BUILD)/c-driver)
 
-.PHONY: test-interop
-test-interop: deps-go
-	TP_INTEROP_LANGS=$(INTEROP_LANGS) $(GO) test -tags interop -count=1 ./ffi_tests/
+.PHONY: test-interop deps-cjson
+deps-cjson:
+	@if [ ! -f /usr/include/cjson/cJSON.h ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo ">> installing libcjson-dev"; \
+	    (apt-get install -y --no-install-recommends libcjson-dev >/dev/null 2>&1 || \
+	     (apt-get update >/dev/null && apt-get install -y --no-install-recommends libcjson-dev >/dev/null)); \
+	  else echo "missing cJSON: install the Debian package libcjson-dev"; exit 1; fi; \
+	fi
+
+$(C_DRIVER): ffi_tests/drivers/c/driver.c ffi_tests/c/common.h cgo/telepathine.h deps-cjson lib
+	$(CC) $(FFI_CFLAGS) -o $@ ffi_tests/drivers/c/driver.c -L$(BUILD) -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
+
+test-interop: deps-go $(C_DRIVER)
+	TP_INTEROP_LANGS=$(INTEROP_LANGS) TP_DRIVER_C="$(C_DRIVER)" \
+	  $(if $(PYTHON_DRIVER),TP_DRIVER_PYTHON="$(PYTHON_DRIVER)") $(if $(NODE_DRIVER),TP_DRIVER_NODE="$(NODE_DRIVER)") \
+	  $(GO) test -tags interop -count=1 ./ffi_tests/
 
 # ---------------------------------------------------------------- demo
 

@@ -7,7 +7,9 @@
 #ifndef TP_FFI_COMMON_H
 #define TP_FFI_COMMON_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
