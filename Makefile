@@ -207,6 +207,12 @@ test-interop: deps-go $(C_DRIVER)
 
 # ---------------------------------------------------------------- demo
 
+# A live cluster with a peer in every language that has a driver, narrated;
+# it stops by itself. DEMO_DEPS and DEMO_DRIVERS are extended by the
+# binding sections above.
+DEMO_DRIVERS += --driver go=$(abspath $(BUILD)/go-driver) --driver c=$(C_DRIVER)
+
 .PHONY: demo
-demo: deps-go
-	$(GO) run ./cmd/telepathine demo
+demo: deps-go $(C_DRIVER) $(DEMO_DEPS)
+	$(GO) build -o $(BUILD)/go-driver ./ffi_tests/drivers/go
+	$(GO) run ./cmd/telepathine demo $(DEMO_DRIVERS)

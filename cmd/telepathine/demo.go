@@ -27,9 +27,22 @@ func (n *narrator) say(who, format string, args ...any) {
 
 func runDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	peers := fs.Int("peers", 5, "number of peers")
+	peers := fs.Int("peers", 5, "number of peers (in-process Go demo)")
+	pace := fs.Duration("pace", 2*time.Second, "pause between the acts of the multi-language demo")
+	drivers := map[string][]string{}
+	fs.Func("driver", "LANG=COMMAND: run a peer of LANG through its interop driver (repeatable)", func(s string) error {
+		lang, cmd, ok := strings.Cut(s, "=")
+		if !ok || lang == "" || strings.TrimSpace(cmd) == "" {
+			return fmt.Errorf("want LANG=COMMAND, got %q", s)
+		}
+		drivers[lang] = strings.Fields(cmd)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if len(drivers) > 0 {
+		return runMultiDemo(drivers, *pace)
 	}
 	if *peers < 3 {
 		return fmt.Errorf("need at least 3 peers")
