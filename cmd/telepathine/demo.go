@@ -152,8 +152,11 @@ func runDemo(args []string) error {
 	n.say("demo", "every peer reads peer-1's motd")
 
 	// Event bus.
-	_ = ps[3].Say("chat:hello", engine.String("hi all, this is peer-3"))
-	ps[4].Hear("whoami", func(_ engine.Value, _ string, e *engine.Event) { _ = e.Reply(engine.String("peer-4 here")) })
+	speaker, answerer := len(ps)-2, len(ps)-1
+	_ = ps[speaker].Say("chat:hello", engine.String(fmt.Sprintf("hi all, this is peer-%d", speaker)))
+	ps[answerer].Hear("whoami", func(_ engine.Value, _ string, e *engine.Event) {
+		_ = e.Reply(engine.String(fmt.Sprintf("peer-%d here", answerer)))
+	})
 	replies, _ := ps[0].Ask(ctx, "whoami", engine.String("?"), time.Second)
 	for _, r := range replies {
 		n.say("peer-0", "reply      from %s: %s", nick(r.Peer), r.Value)
