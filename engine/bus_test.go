@@ -278,3 +278,35 @@ func TestEventsStreamPolls(t *testing.T) {
 	assert.Equal(t, "peer:new", e.Name())
 	assert.Equal(t, cl.peers[0].Name(), e.Peer)
 }
+
+// Exactly once despite other peers restarting: a peer that restarts (as a
+// new generation) re-syncs the events still running, but nobody else hears
+// them a second time, and the restarted peer itself hears each at most once
+// per incarnation.
+func TestEventsNotRepeatedWhenOthersRestart(t *testing.T) {
+	cl := newMemCluster(t, 4, transport.MemOptions{}, nil)
+	eventually(t, 10*time.Second, cl.converged, "converge")
+	var counts [4]atomic.Int32
+	for i, p := range cl.peers {
+		p.Hear("once", func(Value, string, *Event) { counts[i].Add(1) })
+	}
+	require.NoError(t, cl.peers[0].Say("once", String("x"), For(time.Minute)))
+	eventually(t, 5*time.Second, func() bool {
+		return counts[1].Load() == 1 && counts[2].Load() == 1 && counts[3].Load() == 1
+	}, "heard once each")
+	// Peer 3 restarts in place (same object, new generation), peer 2 is
+	// replaced by a new process.
+	require.NoError(t, cl.peers[3].Stop(context.Background()))
+	require.NoError(t, cl.peers[3].Start(context.Background()))
+	require.NoError(t, cl.peers[2].Close())
+	fresh := cl.add(2)
+	var freshCount atomic.Int32
+	fresh.Hear("once", func(Value, string, *Event) { freshCount.Add(1) })
+	eventually(t, 10*time.Second, cl.converged, "reconverge")
+	rounds := cl.peers[0].Stats().Rounds
+	eventually(t, 5*time.Second, func() bool { return cl.peers[0].Stats().Rounds > rounds+20 }, "rounds")
+	assert.EqualValues(t, 1, counts[1].Load(), "an unrelated peer never hears it twice")
+	assert.EqualValues(t, 1, counts[3].Load(), "a peer restarted in place keeps what it heard")
+	assert.LessOrEqual(t, freshCount.Load(), int32(1), "a new process hears it at most once")
+	assert.Zero(t, counts[0].Load(), "the sender never hears itself")
+}
