@@ -241,13 +241,10 @@ func (b *Bus) Once(pattern string, h Handler) *Subscription {
 }
 
 func (b *Bus) subscribe(pattern string, h Handler, once bool) *Subscription {
-	s := &Subscription{
-		bus: b, pat: Compile(pattern), h: h, once: once,
-		q: make(chan *Event, b.queueLen), stop: make(chan struct{}), done: make(chan struct{}),
-	}
+	s := &Subscription{queue: newQueue(b.queueLen), bus: b, pat: Compile(pattern), h: h, once: once, done: make(chan struct{})}
 	if !b.add(s) {
 		close(s.done)
-		s.stopOnce.Do(func() { close(s.stop) })
+		s.close()
 		return s
 	}
 	go s.run()
@@ -260,7 +257,7 @@ func (b *Bus) Stream(pattern string, queueLen int) *Stream {
 	if queueLen <= 0 {
 		queueLen = b.queueLen
 	}
-	s := &Stream{bus: b, pat: Compile(pattern), q: make(chan *Event, queueLen), stop: make(chan struct{})}
+	s := &Stream{queue: newQueue(queueLen), bus: b, pat: Compile(pattern)}
 	if !b.add(s) {
 		s.shutdown(false)
 	}
@@ -300,19 +297,48 @@ func (b *Bus) Close() {
 	}
 }
 
-// Subscription is a push subscription created by On or Once.
-type Subscription struct {
-	bus      *Bus
-	pat      Pattern
-	h        Handler
-	once     bool
-	fired    atomic.Bool
+// queue is the bounded queue of a subscription or stream: offers never
+// block; past its capacity events are dropped and counted.
+type queue struct {
 	q        chan *Event
 	stop     chan struct{}
-	done     chan struct{}
 	stopOnce sync.Once
-	gid      atomic.Uint64
 	dropped  atomic.Uint64
+}
+
+func newQueue(n int) queue { return queue{q: make(chan *Event, n), stop: make(chan struct{})} }
+
+// offer queues e unless stopped; false means the queue was full.
+func (q *queue) offer(e *Event) bool {
+	select {
+	case <-q.stop:
+		return true
+	default:
+	}
+	select {
+	case q.q <- e:
+		return true
+	default:
+		q.dropped.Add(1)
+		return false
+	}
+}
+
+func (q *queue) close() { q.stopOnce.Do(func() { close(q.stop) }) }
+
+// Dropped returns how many events were lost to a full queue.
+func (q *queue) Dropped() uint64 { return q.dropped.Load() }
+
+// Subscription is a push subscription created by On or Once.
+type Subscription struct {
+	queue
+	bus   *Bus
+	pat   Pattern
+	h     Handler
+	once  bool
+	fired atomic.Bool
+	done  chan struct{}
+	gid   atomic.Uint64
 }
 
 func (s *Subscription) pattern() Pattern { return s.pat }
@@ -321,18 +347,7 @@ func (s *Subscription) offer(e *Event) bool {
 	if s.once && s.fired.Load() {
 		return true
 	}
-	select {
-	case <-s.stop:
-		return true
-	default:
-	}
-	select {
-	case s.q <- e:
-		return true
-	default:
-		s.dropped.Add(1)
-		return false
-	}
+	return s.queue.offer(e)
 }
 
 func (s *Subscription) run() {
@@ -355,7 +370,7 @@ func (s *Subscription) run() {
 			s.call(e)
 			if s.once {
 				s.bus.remove(s)
-				s.stopOnce.Do(func() { close(s.stop) })
+				s.close()
 				return
 			}
 		}
@@ -375,9 +390,6 @@ func (s *Subscription) call(e *Event) {
 // Pattern returns the subscription's pattern.
 func (s *Subscription) Pattern() string { return s.pat.String() }
 
-// Dropped returns how many events this subscription lost to a full queue.
-func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
-
 // Cancel stops delivery. When it returns, the handler is not running and
 // will not be called again — unless Cancel is called from inside the handler
 // itself, in which case the current call is the last one. Safe to call more
@@ -388,7 +400,7 @@ func (s *Subscription) Cancel() {
 }
 
 func (s *Subscription) shutdown(wait bool) {
-	s.stopOnce.Do(func() { close(s.stop) })
+	s.close()
 	if wait && s.gid.Load() != goid() {
 		<-s.done
 	}
@@ -400,32 +412,14 @@ func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Stream is a pull subscription: the consumer takes events with Next.
 type Stream struct {
-	bus      *Bus
-	pat      Pattern
-	q        chan *Event
-	stop     chan struct{}
-	stopOnce sync.Once
-	dropped  atomic.Uint64
+	queue
+	bus *Bus
+	pat Pattern
 }
 
 func (s *Stream) pattern() Pattern { return s.pat }
 
-func (s *Stream) offer(e *Event) bool {
-	select {
-	case <-s.stop:
-		return true
-	default:
-	}
-	select {
-	case s.q <- e:
-		return true
-	default:
-		s.dropped.Add(1)
-		return false
-	}
-}
-
-func (s *Stream) shutdown(bool) { s.stopOnce.Do(func() { close(s.stop) }) }
+func (s *Stream) shutdown(bool) { s.close() }
 
 // Next returns the next event, waiting until one arrives, ctx ends or the
 // stream is closed (ErrClosed). Events queued before Close are still
@@ -453,9 +447,6 @@ func (s *Stream) Next(ctx context.Context) (*Event, error) {
 
 // Pattern returns the stream's pattern.
 func (s *Stream) Pattern() string { return s.pat.String() }
-
-// Dropped returns how many events this stream lost to a full queue.
-func (s *Stream) Dropped() uint64 { return s.dropped.Load() }
 
 // Close stops the stream; safe to call more than once.
 func (s *Stream) Close() {
