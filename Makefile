@@ -123,6 +123,16 @@ test-go: deps-go
 bench: deps-go bench-c
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/...
 
+# memberlist v0.7.0 and Telepathine side by side on loopback, N = 64, LAN
+# presets (bench/ is a module of its own): the harness's own test at N = 8,
+# then the scenarios. About 9 minutes on two cores.
+.PHONY: bench-compare
+bench-compare:
+	cd bench && $(GO) test -count=1 ./...
+	cd bench && $(GO) test -run '^$$' -bench 'Compare(Join|Crash)' -benchtime=5x -timeout 30m
+	cd bench && $(GO) test -run '^$$' -bench 'CompareUpdate' -benchtime=3x -timeout 30m
+	cd bench && $(GO) test -run '^$$' -bench 'CompareQuiet' -benchtime=1x -timeout 30m
+
 # ---------------------------------------------------------------- C ABI
 
 .PHONY: lib test-c bench-c
@@ -167,10 +177,53 @@ bench-c: lib $(BUILD)/gopeer
 # ---------------------------------------------------------------- python (bindings/python)
 # Owned by the Python binding (issue #5). PYTHON_DRIVER is the command line
 # of its interop driver (ffi_tests/PROTOCOL.md).
+#
+# Everything runs against the package as `pip install ./bindings/python`
+# installs it (its build step compiles the Go library into the package), in
+# a virtual environment under build/ that is reinstalled when the package's
+# or the library's sources change. A wheel is built too, and its platform
+# tag and bundled library checked.
+PYTHON        ?= python3
+PYVENV        := $(abspath $(BUILD)/pyvenv)
+PYVENV_PY     := $(PYVENV)/bin/python
+PYTHON_DRIVER := $(PYVENV_PY) $(abspath ffi_tests/drivers/python/driver.py)
+PY_DIR        := bindings/python
+PY_PKG_SRC    := $(PY_DIR)/pyproject.toml $(PY_DIR)/setup.py go.mod go.sum \
+                 $(shell find $(PY_DIR)/src cgo engine gen \( -name '*.py' -o -name '*.pyi' -o -name '*.go' \
+                   -o -name '*.c' -o -name '*.h' \) -not -name '*_test.go' 2>/dev/null)
 
-.PHONY: test-python
-test-python:
-	@echo "test-python: not written yet"
+.PHONY: test-python bench-python python-env
+python-env: $(PYVENV)/.installed
+
+$(PYVENV_PY):
+	$(PYTHON) -m venv $(PYVENV)
+
+$(PYVENV)/.installed: $(PY_PKG_SRC) | $(PYVENV_PY) deps-go
+	$(PYVENV_PY) -m pip install -q --disable-pip-version-check './$(PY_DIR)[test]'
+	rm -rf $(BUILD)/pywheel
+	$(PYVENV_PY) -m pip wheel -q --disable-pip-version-check --no-deps -w $(BUILD)/pywheel ./$(PY_DIR)
+	@whl=$$(ls $(BUILD)/pywheel/telepathine-*-py3-none-linux_*.whl) && \
+	  $(PYVENV_PY) -m zipfile -l "$$whl" | grep -q 'telepathine/_lib/libtelepathine.so' && \
+	  echo "wheel: $$whl (platform-specific, library bundled)"
+	@touch $@
+
+# pytest (the engine's scenarios, ownership attacks, a Go peer), then
+# mypy --strict and ruff on the package, its tests, the benchmark and the
+# interop driver.
+test-python: python-env
+	cd $(PY_DIR) && $(PYVENV_PY) -m pytest -q
+	cd $(PY_DIR) && $(PYVENV)/bin/mypy --strict src/telepathine tests bench $(abspath ffi_tests/drivers/python/driver.py)
+	cd $(PY_DIR) && $(PYVENV)/bin/ruff check . $(abspath ffi_tests/drivers/python) && \
+	  $(PYVENV)/bin/ruff format --check . $(abspath ffi_tests/drivers/python)
+
+# set() calls and events received per second in Python, with the Go figures.
+bench-python: python-env $(BUILD)/gopeer
+	$(PYVENV_PY) $(PY_DIR)/bench/bench.py --gopeer $(BUILD)/gopeer
+
+# The interop scenarios and the demo run the driver from the same environment.
+test-interop: python-env
+DEMO_DEPS    += python-env
+DEMO_DRIVERS += --driver python="$(PYTHON_DRIVER)"
 
 # ---------------------------------------------------------------- node (bindings/node)
 # Owned by the Node binding (issue #6). NODE_DRIVER is the command line of
@@ -184,7 +237,7 @@ test-node:
 
 # Drivers of each language run as separate processes in one cluster
 # (ffi_tests/PROTOCOL.md); the Go driver is built by the test itself.
-INTEROP_LANGS ?= go,c
+INTEROP_LANGS ?= go,c,python
 C_DRIVER := $(abspath $(BUILD)/c-driver)
 
 .PHONY: test-interop deps-cjson

@@ -1,0 +1,326 @@
+"""Benchmarks of the Python binding against the same operations in Go.
+
+- set() calls per second: a started peer alone, one key, a 16-byte bytes
+  value (Go: cgo/bridge BenchmarkEngineSet); and a peer with 3 live
+  neighbours writing 1000 keys with a short text value (Go: engine
+  BenchmarkSet).
+- events per second received in Python: a Go peer (ffi_tests/c/gopeer)
+  floods buffered says that queue while the first handler call is blocked;
+  once an end marker shows they are all queued, the handler is released
+  and the drain timed (Go: cgo/bridge BenchmarkEventDelivery/engine-handler,
+  the same drain into a Go handler). Also through ``EventStream.get`` and
+  ``async for``, and end to end (flood sent -> every event handled).
+
+usage: bench.py [--gopeer PATH] [--sets N] [--events N] [--no-go]
+Run by ``make bench-python`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import telepathine
+from telepathine import Event, Peer
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class GoPeer:
+    """ffi_tests/c/gopeer, driven over its stdin/stdout."""
+
+    def __init__(self, binary: str, cluster: str) -> None:
+        self.proc = subprocess.Popen(
+            [binary, "-cluster", cluster], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        fields: dict[str, str] = {}
+        while (line := self.line()) != "READY":
+            k, _, v = line.partition(" ")
+            fields[k] = v
+        self.addr, self.name = fields["ADDR"], fields["NAME"]
+
+    def line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the Go peer exited")
+        return line.rstrip("\n")
+
+    def cmd(self, text: str) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self.line()
+
+    def expect_ok(self, text: str) -> None:
+        answer = self.cmd(text)
+        if answer != "OK":
+            raise RuntimeError(f"gopeer {text}: {answer}")
+
+    def close(self) -> None:
+        try:
+            self.cmd("quit")
+        except (RuntimeError, BrokenPipeError):
+            pass
+        self.proc.wait(10)
+
+
+_n = 0
+
+
+def cluster_name() -> str:
+    global _n
+    _n += 1
+    return f"py-bench-{os.getpid()}-{_n}"
+
+
+def wait(cond: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+# ------------------------------------------------------------------ set()
+
+
+def bench_set_solo(n: int) -> float:
+    """set() per second on a started peer alone: one key, 16 bytes."""
+    with Peer(0, cluster=cluster_name(), preset="local") as p:
+        value = b"0123456789abcdef"
+        for _ in range(n // 10):
+            p.set("bench", value)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            p.set("bench", value)
+        return n / (time.perf_counter() - t0)
+
+
+def bench_set_cluster(n: int) -> float:
+    """set() per second on a peer with 3 live neighbours, 1000 keys."""
+    name = cluster_name()
+    ps = [Peer(0, cluster=name, preset="local").start()]
+    try:
+        ps += [Peer(0, [ps[0].address], name, preset="local").start() for _ in range(3)]
+        wait(lambda: all(len(p.live_peers()) == 3 for p in ps), "the cluster")
+        p = ps[0]
+        keys = [f"k{i}" for i in range(1000)]
+        for i in range(n // 10):
+            p.set(keys[i % 1000], "value")
+        t0 = time.perf_counter()
+        for i in range(n):
+            p.set(keys[i % 1000], "value")
+        return n / (time.perf_counter() - t0)
+    finally:
+        for q in ps:
+            q.close()
+
+
+# ----------------------------------------------------------------- events
+
+
+def _flooded(gopeer: str, events: int) -> tuple[GoPeer, Peer]:
+    name = cluster_name()
+    go = GoPeer(gopeer, name)
+    p = Peer(0, [go.addr], name, preset="local", handler_queue=events + 64).start()
+    go.expect_ok("wait-peers 1 30000")
+    wait(lambda: go.name in p.live_peers(), "the Go peer")
+    return go, p
+
+
+def _flood_and_wait_queued(go: GoPeer, p: Peer, events: int, event: str) -> None:
+    with p.events(f"say:{event}-end", queue=4) as end:
+        go.expect_ok(f"flood {event} {events}")
+        go.expect_ok(f"say {event}-end x")
+        if end.get(timeout=60) is None:
+            raise RuntimeError("the end marker never came")
+
+
+def bench_events_handler(gopeer: str, events: int) -> float:
+    """Events per second drained into a hear() handler."""
+    go, p = _flooded(gopeer, events)
+    try:
+        gate, done = threading.Event(), threading.Event()
+        count = 0
+        t_last = 0.0
+
+        def handler(e: Event) -> None:
+            nonlocal count, t_last
+            count += 1
+            if count == 1:
+                gate.wait(60)
+            elif count == events:
+                t_last = time.perf_counter()
+                done.set()
+
+        p.hear("bench", handler)
+        _flood_and_wait_queued(go, p, events, "bench")
+        t0 = time.perf_counter()
+        gate.set()
+        if not done.wait(60):
+            raise RuntimeError(f"only {count} of {events} events handled")
+        dropped = p.stats().events_dropped
+        if dropped:
+            raise RuntimeError(f"{dropped} events dropped")
+        return (events - 1) / (t_last - t0)
+    finally:
+        p.close()
+        go.close()
+
+
+def bench_events_stream(gopeer: str, events: int) -> float:
+    """Events per second taken with EventStream.get()."""
+    go, p = _flooded(gopeer, events)
+    try:
+        with p.events("say:bench", queue=events + 64) as stream:
+            _flood_and_wait_queued(go, p, events, "bench")
+            t0 = time.perf_counter()
+            for _ in range(events):
+                if stream.get(timeout=60) is None:
+                    raise RuntimeError("an event is missing")
+            return events / (time.perf_counter() - t0)
+    finally:
+        p.close()
+        go.close()
+
+
+def bench_events_async(gopeer: str, events: int) -> float:
+    """Events per second taken with async for."""
+    go, p = _flooded(gopeer, events)
+    try:
+        stream = p.events("say:bench", queue=events + 64)
+        _flood_and_wait_queued(go, p, events, "bench")
+
+        async def drain() -> float:
+            t0 = time.perf_counter()
+            n = 0
+            async for _ in stream:
+                n += 1
+                if n == events:
+                    break
+            return events / (time.perf_counter() - t0)
+
+        rate = asyncio.run(drain())
+        stream.close()
+        return rate
+    finally:
+        p.close()
+        go.close()
+
+
+def bench_events_end_to_end(gopeer: str, events: int) -> float:
+    """Events per second from the flood command to the last event handled
+    (bounded by the Go sender and the network as much as by Python)."""
+    go, p = _flooded(gopeer, events)
+    try:
+        done = threading.Event()
+        count = 0
+
+        def handler(e: Event) -> None:
+            nonlocal count
+            count += 1
+            if count == events:
+                done.set()
+
+        p.hear("e2e", handler)
+        t0 = time.perf_counter()
+        go.expect_ok(f"flood e2e {events}")
+        if not done.wait(60):
+            raise RuntimeError(f"only {count} of {events} events handled")
+        return events / (time.perf_counter() - t0)
+    finally:
+        p.close()
+        go.close()
+
+
+# --------------------------------------------------------------------- Go
+
+
+def go_benchmarks() -> dict[str, float]:
+    """ns/op of the Go counterparts, from go test -bench."""
+    go = os.environ.get("GO") or shutil.which("go")
+    if go is None or not (REPO / "go.mod").is_file():
+        return {}
+    out: dict[str, float] = {}
+    runs = [
+        ("./cgo/bridge/", "^BenchmarkEngineSet$|^BenchmarkEventDelivery$", "1s"),
+        ("./engine/", "^BenchmarkSet$", "1s"),
+    ]
+    for pkg, pattern, benchtime in runs:
+        res = subprocess.run(
+            [go, "test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime, pkg],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        for line in res.stdout.splitlines():
+            m = re.match(r"^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:.*?([\d.]+) ns/event)?", line)
+            if m:
+                out[m.group(1)] = float(m.group(3) or m.group(2))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gopeer", help="path of ffi_tests/c/gopeer (built into a temporary directory if absent)")
+    ap.add_argument("--sets", type=int, default=200_000)
+    ap.add_argument("--events", type=int, default=20_000)
+    ap.add_argument("--no-go", action="store_true", help="skip the Go figures")
+    args = ap.parse_args()
+
+    tmp = None
+    gopeer = args.gopeer
+    if not gopeer:
+        tmp = tempfile.mkdtemp()
+        gopeer = os.path.join(tmp, "gopeer")
+        subprocess.run(["go", "build", "-o", gopeer, "./ffi_tests/c/gopeer"], cwd=REPO, check=True)
+
+    print(f"telepathine {telepathine.__version__}, library ABI {telepathine.abi_version}")
+    py = {
+        "set_solo": bench_set_solo(args.sets),
+        "set_cluster": bench_set_cluster(args.sets),
+        "ev_handler": bench_events_handler(gopeer, args.events),
+        "ev_stream": bench_events_stream(gopeer, args.events),
+        "ev_async": bench_events_async(gopeer, args.events),
+        "ev_e2e": bench_events_end_to_end(gopeer, args.events),
+    }
+    go = {} if args.no_go else go_benchmarks()
+
+    def per_s(ns: float | None) -> float | None:
+        return 1e9 / ns if ns else None
+
+    rows = [
+        ("set(), alone, 1 key, 16-byte bytes", py["set_solo"], per_s(go.get("BenchmarkEngineSet")), "EngineSet"),
+        ("set(), 3 neighbours, 1000 keys, text", py["set_cluster"], per_s(go.get("BenchmarkSet")), "engine Set"),
+        (
+            "events drained into a hear() handler",
+            py["ev_handler"],
+            per_s(go.get("BenchmarkEventDelivery/engine-handler")),
+            "EventDelivery/engine-handler",
+        ),
+        ("events drained with EventStream.get()", py["ev_stream"], None, ""),
+        ("events drained with async for", py["ev_async"], None, ""),
+        ("events end to end (Go flood -> handler)", py["ev_e2e"], None, ""),
+    ]
+    print(f"{'':42} {'Python /s':>12} {'Go /s':>12} {'Go/Python':>10}  Go benchmark")
+    for label, p, g, gname in rows:
+        gs = f"{g:12,.0f}" if g else f"{'':>12}"
+        ratio = f"{g / p:9.1f}x" if g else f"{'':>10}"
+        print(f"{label:42} {p:12,.0f} {gs} {ratio}  {gname}")
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
