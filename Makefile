@@ -228,16 +228,47 @@ DEMO_DRIVERS += --driver python="$(PYTHON_DRIVER)"
 # ---------------------------------------------------------------- node (bindings/node)
 # Owned by the Node binding (issue #6). NODE_DRIVER is the command line of
 # its interop driver (ffi_tests/PROTOCOL.md).
+#
+# `npm ci` installs the pinned dependencies (package-lock.json; the same
+# install deps-node-codegen makes) and runs the package's install script,
+# which builds the library (go build -buildmode=c-shared, into
+# bindings/node/native/) and the N-API addon (node-gyp --nodedir: headers are
+# never downloaded). node-build brings both up to date afterwards.
+NODE          ?= node
+NODE_DRIVER   := $(NODE) $(abspath ffi_tests/drivers/node/driver.js)
+NODE_INSTALL  := $(NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: test-node
-test-node:
-	@echo "test-node: not written yet"
+.PHONY: test-node bench-node node-build
+$(NODE_INSTALL): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | deps-go
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+
+node-build: $(NODE_INSTALL)
+	cd $(NODE_DIR) && $(NODE) scripts/build.js
+
+# The TypeScript declarations against a typed usage, then node:test: the
+# engine's scenarios, the reference's examples, ownership attacks, the
+# signal stress test, the EventEmitter2 pattern vectors.
+test-node: node-build
+	cd $(NODE_DIR) && node_modules/.bin/tsc --noEmit -p tests/types
+	cd $(NODE_DIR) && $(NODE) --test --test-timeout=180000 tests/
+
+# set() calls and events received per second in JS, then the Go figures.
+bench-node: node-build $(BUILD)/gopeer
+	cd $(NODE_DIR) && $(NODE) bench/bench.js $(abspath $(BUILD)/gopeer)
+	$(GO) test -run '^$$' -bench 'BenchmarkEngineSet|BenchmarkEventDelivery' -benchmem -benchtime $(BENCHTIME) ./cgo/bridge/
+	$(GO) test -run '^$$' -bench 'BenchmarkSet$$' -benchmem -benchtime $(BENCHTIME) ./engine/
+	$(GO) test -run '^$$' -bench 'BenchmarkSayThroughput' -benchtime 20000x ./engine/
+
+# The interop scenarios and the demo run the driver against the same build.
+test-interop: node-build
+DEMO_DEPS    += node-build
+DEMO_DRIVERS += --driver node="$(NODE_DRIVER)"
 
 # ---------------------------------------------------------------- interop (ffi_tests)
 
 # Drivers of each language run as separate processes in one cluster
 # (ffi_tests/PROTOCOL.md); the Go driver is built by the test itself.
-INTEROP_LANGS ?= go,c,python
+INTEROP_LANGS ?= go,c,python,node
 C_DRIVER := $(abspath $(BUILD)/c-driver)
 
 .PHONY: test-interop deps-cjson

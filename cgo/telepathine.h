@@ -69,11 +69,14 @@
  * method, or loading the library only after forking.
  *
  * Signals. The Go runtime installs handlers for synchronous signals (SIGSEGV,
- * SIGBUS, SIGFPE...) and chains to handlers installed before it. A host that
- * installs signal handlers without SA_ONSTACK (Node/libuv does) should load
- * the library with dlopen() while asynchronous signals are blocked on the
- * loading thread, so the library's threads inherit a mask that keeps those
- * signals away from them (see the Node binding).
+ * SIGBUS, SIGFPE...) and chains to handlers installed before it. A signal
+ * handled by a host handler without SA_ONSTACK may run on a small goroutine
+ * stack and crash the process (Node/libuv installs such handlers). A host
+ * should load the library with dlopen() while asynchronous signals are
+ * blocked on the loading thread, so the library's threads inherit a mask
+ * that keeps most signals away from them; but Go threads always unblock
+ * SIGCHLD, SIGPROF and SIGURG, so the host must also give its own handlers
+ * SA_ONSTACK (see the Node binding, which does both).
  */
 #ifndef TELEPATHINE_H
 #define TELEPATHINE_H

@@ -1,0 +1,125 @@
+'use strict';
+// new Telepathine(port, seeds, options) -> a serialized api.v1.Config.
+//
+// options keys are the Config fields in camelCase (gossipIntervalMs,
+// cluster, name, ...: schema/proto/telepathine/api/v1/api.proto; a zero or
+// absent field takes the preset's default), plus:
+//   address        host to bind, default '127.0.0.1' (port comes first)
+//   preset         'lan' (default), 'wan' or 'local' (ten times faster: tests, demos)
+//   transportMode  'udp' (UDP-preferred, default) or 'tcp' (TCP only)
+//   eventQueue     events waiting for the JS thread at most (default 262144);
+//                  beyond, events are dropped and counted in stats().eventsDropped
+// An unknown key is a TypeError, so a typo does not go unnoticed.
+
+const { create, toBinary, ScalarType } = require('@bufbuild/protobuf');
+const { ConfigSchema, Preset, TransportMode } = require('../gen/telepathine/api/v1/api_pb.js');
+const { argType, argValue } = require('./errors');
+
+const PRESETS = { lan: Preset.LAN, wan: Preset.WAN, local: Preset.LOCAL };
+const TRANSPORTS = {
+  udp: TransportMode.UDP_PREFERRED,
+  'udp-preferred': TransportMode.UDP_PREFERRED,
+  tcp: TransportMode.TCP_ONLY,
+  'tcp-only': TransportMode.TCP_ONLY,
+};
+const DEFAULT_EVENT_QUEUE = 262144;
+const BINDING_KEYS = ['address', 'eventQueue'];
+const FIELDS = new Map(ConfigSchema.fields.map((f) => [f.localName, f]));
+
+function isPlainObject(x) {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}
+
+// A seed: 'host:port', ':port' (127.0.0.1) or a port number (127.0.0.1).
+function seedAddr(s, i) {
+  const name = `seeds[${i}]`;
+  if (typeof s === 'number') {
+    if (!Number.isInteger(s) || s < 1 || s > 65535) throw argValue(name, `must be a port from 1 to 65535, got ${s}`);
+    return `127.0.0.1:${s}`;
+  }
+  if (typeof s !== 'string') throw argType(name, "a string 'host:port' or ':port'", s);
+  if (s.startsWith(':')) return '127.0.0.1' + s;
+  if (!/:\d+$/.test(s)) throw argValue(name, `must be 'host:port' or ':port', got ${JSON.stringify(s)}`);
+  return s;
+}
+
+function hostPort(host, port) {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function scalar(field, key, v) {
+  const name = `options.${key}`;
+  switch (field.scalar) {
+    case ScalarType.STRING:
+      if (typeof v !== 'string') throw argType(name, 'a string', v);
+      return v;
+    case ScalarType.DOUBLE:
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw argType(name, 'a finite number', v);
+      return v;
+    case ScalarType.UINT32:
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw argType(name, 'an integer', v);
+      if (v < 0 || v > 0xffffffff) throw argValue(name, `must be from 0 to 4294967295, got ${v}`);
+      return v;
+    case ScalarType.UINT64:
+      if (typeof v === 'bigint') {
+        if (v < 0n || v >= 1n << 64n) throw argValue(name, `must be from 0 to 2^64-1, got ${v}`);
+        return v;
+      }
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw argType(name, 'a safe integer or a BigInt', v);
+      if (v < 0) throw argValue(name, `must not be negative, got ${v}`);
+      return BigInt(v);
+    default:
+      throw argValue(name, 'has a type this binding does not know');
+  }
+}
+
+function enumValue(table, key, v) {
+  if (typeof v === 'string' && Object.prototype.hasOwnProperty.call(table, v.toLowerCase())) return table[v.toLowerCase()];
+  throw argValue(`options.${key}`, `must be one of ${Object.keys(table).map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(v)}`);
+}
+
+// buildConfig(port, seeds, options) -> { bytes, eventQueue, address }
+function buildConfig(port, seeds, options) {
+  if (port === undefined || port === null) port = 0;
+  if (typeof port !== 'number') throw argType('port', 'a number (0: any free port)', port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw argValue('port', `must be an integer from 0 to 65535, got ${port}`);
+  if (seeds === undefined || seeds === null) seeds = [];
+  if (!Array.isArray(seeds)) throw argType('seeds', "an array of 'host:port' strings", seeds);
+  if (options === undefined || options === null) options = {};
+  if (!isPlainObject(options)) throw argType('options', 'an object', options);
+
+  let address = '127.0.0.1';
+  if (options.address !== undefined) {
+    if (typeof options.address !== 'string' || options.address === '') throw argType('options.address', 'a host name or IP address', options.address);
+    address = options.address.replace(/^\[(.*)\]$/, '$1');
+  }
+  let eventQueue = DEFAULT_EVENT_QUEUE;
+  if (options.eventQueue !== undefined) {
+    const q = options.eventQueue;
+    if (typeof q !== 'number' || !Number.isInteger(q) || q < 1 || q > 0x7fffffff) throw argValue('options.eventQueue', `must be a positive integer, got ${q}`);
+    eventQueue = q;
+  }
+
+  const init = { bindAddr: hostPort(address, port), seeds: seeds.map(seedAddr) };
+  for (const key of Object.keys(options)) {
+    const v = options[key];
+    if (BINDING_KEYS.includes(key) || v === undefined) continue;
+    const field = FIELDS.get(key);
+    if (!field) {
+      throw argValue(`options.${key}`, `is not an option (known: ${[...BINDING_KEYS, ...FIELDS.keys()].join(', ')})`);
+    }
+    if (key === 'preset') {
+      init.preset = enumValue(PRESETS, key, v);
+    } else if (key === 'transportMode') {
+      init.transportMode = enumValue(TRANSPORTS, key, v);
+    } else if (key === 'seeds') {
+      if (!Array.isArray(v)) throw argType('options.seeds', "an array of 'host:port' strings", v);
+      init.seeds = init.seeds.concat(v.map(seedAddr));
+    } else {
+      init[key] = scalar(field, key, v);
+    }
+  }
+  return { bytes: toBinary(ConfigSchema, create(ConfigSchema, init)), eventQueue, address, port };
+}
+
+module.exports = { buildConfig, hostPort };

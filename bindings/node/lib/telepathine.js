@@ -1,0 +1,595 @@
+'use strict';
+// Telepathine for Node.js: the reference API (README of the original
+// Node library: start, stop, set, get, getRemote, getRemoteKeys, allPeers,
+// livePeers, deadPeers, say, hear, hearOnce, know, on, after, peer_name, and
+// its events) over the Go engine, plus delete, ask, close and Promise forms.
+//
+// How events flow: the addon subscribes each engine to "**"; library
+// threads batch the events and wake this thread (napi_threadsafe_function);
+// dispatch() decodes each api.v1.Event and fires it on the peer, an
+// EventEmitter2 with wildcards and ':' as delimiter, as the reference did:
+//   'start', 'stop'                (peer)
+//   'set', 'set:KEY'               (peer_name, key, value, expiresAt) / (peer_name, value, expiresAt)
+//   'delete', 'delete:KEY'         (peer_name, key, lastValue) / (peer_name, lastValue)
+//   'key:expired'                  (peer_name, key, value, expiresAt)
+//   'say:EVENT'                    (data, fromPeer[, reply])   reply: a function, for asks only
+//   'peer:new', 'peer:start', 'peer:stop'   (peer_name)
+// Handlers run with `this` bound to the peer and `this.event` set to the
+// event's name (in hear/know handlers: the name without 'say:'/'set:').
+//
+// A handler that throws (or whose promise rejects) does not stop the other
+// handlers nor crash the process: the error is emitted as 'error' when the
+// peer has an 'error' listener, else printed with console.error.
+
+const { EventEmitter2 } = require('eventemitter2');
+const { fromBinary } = require('@bufbuild/protobuf');
+const api = require('../gen/telepathine/api/v1/api_pb.js');
+const native = require('./native');
+const { TelepathineError, argType, argValue } = require('./errors');
+const { encode, decode, asJSON, JSONValue } = require('./values');
+const { buildConfig, hostPort } = require('./config');
+const { decodeEvent, decodeKeyValue } = require('./wire');
+
+// The engines of this thread, by handle. Weak: a stopped peer that nobody
+// holds is collected, and the collector closes its engine.
+const peers = new Map();
+// Running peers are held strongly: `new Telepathine(9000).start()` whose
+// result is dropped must go on running.
+const running = new Set();
+let receive; // (peer, batch): set by the class's static block
+
+function dispatch(handle, batch) {
+  const ref = peers.get(handle);
+  const peer = ref && ref.deref();
+  if (peer) receive(peer, batch);
+}
+
+const addon = native.load(dispatch);
+
+const collector = new FinalizationRegistry((handle) => {
+  peers.delete(handle);
+  try {
+    addon.engineClose(handle);
+  } catch {
+    // closed already
+  }
+});
+
+// At exit (natural or process.exit()), close every engine so that no
+// library thread is left calling into a Node that is going away.
+process.on('exit', () => {
+  for (const handle of peers.keys()) {
+    try {
+      addon.engineClose(handle);
+    } catch {
+      // closed already
+    }
+  }
+});
+
+// How long stop() waits for the engine's 'stop' event before it lets the
+// process exit anyway (it normally comes within milliseconds).
+const STOP_EVENT_GRACE_MS = 2000;
+
+function duration(name, v, { allowZero }) {
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number') throw argType(name, 'a number of milliseconds', v);
+  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+    throw argValue(name, `must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds, got ${v}`);
+  }
+  return Math.ceil(v);
+}
+
+function expiry(v) {
+  if (v === undefined || v === null || v === 0) return 0;
+  if (v instanceof Date) v = v.getTime();
+  if (typeof v !== 'number') throw argType('expiresAt', 'a Unix time in milliseconds or a Date', v);
+  if (!Number.isFinite(v) || v < 0) throw argValue('expiresAt', `must be a Unix time in milliseconds, got ${v}`);
+  return Math.floor(v);
+}
+
+function checkName(name, v) {
+  if (typeof v !== 'string') throw argType(name, 'a string', v);
+}
+
+function checkHandler(v) {
+  if (typeof v !== 'function') throw argType('handler', 'a function', v);
+}
+
+// Plain numbers for the protobuf-es messages of stats (uint64 -> bigint).
+function plain(msg) {
+  if (typeof msg === 'bigint') return Number(msg);
+  if (msg === null || typeof msg !== 'object' || msg instanceof Uint8Array) return msg;
+  const out = {};
+  for (const [k, v] of Object.entries(msg)) {
+    if (k !== '$typeName') out[k] = plain(v);
+  }
+  return out;
+}
+
+const PEER_STATES = { [api.PeerState.ALIVE]: 'alive', [api.PeerState.DEAD]: 'dead' };
+
+class Telepathine extends EventEmitter2 {
+  #h; // the engine handle (a Number below 2^53)
+  #running = false; // between start() and stop()
+  #started = false; // the engine's 'start' event came (and no 'stop' since)
+  #closed = false;
+  #name = undefined; // peer_name, once the engine has one
+  #guessName; // peer_name before the first start, when it can be told
+  #startCallbacks = [];
+  #afters = []; // after() calls waiting for the next start
+  #timers = new Set(); // after() timers scheduled
+  #startWaiters = [];
+  #stopWaiters = [];
+  #stopGrace = null;
+
+  static {
+    receive = (peer, batch) => peer.#receive(batch);
+  }
+
+  /**
+   * new Telepathine(port, seeds, options): one peer. port 0 picks a free
+   * port (read it back from peer_name/port once started); seeds are
+   * 'host:port' or ':port' (127.0.0.1); options: see lib/config.js.
+   */
+  constructor(port, seeds, options) {
+    super({ wildcard: true, delimiter: ':' });
+    const cfg = buildConfig(port, seeds, options);
+    this.#h = addon.engineNew(cfg.bytes);
+    peers.set(this.#h, new WeakRef(this));
+    collector.register(this, this.#h, this);
+    if (cfg.port !== 0 && cfg.address !== '0.0.0.0' && cfg.address !== '::') {
+      this.#guessName = hostPort(cfg.address, cfg.port);
+    }
+    try {
+      addon.subscribe(this.#h, '**', cfg.eventQueue);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** Starts the peer; callback(peer) and the 'start' event follow. Returns the peer. */
+  start(callback) {
+    if (callback !== undefined && callback !== null && typeof callback !== 'function') {
+      throw argType('callback', 'a function', callback);
+    }
+    addon.engineStart(this.#h); // binds now: TP_ERR_IO (address in use), TP_ERR_RUNNING, TP_ERR_CLOSED
+    this.#running = true;
+    this.#started = false;
+    running.add(this);
+    clearTimeout(this.#stopGrace);
+    addon.eventsRef(this.#h, true); // a running peer keeps the process alive
+    if (callback) this.#startCallbacks.push(callback);
+    return this;
+  }
+
+  /** Stops the peer (it can be started again); the 'stop' event follows. Returns the peer. */
+  stop() {
+    if (!this.#running) return this; // never started, stopped already, or closed
+    addon.engineStop(this.#h);
+    this.#running = false;
+    running.delete(this);
+    this.#clearTimers();
+    // The process may exit once the engine's 'stop' event, which follows
+    // every event before it, has been delivered; or after a grace period
+    // should it never come.
+    this.#stopGrace = setTimeout(() => this.#letProcessExit(), STOP_EVENT_GRACE_MS).unref();
+    return this;
+  }
+
+  /**
+   * Releases the engine for good (stopping it first): any later call
+   * throws TelepathineError TP_ERR_CLOSED. Idempotent. A stopped peer that
+   * is no longer referenced is closed by the garbage collector anyway.
+   */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    const wasStarted = this.#started;
+    this.#running = false;
+    this.#started = false;
+    running.delete(this);
+    this.#clearTimers();
+    clearTimeout(this.#stopGrace);
+    collector.unregister(this);
+    peers.delete(this.#h); // events still queued for this engine are dropped
+    try {
+      addon.engineClose(this.#h);
+    } finally {
+      const closedError = new TelepathineError('the peer was closed before it started', 'TP_ERR_CLOSED', -4);
+      for (const [, reject] of this.#startWaiters.splice(0)) reject(closedError);
+      const stopWaiters = this.#stopWaiters.splice(0);
+      process.nextTick(() => {
+        if (wasStarted) this.#fire('stop', [this]);
+        for (const resolve of stopWaiters) resolve(this);
+      });
+    }
+  }
+
+  /** after(ms, fn): calls fn (this = peer) ms after the peer started. Returns the peer. */
+  after(ms, fn) {
+    const delay = duration('ms', ms, { allowZero: true });
+    if (typeof fn !== 'function') throw argType('fn', 'a function', fn);
+    if (this.#started) this.#schedule(delay, fn);
+    else this.#afters.push([delay, fn]);
+    return this;
+  }
+
+  /** Resolves with the peer once it runs (its 'start' event came). */
+  started() {
+    if (this.#started) return Promise.resolve(this);
+    if (this.#closed) return Promise.reject(new TelepathineError('the peer is closed', 'TP_ERR_CLOSED', -4));
+    return new Promise((resolve, reject) => this.#startWaiters.push([resolve, reject]));
+  }
+
+  /** Resolves with the peer once it stopped (its 'stop' event came); at once if it is not running. */
+  stopped() {
+    if (!this.#running && !this.#started) return Promise.resolve(this);
+    return new Promise((resolve) => this.#stopWaiters.push(resolve));
+  }
+
+  /** Whether the peer is started (between start() and stop()). */
+  get running() {
+    return this.#running;
+  }
+
+  /** The peer's name in the cluster (its advertised 'host:port' unless options.name). */
+  get peer_name() {
+    if (this.#name) return this.#name;
+    try {
+      const name = this.info().name;
+      if (name) {
+        this.#name = name;
+        return name;
+      }
+    } catch {
+      // closed
+    }
+    return this.#guessName;
+  }
+
+  /** The port the peer is bound to (0 before the first start when it asked for any port). */
+  get port() {
+    const addr = this.#addr();
+    const m = addr && /:(\d+)$/.exec(addr);
+    return m ? Number(m[1]) : 0;
+  }
+
+  /** The advertised host. */
+  get address() {
+    const addr = this.#addr();
+    return addr ? addr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1') : undefined;
+  }
+
+  /** { name, addr, generation (BigInt), running, cluster } */
+  info() {
+    const i = fromBinary(api.EngineInfoSchema, addon.engineInfo(this.#h));
+    return { name: i.name, addr: i.addr, generation: i.generation, running: i.running, cluster: i.cluster };
+  }
+
+  /**
+   * The engine's counters (api.v1.Stats as plain numbers). eventsDropped
+   * includes the events dropped because the JS thread fell behind
+   * (options.eventQueue); eventsQueued is how many wait for it now.
+   */
+  stats() {
+    const s = plain(fromBinary(api.StatsSchema, addon.engineStats(this.#h)));
+    const [dropped, queued] = addon.eventsCounters(this.#h);
+    s.eventsDropped += dropped;
+    s.eventsQueued = queued;
+    return s;
+  }
+
+  // ------------------------------------------------------------ key/value
+
+  /** Sets a local key, spread to every peer. expiresAt: Unix ms or a Date (0: never). Returns the peer. */
+  set(key, value, expiresAt) {
+    checkName('key', key);
+    const [data, encoding] = encode(value, 'value', false);
+    addon.set(this.#h, key, data, encoding, expiry(expiresAt));
+    return this;
+  }
+
+  /** The local value of key, or undefined. */
+  get(key) {
+    checkName('key', key);
+    const kv = addon.get(this.#h, key);
+    return kv === undefined ? undefined : decode(decodeKeyValue(kv).value);
+  }
+
+  /** The value of key held for peer (a peer name), or undefined. */
+  getRemote(peer, key) {
+    checkName('peer', peer);
+    checkName('key', key);
+    const kv = addon.getRemote(this.#h, peer, key);
+    return kv === undefined ? undefined : decode(decodeKeyValue(kv).value);
+  }
+
+  /** The keys held for peer, sorted ([] for an unknown peer). */
+  getRemoteKeys(peer) {
+    checkName('peer', peer);
+    return fromBinary(api.KeyListSchema, addon.getRemoteKeys(this.#h, peer)).keys;
+  }
+
+  /** Deletes a local key everywhere; true if it held a live value. */
+  delete(key) {
+    checkName('key', key);
+    return addon.del(this.#h, key);
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  /** Names of the other peers known. */
+  allPeers() {
+    return this.#peers(addon.allPeers).map((p) => p.name);
+  }
+
+  /** Names of the other peers that seem alive. */
+  livePeers() {
+    return this.#peers(addon.livePeers).map((p) => p.name);
+  }
+
+  /** Names of the other peers that seem dead. */
+  deadPeers() {
+    return this.#peers(addon.deadPeers).map((p) => p.name);
+  }
+
+  /** What the failure detector knows of the other peers: [{ name, addr, state, phi, generation, heartbeat, version }]. */
+  peerInfo() {
+    return this.#peers(addon.allPeers).map((p) => ({
+      name: p.name,
+      addr: p.addr,
+      state: PEER_STATES[p.state] || 'unknown',
+      phi: p.phi,
+      generation: p.generation,
+      heartbeat: Number(p.heartbeat),
+      version: Number(p.version),
+    }));
+  }
+
+  // ---------------------------------------------------------- say and ask
+
+  /**
+   * say(event, data, durationMs, buffer): every other peer's 'say:EVENT'
+   * handlers get (data, this.peer_name) once, during durationMs (default:
+   * the engine's, 20 s); buffer waits for the next gossip round. Returns the peer.
+   */
+  say(event, data, durationMs, buffer) {
+    checkName('event', event);
+    const [bytes, encoding] = encode(data, 'data', true);
+    const ms = duration('durationMs', durationMs, { allowZero: true });
+    addon.say(this.#h, event, bytes, encoding, ms, buffer ? 1 : 0);
+    return this;
+  }
+
+  /**
+   * ask(event, data, timeoutMs = 1000) -> Promise<[{ peer, value }]>: says
+   * an ask and collects the replies of the other peers' hear handlers
+   * (their third argument, reply(value)), until every live peer answered
+   * or the timeout passed.
+   */
+  ask(event, data, timeoutMs) {
+    try {
+      checkName('event', event);
+      const [bytes, encoding] = encode(data, 'data', true);
+      const ms = timeoutMs === undefined ? 1000 : duration('timeoutMs', timeoutMs, { allowZero: false });
+      return addon.ask(this.#h, event, bytes, encoding, ms).then((buf) =>
+        fromBinary(api.AskRepliesSchema, buf).replies.map((r) => ({ peer: r.peer, value: decode(r.value) })));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** hear(pattern, handler(data, fromPeer, reply)): 'say:PATTERN' events (wildcards allowed). Returns the peer. */
+  hear(pattern, handler) {
+    checkName('pattern', pattern);
+    checkHandler(handler);
+    this.on('say:' + pattern, stripped(handler, 4));
+    return this;
+  }
+
+  /** hearOnce(pattern, handler): the first matching say only. Returns the peer. */
+  hearOnce(pattern, handler) {
+    checkName('pattern', pattern);
+    checkHandler(handler);
+    this.#onOnce('say:' + pattern, stripped(handler, 4));
+    return this;
+  }
+
+  /** know(key, handler(peer, value)): 'set:KEY' events (wildcards allowed). Returns the peer. */
+  know(key, handler) {
+    checkName('key', key);
+    checkHandler(handler);
+    this.on('set:' + key, stripped(handler, 4));
+    return this;
+  }
+
+  // ------------------------------------------------------------ internals
+
+  #onOnce(name, listener) {
+    const self = this;
+    function once(...args) {
+      self.off(name, once);
+      return listener.apply(this, args);
+    }
+    once._origin = listener._origin;
+    this.on(name, once);
+  }
+
+  #addr() {
+    try {
+      return this.info().addr;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #peers(fn) {
+    return fromBinary(api.PeerListSchema, fn(this.#h)).peers;
+  }
+
+  #schedule(delay, fn) {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      this.#call(fn, [], 'after');
+    }, delay);
+    this.#timers.add(t);
+  }
+
+  #clearTimers() {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+  }
+
+  #letProcessExit() {
+    clearTimeout(this.#stopGrace);
+    if (!this.#running && !this.#closed) addon.eventsRef(this.#h, false);
+  }
+
+  // A batch from the addon: [u32 LE length][api.v1.Event]...
+  #receive(batch) {
+    let off = 0;
+    while (off + 4 <= batch.length && !this.#closed) {
+      const len = batch.readUInt32LE(off);
+      off += 4;
+      const bytes = batch.subarray(off, off + len);
+      off += len;
+      try {
+        this.#event(decodeEvent(bytes));
+      } catch (e) {
+        console.error('telepathine: cannot deliver an event (a bug of the binding):', e);
+      }
+    }
+  }
+
+  #event(ev) {
+    const k = ev.kind.value;
+    switch (ev.kind.case) {
+      case 'start': {
+        if (!this.#running) return; // a start already undone by stop()
+        this.#started = true;
+        for (const cb of this.#startCallbacks.splice(0)) this.#call(cb, [this], 'start');
+        this.#fire('start', [this]);
+        for (const [delay, fn] of this.#afters.splice(0)) this.#schedule(delay, fn);
+        for (const [resolve] of this.#startWaiters.splice(0)) resolve(this);
+        return;
+      }
+      case 'stop': {
+        this.#started = false;
+        if (!this.#running) this.#letProcessExit();
+        this.#fire('stop', [this]);
+        if (!this.#running) for (const resolve of this.#stopWaiters.splice(0)) resolve(this);
+        return;
+      }
+      case 'set': {
+        const v = decode(k.value);
+        const at = Number(k.expiresAtMs);
+        this.#fire('set', [ev.peer, k.key, v, at]);
+        this.#fire('set:' + k.key, [ev.peer, v, at]);
+        return;
+      }
+      case 'delete': {
+        const v = decode(k.value);
+        this.#fire('delete', [ev.peer, k.key, v]);
+        this.#fire('delete:' + k.key, [ev.peer, v]);
+        return;
+      }
+      case 'expired':
+        this.#fire('key:expired', [ev.peer, k.key, decode(k.value), Number(k.expiresAtMs)]);
+        return;
+      case 'say':
+        this.#fire('say:' + k.event, [decode(k.data), ev.peer]);
+        return;
+      case 'ask': {
+        const h = this.#h;
+        const askId = k.askId;
+        const reply = (value) => {
+          const [bytes, encoding] = encode(value, 'reply', true);
+          addon.reply(h, askId, bytes, encoding);
+        };
+        this.#fire('say:' + k.event, [decode(k.data), ev.peer, reply]);
+        return;
+      }
+      case 'peerNew':
+        this.#fire('peer:new', [ev.peer]);
+        return;
+      case 'peerAlive':
+        this.#fire('peer:start', [ev.peer]);
+        return;
+      case 'peerDead':
+        this.#fire('peer:stop', [ev.peer]);
+        return;
+      default:
+        // A kind added to the schema after this binding: ignored.
+        return;
+    }
+  }
+
+  // Emits like EventEmitter2 (onAny listeners, then those whose pattern
+  // matches), except that each handler is isolated from the others' errors.
+  #fire(name, args) {
+    const any = this.listenersAny();
+    if (any.length) {
+      for (const fn of any.slice()) {
+        this.event = name;
+        this.#call(fn, [name, ...args], name);
+      }
+    }
+    for (const fn of this.listeners(name)) {
+      this.event = name;
+      this.#call(fn, args, name);
+    }
+  }
+
+  #call(fn, args, name) {
+    try {
+      const r = fn.apply(this, args);
+      if (r && typeof r.then === 'function') r.then(undefined, (e) => this.#handlerError(e, name));
+    } catch (e) {
+      this.#handlerError(e, name);
+    }
+  }
+
+  #handlerError(err, name) {
+    if (name !== 'error' && this.listeners('error').length > 0) {
+      try {
+        this.emit('error', err, name);
+        return;
+      } catch (e) {
+        err = e;
+      }
+    }
+    console.error(`telepathine: a '${name}' handler of ${this.peer_name} threw:`, err);
+  }
+}
+
+// Wraps a hear/know handler so that this.event is the name without its
+// 'say:'/'set:' prefix, as in the reference; off(pattern, handler) still
+// finds it (EventEmitter2 matches _origin).
+function stripped(handler, prefix) {
+  function listener(...args) {
+    if (typeof this.event === 'string') this.event = this.event.slice(prefix);
+    return handler.apply(this, args);
+  }
+  listener._origin = handler;
+  return listener;
+}
+
+// How many engines of this thread are not closed yet (for tests: unreferenced
+// stopped peers are closed by the garbage collector).
+function openEngines() {
+  return peers.size;
+}
+
+module.exports = {
+  Telepathine,
+  TelepathineError,
+  asJSON,
+  JSONValue,
+  abiVersion: native.abiVersion,
+  libraryPath: () => addon.libraryPath(),
+  _openEngines: openEngines,
+};
