@@ -238,7 +238,7 @@ NODE          ?= node
 NODE_DRIVER   := $(NODE) $(abspath ffi_tests/drivers/node/driver.js)
 NODE_INSTALL  := $(NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: test-node bench-node node-build
+.PHONY: test-node bench-node node-build deps-iproute
 $(NODE_INSTALL): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | deps-go
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund
 
@@ -248,7 +248,12 @@ node-build: $(NODE_INSTALL)
 # The TypeScript declarations against a typed usage, then node:test: the
 # engine's scenarios, the reference's examples, ownership attacks, the
 # signal stress test, the EventEmitter2 pattern vectors.
-test-node: node-build
+# iproute2: the reference examples run as written (fixed ports) inside a
+# network namespace of their own when `ip` is there.
+deps-iproute:
+	$(call apt-install,iproute2,ip)
+
+test-node: node-build deps-iproute
 	cd $(NODE_DIR) && node_modules/.bin/tsc --noEmit -p tests/types
 	cd $(NODE_DIR) && $(NODE) --test --test-timeout=180000 tests/
 
