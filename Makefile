@@ -125,7 +125,7 @@ bench: deps-go bench-c
 
 # memberlist v0.7.0 and Telepathine side by side on loopback, N = 64, LAN
 # presets (bench/ is a module of its own): the harness's own test at N = 8,
-# then the scenarios. About 9 minutes on two cores.
+# then the scenarios. About 8 minutes on two cores.
 .PHONY: bench-compare
 bench-compare:
 	cd bench && $(GO) test -count=1 ./...

@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/telepathine/telepathine/engine"
+)
+
+// Telepathine is the System of this repository's engine, at engine.LANConfig().
+type Telepathine struct{}
+
+// Name implements System.
+func (Telepathine) Name() string { return "telepathine" }
+
+// updateValue is the value of every published key: the same bytes a
+// memberlist update carries besides its id.
+var updateValue = engine.String("0123456789abcdef")
+
+type tpCluster struct {
+	peers []*engine.Peer
+	names []string
+}
+
+// NewCluster implements System. The seed is created and started first:
+// the others need its address (port 0, read back) in their Seeds. They are
+// created here too, but New binds nothing; they bind and join in JoinAll.
+func (Telepathine) NewCluster(n int, obs *Observer) (Cluster, error) {
+	c := &tpCluster{peers: make([]*engine.Peer, n), names: make([]string, n)}
+	var seed string
+	for i := range n {
+		cfg := engine.LANConfig() // 127.0.0.1 port 0
+		cfg.Cluster = "bench"
+		if i > 0 {
+			cfg.Seeds = []string{seed}
+		}
+		p, err := engine.New(cfg)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.peers[i] = p
+		// Subscribed before Start, so nothing is missed. "set" matches every
+		// key; "peer:stop" is the failure detector declaring a peer dead.
+		p.On("set", func(e *engine.Event) { obs.Delivered(i, e.Key) })
+		p.On("peer:stop", func(e *engine.Event) { obs.Died(i, e.Peer) })
+		if i == 0 {
+			if err := p.Start(context.Background()); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("start the seed: %w", err)
+			}
+			seed = p.Addr()
+			c.names[0] = p.Name()
+		}
+	}
+	return c, nil
+}
+
+func (c *tpCluster) Len() int { return len(c.peers) }
+
+// PeerName is the peer's advertised address, its default name: known once
+// JoinAll has returned.
+func (c *tpCluster) PeerName(i int) string { return c.names[i] }
+
+// JoinAll starts every peer but the seed at once: Start binds the port and
+// contacts the seed, then returns; the join itself goes on in gossip.
+func (c *tpCluster) JoinAll() error {
+	return joinAll(len(c.peers), func(i int) error {
+		if err := c.peers[i].Start(context.Background()); err != nil {
+			return err
+		}
+		c.names[i] = c.peers[i].Name()
+		return nil
+	})
+}
+
+func (c *tpCluster) KnowsAll(i int) bool { return len(c.peers[i].LivePeers()) == len(c.peers)-1 }
+
+func (c *tpCluster) Knows(i int, name string) bool {
+	info, ok := c.peers[i].Peer(name)
+	return ok && info.Alive
+}
+
+func (c *tpCluster) Publish(i int, id string) error { return c.peers[i].Set(id, updateValue) }
+
+// Crash stops peer i: Stop closes its sockets and sends nothing, so the
+// others only learn of it from the heartbeats that stop coming.
+func (c *tpCluster) Crash(i int) error { return c.peers[i].Stop(context.Background()) }
+
+func (c *tpCluster) BytesSent(i int) uint64 { return c.peers[i].Stats().Transport.BytesSent() }
+
+func (c *tpCluster) Close() {
+	closeAll(len(c.peers), func(i int) {
+		if p := c.peers[i]; p != nil {
+			_ = p.Close()
+		}
+	})
+}
