@@ -343,50 +343,35 @@ func validText(b []byte) bool {
 	return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0
 }
 
-func checkKey(b []byte, max int) (string, error) {
+// checkName validates a name-like input: what says what it is in messages,
+// code is the error it gets, and empty ones are refused unless allowed.
+func checkName(b []byte, max int, code Code, what, limit string, allowEmpty bool) (string, error) {
 	switch {
-	case len(b) == 0:
-		return "", errorf(ErrInvalidKey, "empty key")
+	case len(b) == 0 && !allowEmpty:
+		return "", errorf(code, "empty %s", what)
 	case len(b) > max:
-		return "", errorf(ErrInvalidKey, "key of %d bytes exceeds max_key_size %d", len(b), max)
+		return "", errorf(code, "%s of %d bytes exceeds %s %d", what, len(b), limit, max)
 	case !validText(b):
-		return "", errorf(ErrInvalidKey, "key is not valid UTF-8 or contains NUL")
+		return "", errorf(code, "%s is not valid UTF-8 or contains NUL", what)
 	}
 	return string(b), nil
 }
 
+func checkKey(b []byte, max int) (string, error) {
+	return checkName(b, max, ErrInvalidKey, "key", "max_key_size", false)
+}
+
+// checkPeer allows the empty name: it means the local peer.
 func checkPeer(b []byte, max int) (string, error) {
-	switch {
-	case len(b) > max:
-		return "", errorf(ErrInvalidArgument, "peer name of %d bytes exceeds %d", len(b), max)
-	case !validText(b):
-		return "", errorf(ErrInvalidArgument, "peer name is not valid UTF-8 or contains NUL")
-	}
-	return string(b), nil
+	return checkName(b, max, ErrInvalidArgument, "peer name", "max_key_size", true)
 }
 
 func checkEvent(b []byte, max int) (string, error) {
-	switch {
-	case len(b) == 0:
-		return "", errorf(ErrInvalidEvent, "empty event name")
-	case len(b) > max:
-		return "", errorf(ErrInvalidEvent, "event name of %d bytes exceeds max_event_name %d", len(b), max)
-	case !validText(b):
-		return "", errorf(ErrInvalidEvent, "event name is not valid UTF-8 or contains NUL")
-	}
-	return string(b), nil
+	return checkName(b, max, ErrInvalidEvent, "event name", "max_event_name", false)
 }
 
 func checkPattern(b []byte, maxKey int) (string, error) {
-	switch {
-	case len(b) == 0:
-		return "", errorf(ErrInvalidArgument, "empty pattern")
-	case len(b) > maxKey+patternSlack:
-		return "", errorf(ErrInvalidArgument, "pattern of %d bytes exceeds %d", len(b), maxKey+patternSlack)
-	case !validText(b):
-		return "", errorf(ErrInvalidArgument, "pattern is not valid UTF-8 or contains NUL")
-	}
-	return string(b), nil
+	return checkName(b, maxKey+patternSlack, ErrInvalidArgument, "pattern", "the pattern limit", false)
 }
 
 // checkValue checks the encoding and size, then copies the bytes (the
