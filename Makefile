@@ -120,7 +120,7 @@ test-go: deps-go
 	$(GO) test -race -count=1 ./...
 
 .PHONY: bench
-bench: deps-go bench-c
+bench: deps-go bench-c bench-python bench-node
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/...
 
 # memberlist v0.7.0 and Telepathine side by side on loopback, N = 64, LAN
