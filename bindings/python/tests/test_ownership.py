@@ -316,8 +316,8 @@ def test_exit_without_close_is_prompt() -> None:
         import telepathine
         a = telepathine.Peer(0, preset="local").start()
         b = telepathine.Peer(0, [a.address], preset="local").start()
-        a.hear("x", print)
-        b.on("**", print)
+        a.hear("x", lambda e: None)
+        b.on("**", lambda e: None)
         stream = a.events("**")
         print("bye")
         """
@@ -325,7 +325,10 @@ def test_exit_without_close_is_prompt() -> None:
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("bye") and time.monotonic() - t0 < 20
+    # The handlers print nothing, so "bye" is all the output; what matters is
+    # that exiting does not wait for handler threads blocked in the library.
+    assert out.stdout == "bye\n"
+    assert time.monotonic() - t0 < 20
 
 
 def test_multiprocessing_spawn_works(tmp_path: Path) -> None:
