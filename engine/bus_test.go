@@ -85,9 +85,14 @@ func TestLateJoinerHearsOnlyWithinDuration(t *testing.T) {
 	require.NoError(t, cl.peers[0].Say("short", String("over soon"), For(200*time.Millisecond)))
 	// Wait until the short one is over everywhere it was held.
 	time.Sleep(300 * time.Millisecond) // the duration itself is what is tested
-	late := cl.add(3)
+	// Subscribe before starting: the events arrive with the join, and an
+	// event is heard once, so a subscription made after Start could miss it.
+	late, err := New(cl.config(3))
+	require.NoError(t, err)
 	heard := &recorder{}
 	late.On("say:*", heard.handler)
+	require.NoError(t, late.Start(context.Background()))
+	t.Cleanup(func() { _ = late.Close() })
 	eventually(t, 10*time.Second, func() bool { return heard.count(func(*Event) bool { return true }) >= 1 }, "late joiner hears the long event")
 	rounds := late.Stats().Rounds
 	eventually(t, 5*time.Second, func() bool { return late.Stats().Rounds > rounds+10 }, "rounds")
