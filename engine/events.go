@@ -144,7 +144,7 @@ func (p *Peer) say(kind state.Kind, event string, data Value, d time.Duration, b
 		return nil, ErrNotRunning
 	}
 	from := p.st.Self().Version
-	e, err := p.st.Say(kind, event, data.Data, state.Encoding(data.Encoding), p.clk.Now().Add(d).UnixMilli())
+	e, err := p.st.Say(kind, event, data.Data, data.Encoding, p.clk.Now().Add(d).UnixMilli())
 	if err != nil {
 		return nil, mapStateErr(err)
 	}
@@ -243,7 +243,7 @@ type heardAsk struct {
 // hear turns a say or ask entry of another peer into an event. Called with
 // mu held.
 func (p *Peer) hear(from state.NodeID, e *state.Entry) {
-	v := Value{Data: e.Value, Encoding: Encoding(e.Encoding)}
+	v := Value{Data: e.Value, Encoding: e.Encoding}
 	if e.Kind != state.KindAsk {
 		p.emit(bus.NewEvent(bus.KindSay, from.Name, e.Key, v, e.ExpiresAt, nil))
 		return
@@ -283,7 +283,7 @@ func (p *Peer) Reply(askID uint64, v Value) error {
 		return nil
 	}
 	p.send(h.asker.Addr, &wire.Packet{Type: wire.Reply, Reply: wire.ReplyMsg{
-		AskNode: h.asker.Key(), AskVersion: h.version, Value: v.Data, Encoding: state.Encoding(v.Encoding),
+		AskNode: h.asker.Key(), AskVersion: h.version, Value: v.Data, Encoding: v.Encoding,
 	}})
 	return nil
 }
@@ -300,7 +300,7 @@ func (p *Peer) onReply(pk *wire.Packet) {
 		p.stats.lateReplies.Add(1)
 		return
 	}
-	w.add(Reply{Peer: pk.Sender.Name, Value: Value{Data: pk.Reply.Value, Encoding: Encoding(pk.Reply.Encoding)}})
+	w.add(Reply{Peer: pk.Sender.Name, Value: Value{Data: pk.Reply.Value, Encoding: pk.Reply.Encoding}})
 }
 
 // expireAsks forgets heard asks whose time is over. Called with mu held.

@@ -33,13 +33,11 @@ func (p *Peer) gossipLoop(stop chan struct{}) {
 // gossipRound is one round: advance the heartbeat, expire and collect, judge
 // liveness, then send a Syn to each target.
 func (p *Peer) gossipRound() {
-	now := p.clk.Now()
-	ms := now.UnixMilli()
-	p.mu.Lock()
-	if p.status != statusRunning {
-		p.mu.Unlock()
+	now, ok := p.lockRunning()
+	if !ok {
 		return
 	}
+	ms := now.UnixMilli()
 	p.round++
 	p.stats.rounds.Add(1)
 	if now.Sub(p.lastBeat) >= p.cfg.HeartbeatInterval {
@@ -195,12 +193,12 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 		case state.KeySet:
 			p.lastNews = now
 			e := c.Entry
-			p.emit(bus.NewEvent(bus.KindSet, name, e.Key, Value{Data: e.Value, Encoding: Encoding(e.Encoding)}, e.ExpiresAt, nil))
+			p.emit(bus.NewEvent(bus.KindSet, name, e.Key, Value{Data: e.Value, Encoding: e.Encoding}, e.ExpiresAt, nil))
 		case state.KeyDeleted:
 			p.lastNews = now
 			var last Value
 			if c.Prev != nil {
-				last = Value{Data: c.Prev.Value, Encoding: Encoding(c.Prev.Encoding)}
+				last = Value{Data: c.Prev.Value, Encoding: c.Prev.Encoding}
 			}
 			key := ""
 			if c.Entry != nil {
@@ -211,7 +209,7 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 			p.emit(bus.NewEvent(bus.KindDelete, name, key, last, 0, nil))
 		case state.KeyExpired:
 			e := c.Entry
-			p.emit(bus.NewEvent(bus.KindExpired, name, e.Key, Value{Data: e.Value, Encoding: Encoding(e.Encoding)}, e.ExpiresAt, nil))
+			p.emit(bus.NewEvent(bus.KindExpired, name, e.Key, Value{Data: e.Value, Encoding: e.Encoding}, e.ExpiresAt, nil))
 		case state.EventHeard:
 			p.lastNews = now
 			p.hear(c.Node, c.Entry)

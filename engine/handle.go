@@ -83,17 +83,27 @@ func (p *Peer) warnf(msg string, args ...any) {
 	p.log.Warn(msg, args...)
 }
 
+// lockRunning takes mu and reads the clock, or returns false (mu not held)
+// when the peer is not running: every handler and round starts with it.
+func (p *Peer) lockRunning() (time.Time, bool) {
+	now := p.clk.Now()
+	p.mu.Lock()
+	if p.status != statusRunning {
+		p.mu.Unlock()
+		return now, false
+	}
+	return now, true
+}
+
 // onSyn answers a digest: the entries the initiator lacks, the lines of what
 // we lack, fresher heartbeats, and our full digest when its fingerprint
 // shows a difference it did not list.
 func (p *Peer) onSyn(pk *wire.Packet) {
-	now := p.clk.Now()
-	ms := now.UnixMilli()
-	p.mu.Lock()
-	if p.status != statusRunning {
-		p.mu.Unlock()
+	now, ok := p.lockRunning()
+	if !ok {
 		return
 	}
+	ms := now.UnixMilli()
 	cmp, changes := p.st.Compare(&pk.Digest, nil)
 	reply := &wire.Packet{Type: wire.SynAck}
 	reply.Delta = p.st.BuildDelta(cmp.Requests, p.cfg.DeltaBudget, ms, p.rng)
@@ -120,13 +130,11 @@ func (p *Peer) onSyn(pk *wire.Packet) {
 // onSynAck applies what the responder sent, answers what it wants, and
 // follows up at once when its digest shows we lack more than it sent.
 func (p *Peer) onSynAck(pk *wire.Packet) {
-	now := p.clk.Now()
-	ms := now.UnixMilli()
-	p.mu.Lock()
-	if p.status != statusRunning {
-		p.mu.Unlock()
+	now, ok := p.lockRunning()
+	if !ok {
 		return
 	}
+	ms := now.UnixMilli()
 	changes, _, err := p.st.Apply(&pk.Delta, ms, false, nil, nil)
 	if err != nil {
 		p.stats.badDelta.Add(1)
@@ -165,10 +173,8 @@ func (p *Peer) onSynAck(pk *wire.Packet) {
 // onDelta applies an Ack or a Push. Fresh entries of a push are forwarded
 // (each peer forwards what it learnt by push once: epidemic broadcast).
 func (p *Peer) onDelta(pk *wire.Packet, push bool) {
-	now := p.clk.Now()
-	p.mu.Lock()
-	if p.status != statusRunning {
-		p.mu.Unlock()
+	now, ok := p.lockRunning()
+	if !ok {
 		return
 	}
 	changes, fresh, err := p.st.Apply(&pk.Delta, now.UnixMilli(), push, nil, nil)

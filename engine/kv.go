@@ -63,7 +63,7 @@ func (p *Peer) Set(key string, value Value, opts ...SetOption) error {
 		return ErrValueTooLarge
 	}
 	from := p.st.Self().Version
-	if _, err := p.st.Set(key, value.Data, state.Encoding(value.Encoding), o.expiresAt); err != nil {
+	if _, err := p.st.Set(key, value.Data, value.Encoding, o.expiresAt); err != nil {
 		return mapStateErr(err)
 	}
 	p.stats.sets.Add(1)
@@ -122,7 +122,7 @@ func (p *Peer) lookup(peer, key string) (KeyValue, bool) {
 	// Copy: callers may keep or modify what they get.
 	return KeyValue{
 		Peer: peer, Key: key, ExpiresAt: e.ExpiresAt, Version: e.Version,
-		Value: Value{Data: bytes.Clone(e.Value), Encoding: Encoding(e.Encoding)},
+		Value: Value{Data: bytes.Clone(e.Value), Encoding: e.Encoding},
 	}, true
 }
 

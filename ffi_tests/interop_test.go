@@ -172,4 +172,3 @@ func TestClusterIsolationAcrossLanguages(t *testing.T) {
 		assert.Empty(t, q.peers("all"), "%s (green) merged with blue", q.Lang)
 	}
 }
-

@@ -15,29 +15,20 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/telepathine/telepathine/engine/state"
 )
 
-// Encoding tags a value's bytes; the engine's state uses the same numbers.
-type Encoding uint8
+// Encoding tags a value's bytes: the replicated state's own tag, so values
+// pass between state and events without conversion.
+type Encoding = state.Encoding
 
 // Encodings.
 const (
-	Raw  Encoding = iota // bytes
-	Text                 // UTF-8 text
-	JSON                 // a JSON document
+	Raw  = state.EncodingRaw  // bytes
+	Text = state.EncodingText // UTF-8 text
+	JSON = state.EncodingJSON // a JSON document
 )
-
-func (e Encoding) String() string {
-	switch e {
-	case Raw:
-		return "raw"
-	case Text:
-		return "text"
-	case JSON:
-		return "json"
-	}
-	return "encoding(" + strconv.Itoa(int(e)) + ")"
-}
 
 // Value is bytes with an encoding tag, so every language binding can hand
 // back the type that was set (bytes, string, JSON document).

@@ -14,16 +14,14 @@ import (
 	"time"
 
 	"github.com/telepathine/telepathine/engine"
+	"github.com/telepathine/telepathine/ffi_tests/drive"
 )
 
-type value struct {
-	Encoding string          `json:"encoding"`
-	Text     *string         `json:"text,omitempty"`
-	JSON     json.RawMessage `json:"json,omitempty"`
-	Base64   *string         `json:"base64,omitempty"`
-}
+// value is the protocol's value (ffi_tests/PROTOCOL.md).
+type value = drive.Value
 
-func (v *value) engine() (engine.Value, error) {
+// toEngine converts a protocol value to the engine's.
+func toEngine(v *value) (engine.Value, error) {
 	if v == nil {
 		return engine.Value{}, errors.New("missing value")
 	}
@@ -128,7 +126,7 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		}
 		return map[string]any{"name": d.peer.Name(), "addr": d.peer.Addr()}, nil
 	case "set":
-		v, err := r.Value.engine()
+		v, err := toEngine(r.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +148,7 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		deleted, err := d.peer.Delete(r.Key)
 		return map[string]any{"deleted": deleted}, err
 	case "say":
-		v, err := r.Value.engine()
+		v, err := toEngine(r.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +158,7 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		}
 		return nil, d.peer.Say(r.Event, v, opts...)
 	case "ask":
-		v, err := r.Value.engine()
+		v, err := toEngine(r.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +174,7 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 	case "hear":
 		var reply *engine.Value
 		if r.Reply != nil {
-			v, err := r.Reply.engine()
+			v, err := toEngine(r.Reply)
 			if err != nil {
 				return nil, err
 			}
