@@ -434,6 +434,12 @@ func TestZeroAllocs(t *testing.T) {
 				}
 			})
 			require.NoError(t, err)
+			if raceEnabled {
+				// sync.Pool drops items under the race detector; the
+				// scratch buffers are the only thing that can allocate.
+				assert.LessOrEqual(t, allocs, 2.0)
+				return
+			}
 			assert.Zero(t, allocs)
 		})
 	}
