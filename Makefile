@@ -118,6 +118,8 @@ test: check-generate lint test-go test-c test-python test-node test-interop
 # corpora as ordinary tests.
 test-go: deps-go
 	$(GO) test -race -count=1 ./...
+	# Zero-allocation guards: exact only without the race detector.
+	$(GO) test -count=1 -run 'Allocs' ./engine/internal/seal ./engine/internal/guard
 
 .PHONY: bench
 bench: deps-go bench-c bench-python bench-node
