@@ -115,9 +115,11 @@ lint-proto:
 test: check-generate lint test-go test-c test-python test-node test-interop
 
 # The race detector on everything; fuzz targets run their committed seed
-# corpora as ordinary tests.
+# corpora as ordinary tests. Then the zero-allocation guards, which are exact
+# only without the race detector.
 test-go: deps-go
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Allocs' ./engine/internal/seal ./engine/internal/guard
 
 .PHONY: bench
 bench: deps-go bench-c bench-python bench-node

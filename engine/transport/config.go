@@ -14,6 +14,11 @@ const (
 	DefaultIdleTimeout  = 60 * time.Second
 	DefaultQueueLen     = 256
 
+	// DefaultMaxInboundConns, DefaultFrameTimeout: see Config. The default
+	// of MaxBufferedBytes is twice MaxFrame.
+	DefaultMaxInboundConns = 512
+	DefaultFrameTimeout    = 5 * time.Second
+
 	// MaxDatagram is the largest UDP payload IPv4 can carry (65535 minus the
 	// IP and UDP headers); an MTU above it could never be sent.
 	MaxDatagram = 65507
@@ -46,6 +51,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.QueueLen, err = positive("QueueLen", c.QueueLen, DefaultQueueLen); err != nil {
 		return c, err
 	}
+	if c.MaxInboundConns, err = positive("MaxInboundConns", c.MaxInboundConns, DefaultMaxInboundConns); err != nil {
+		return c, err
+	}
+	switch {
+	case c.MaxBufferedBytes < 0:
+		return c, fmt.Errorf("transport: negative MaxBufferedBytes %d", c.MaxBufferedBytes)
+	case c.MaxBufferedBytes == 0:
+		c.MaxBufferedBytes = 2 * int64(c.MaxFrame)
+	case c.MaxBufferedBytes < int64(c.MaxFrame):
+		// A maximal frame could never be read.
+		return c, fmt.Errorf("transport: MaxBufferedBytes %d below MaxFrame %d", c.MaxBufferedBytes, c.MaxFrame)
+	}
 	for _, d := range []struct {
 		name string
 		v    *time.Duration
@@ -54,6 +71,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"DialTimeout", &c.DialTimeout, DefaultDialTimeout},
 		{"WriteTimeout", &c.WriteTimeout, DefaultWriteTimeout},
 		{"IdleTimeout", &c.IdleTimeout, DefaultIdleTimeout},
+		{"FrameTimeout", &c.FrameTimeout, DefaultFrameTimeout},
 	} {
 		switch {
 		case *d.v < 0:

@@ -55,6 +55,7 @@ type Net struct {
 	wg       sync.WaitGroup
 
 	stats counters
+	in    inbound // limits on what inbound TCP may hold (tcp.go)
 }
 
 var _ Transport = (*Net)(nil)
@@ -92,6 +93,7 @@ func NewNet(cfg Config) (*Net, error) {
 		n.dialer.LocalAddr = &net.TCPAddr{IP: tcpAddr.IP, Zone: tcpAddr.Zone}
 	}
 	n.res = resolver{timeout: cfg.DialTimeout, family: family(local)}
+	n.in = newInbound(cfg)
 	return n, nil
 }
 

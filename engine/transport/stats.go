@@ -11,6 +11,8 @@ type counters struct {
 	tcpFramesReceived, tcpBytesReceived  atomic.Uint64
 	sendErrors, dropped, badFrames       atomic.Uint64
 	connsOpened, connsClosed             atomic.Uint64
+	inboundRefused, framesRefused        atomic.Uint64
+	frameTimeouts                        atomic.Uint64
 }
 
 // sent counts one packet of n payload bytes handed to the network.
@@ -52,5 +54,8 @@ func (c *counters) snapshot() Stats {
 		BadFrames:          c.badFrames.Load(),
 		ConnsOpened:        c.connsOpened.Load(),
 		ConnsClosed:        c.connsClosed.Load(),
+		InboundRefused:     c.inboundRefused.Load(),
+		FramesRefused:      c.framesRefused.Load(),
+		FrameTimeouts:      c.frameTimeouts.Load(),
 	}
 }

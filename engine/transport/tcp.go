@@ -2,13 +2,15 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"os"
-	"slices"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // TCP buffer sizes. The writer's buffer lets a burst of small frames leave in
@@ -17,10 +19,9 @@ import (
 const (
 	writeBufferSize = 32 << 10
 	readBufferSize  = 32 << 10
-	// readChunk is the step by which a large incoming frame's buffer grows as
-	// its bytes actually arrive, so that a length prefix alone (up to
-	// MaxFrame) reserves no memory, and the idle deadline is renewed while a
-	// slow but live peer trickles a big frame.
+	// readChunk is the step by which a large incoming frame is read: each
+	// step must arrive within FrameTimeout, so a slow but live peer keeps
+	// its connection while a stalled one loses it.
 	readChunk = 64 << 10
 	// maxBurst bounds the frames written between two flushes, so that the
 	// sent counters and the reaction to Close or a hang-up never lag behind
@@ -238,6 +239,31 @@ func watch(c net.Conn, dead chan<- struct{}) {
 	}
 }
 
+// inbound bounds what strangers can make us hold through inbound TCP: how
+// many connections, and how many frame bytes being read at once.
+type inbound struct {
+	conns *semaphore.Weighted // one unit per open inbound connection
+	bytes *semaphore.Weighted // frame bytes reserved, MaxBufferedBytes in all
+}
+
+func newInbound(cfg Config) inbound {
+	return inbound{
+		conns: semaphore.NewWeighted(int64(cfg.MaxInboundConns)),
+		bytes: semaphore.NewWeighted(cfg.MaxBufferedBytes),
+	}
+}
+
+// reserve takes size bytes of the frame budget, waiting at most FrameTimeout
+// for other frames to finish; false means the frame is refused.
+func (n *Net) reserve(size int64) bool {
+	if n.in.bytes.TryAcquire(size) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.FrameTimeout)
+	defer cancel()
+	return n.in.bytes.Acquire(ctx, size) == nil
+}
+
 // acceptTCP is the accept loop; each inbound connection gets a reader.
 func (n *Net) acceptTCP() {
 	defer n.wg.Done()
@@ -255,7 +281,19 @@ func (n *Net) acceptTCP() {
 			continue
 		}
 		delay = 0
-		if !n.adopt(c, func() { n.readFrames(c) }) {
+		if !n.in.conns.TryAcquire(1) {
+			// Closed at once: an idle or half-open connection would
+			// otherwise hold a descriptor and a goroutine for IdleTimeout.
+			c.Close()
+			n.stats.inboundRefused.Add(1)
+			n.cfg.Logger.Debug("transport: inbound connection refused", "from", c.RemoteAddr(), "max", n.cfg.MaxInboundConns)
+			continue
+		}
+		if !n.adopt(c, func() {
+			defer n.in.conns.Release(1)
+			n.readFrames(c)
+		}) {
+			n.in.conns.Release(1)
 			return
 		}
 	}
@@ -263,18 +301,34 @@ func (n *Net) acceptTCP() {
 
 // readFrames is the reader of one inbound connection: it hands each frame to
 // the handler in order, and closes the connection on a bad length prefix, an
-// I/O error, or IdleTimeout without a byte.
+// I/O error, IdleTimeout without a byte between frames, a frame stalled for
+// FrameTimeout, or a frame that cannot reserve its bytes in time.
 func (n *Net) readFrames(c net.Conn) {
 	defer n.release(c)
 	from := c.RemoteAddr().String()
-	br := bufio.NewReaderSize(c, readBufferSize)
-	var hdr [FrameHeader]byte
+	var (
+		br  io.Reader = c // buffered from the first frame on, see below
+		hdr [FrameHeader]byte
+	)
 	for {
 		if err := c.SetReadDeadline(time.Now().Add(n.cfg.IdleTimeout)); err != nil {
 			return
 		}
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		if _, err := io.ReadFull(br, hdr[:1]); err != nil {
 			n.logReadErr(from, err)
+			return
+		}
+		if _, ok := br.(*bufio.Reader); !ok {
+			// The read buffer is allocated once a frame begins, so that
+			// connections that never send cost no 32 KiB each.
+			br = bufio.NewReaderSize(c, readBufferSize)
+		}
+		// The frame began: the rest must keep coming.
+		if err := c.SetReadDeadline(time.Now().Add(n.cfg.FrameTimeout)); err != nil {
+			return
+		}
+		if _, err := io.ReadFull(br, hdr[1:]); err != nil {
+			n.frameReadErr(from, err)
 			return
 		}
 		size := binary.BigEndian.Uint32(hdr[:])
@@ -283,37 +337,51 @@ func (n *Net) readFrames(c net.Conn) {
 			n.cfg.Logger.Debug("transport: bad frame length", "from", from, "len", size)
 			return
 		}
-		data, err := readBody(c, br, int(size), n.cfg.IdleTimeout)
+		if !n.reserve(int64(size)) {
+			if n.ctx.Err() == nil {
+				n.stats.framesRefused.Add(1)
+				n.cfg.Logger.Debug("transport: frame refused, buffer budget exhausted", "from", from, "len", size)
+			}
+			return
+		}
+		data, err := readBody(c, br.(*bufio.Reader), int(size), n.cfg.FrameTimeout)
 		if err != nil {
-			n.logReadErr(from, err)
+			n.in.bytes.Release(int64(size))
+			n.frameReadErr(from, err)
 			return
 		}
 		n.stats.received(true, len(data))
 		n.handler(Packet{Data: data, From: from, Stream: true})
+		// Released only now: the handler decodes the frame, so until it
+		// returns the bytes are still ours to account for.
+		n.in.bytes.Release(int64(size))
 	}
 }
 
-// readBody reads a frame body of size bytes into a new slice, growing it
-// only as fast as the bytes come in.
-func readBody(c net.Conn, br *bufio.Reader, size int, idle time.Duration) ([]byte, error) {
-	if size <= readChunk {
-		data := make([]byte, size)
-		_, err := io.ReadFull(br, data)
-		return data, err
+// frameReadErr counts a frame that stalled half-sent, then logs as usual.
+func (n *Net) frameReadErr(from string, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) && !n.closed.Load() {
+		n.stats.frameTimeouts.Add(1)
 	}
-	data := make([]byte, 0, readChunk)
-	for len(data) < size {
-		// Double what arrived so far: the copies cost at most the frame's
-		// size again, and the buffer never exceeds twice what was received.
-		step := min(size-len(data), max(len(data), readChunk))
-		data = slices.Grow(data, step)
+	n.logReadErr(from, err)
+}
+
+// readBody reads a frame body of size bytes into a new slice. The slice is
+// allocated whole: its size was reserved from MaxBufferedBytes, which bounds
+// the memory of all frames in flight, and growing it as bytes arrive would
+// cost up to one and a half times the frame at each doubling. Each readChunk
+// must arrive within idle, so a trickling peer cannot hold the budget.
+func readBody(c net.Conn, br *bufio.Reader, size int, idle time.Duration) ([]byte, error) {
+	data := make([]byte, size)
+	for off := 0; off < size; {
+		step := min(size-off, readChunk)
 		if err := c.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return nil, err
 		}
-		if _, err := io.ReadFull(br, data[len(data):len(data)+step]); err != nil {
+		if _, err := io.ReadFull(br, data[off:off+step]); err != nil {
 			return nil, err
 		}
-		data = data[:len(data)+step]
+		off += step
 	}
 	return data, nil
 }

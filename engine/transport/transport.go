@@ -113,6 +113,15 @@ type Stats struct {
 	BadFrames uint64
 	// ConnsOpened and ConnsClosed count TCP connections (both directions).
 	ConnsOpened, ConnsClosed uint64
+	// InboundRefused counts inbound TCP connections closed at once because
+	// MaxInboundConns were open.
+	InboundRefused uint64
+	// FramesRefused counts inbound frames that could not reserve their bytes
+	// within MaxBufferedBytes in time; each closes its connection.
+	FramesRefused uint64
+	// FrameTimeouts counts inbound connections closed because a frame
+	// stalled half-sent (length prefix or body) beyond FrameTimeout.
+	FrameTimeouts uint64
 }
 
 // BytesSent is the total payload bytes sent, both protocols.
@@ -140,6 +149,25 @@ type Config struct {
 	// IdleTimeout closes a TCP connection that carried nothing for this long.
 	// Default 60s.
 	IdleTimeout time.Duration
+	// MaxInboundConns caps the inbound TCP connections open at once; one
+	// more is closed as soon as it is accepted (Stats.InboundRefused). Peers
+	// use TCP only for packets above the MTU and each holds at most one
+	// connection to us, so even a large cluster needs far fewer. Default 512.
+	MaxInboundConns int
+	// MaxBufferedBytes bounds the bytes of inbound frames being read at once,
+	// across all connections: a frame reserves its announced length before
+	// its body is read and keeps it until the handler returned. A frame that
+	// cannot reserve within FrameTimeout is refused and its connection closed
+	// (Stats.FramesRefused). It must be at least MaxFrame. Default 2 x
+	// MaxFrame (64 MiB): two maximal frames at once, where without it 8
+	// connections held 410 MiB.
+	MaxBufferedBytes int64
+	// FrameTimeout bounds a half-sent frame: once its first byte arrived,
+	// the rest of the length prefix and each 64 KiB of the body must arrive
+	// within it, or the connection is closed (Stats.FrameTimeouts). It is
+	// also the longest a frame waits for MaxBufferedBytes. Default 5s, a
+	// floor of about 13 KB/s for a frame in flight.
+	FrameTimeout time.Duration
 	// QueueLen is the number of packets queued per destination connection
 	// before Send returns ErrQueueFull. Default 256.
 	QueueLen int
