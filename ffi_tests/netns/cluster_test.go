@@ -116,11 +116,13 @@ func newCluster(t *testing.T, n int) *cluster {
 			sock: filepath.Join(c.dir, name+".sock"), log: filepath.Join(c.dir, name+".log")})
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			c.dumpState()
+		}
 		for _, a := range c.agents {
 			a.kill()
 		}
 		if t.Failed() {
-			c.dumpState()
 			c.dumpLogs()
 		}
 	})
@@ -130,8 +132,8 @@ func newCluster(t *testing.T, n int) *cluster {
 		c.start(a, tp.ip(a.idx)+":0", first.addr)
 	}
 	t.Logf("cluster %s: %d agents, loss by %s", c.name, n, tp.loss)
+	c.waitReady()
 	c.waitAllAlive(30 * time.Second)
-	c.waitReady(time.Now())
 	return c
 }
 
@@ -217,26 +219,36 @@ func (a *agent) kill() {
 	}
 }
 
-// waitReady proves every agent's event stream is live: each agent sets a
-// key after since, and each stream must show a set of it by every other
-// agent after since (an event that arrived proves the subscription was in
-// place, whatever the order of subscribing and joining was).
-func (c *cluster) waitReady(since time.Time) {
+// waitReady proves every agent's event stream is subscribed: an event it
+// delivers proves it. A `hear` process subscribes some time after it
+// starts, so events emitted before then are not on its stream: in rounds,
+// every agent sets "ready" to a new value, until every stream shows a set
+// by every other agent made in the round.
+func (c *cluster) waitReady() {
 	c.t.Helper()
-	token := strconv.FormatInt(since.UnixNano(), 36)
-	for _, a := range c.agents {
-		c.mustCLI(a, "set", "ready", token)
-	}
-	c.eventually(30*time.Second, "every event stream live", func() error {
-		for _, r := range c.agents {
-			for _, o := range c.agents {
-				if r != o && !r.w.has(func(e event) bool { return e.Name == "set:ready" && e.Peer == o.name && !e.at.Before(since) }) {
-					return fmt.Errorf("%s's stream shows no ready from %s yet", r.name, o.name)
+	deadline := time.Now().Add(30 * time.Second)
+	for round := 0; ; round++ {
+		since := time.Now()
+		for _, a := range c.agents {
+			c.mustCLI(a, "set", "ready", fmt.Sprintf("%d-%d", since.UnixNano(), round))
+		}
+		err := poll(3*time.Second, func() error {
+			for _, r := range c.agents {
+				for _, o := range c.agents {
+					if r != o && !r.w.has(func(e event) bool { return e.Name == "set:ready" && e.Peer == o.name && !e.at.Before(since) }) {
+						return fmt.Errorf("%s's stream shows no ready from %s", r.name, o.name)
+					}
 				}
 			}
+			return nil
+		})
+		if err == nil {
+			return
 		}
-		return nil
-	})
+		if time.Now().After(deadline) {
+			c.t.Fatalf("event streams not live after 30 s: %v", err)
+		}
+	}
 }
 
 // ---------------------------------------------------------------- CLI
@@ -310,22 +322,28 @@ func (c *cluster) get(reader, owner *agent, key string) (value string, found boo
 
 // ---------------------------------------------------------------- waiting
 
-// eventually polls cond until it returns nil, failing with its last error
-// after d; it returns how long it took.
-func (c *cluster) eventually(d time.Duration, what string, cond func() error) time.Duration {
-	c.t.Helper()
-	start := time.Now()
-	deadline := start.Add(d)
+// poll calls cond until it returns nil or d has passed; it returns cond's
+// last error.
+func poll(d time.Duration, cond func() error) error {
+	deadline := time.Now().Add(d)
 	for {
 		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: not true after %v: %v", what, d, err)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// eventually polls cond until it returns nil, failing the test with its
+// last error after d; it returns how long it took.
+func (c *cluster) eventually(d time.Duration, what string, cond func() error) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	if err := poll(d, cond); err != nil {
+		c.t.Fatalf("%s: not true after %v: %v", what, d, err)
+	}
+	return time.Since(start)
 }
 
 // waitAllAlive waits until every running agent lists every other as alive.
@@ -619,13 +637,24 @@ func (c *cluster) deaths(since time.Time) []string {
 func (c *cluster) dumpState() {
 	for _, a := range c.agents {
 		ps, err := c.cli(a, "peers")
-		c.t.Logf("---- %s peers (err %v):\n%s", a.name, err, ps)
+		if err != nil {
+			c.t.Logf("---- %s: %v", a.name, err)
+			continue
+		}
+		var held []string
 		for _, o := range c.agents {
 			if o != a {
-				ks, err := c.cli(a, "keys", "--peer", o.name)
-				c.t.Logf("%s holds %d keys of %s (err %v)", a.name, len(strings.Fields(ks)), o.name, err)
+				ks, err := c.keys(a, o)
+				held = append(held, fmt.Sprintf("%s:%d(ready=%v,err=%v)", o.name, len(ks), ks["ready"], err))
 			}
 		}
+		var evs []string
+		if a.w != nil {
+			for _, e := range a.w.filter(func(e event) bool { return !strings.HasPrefix(e.Key, "l") && !strings.HasPrefix(e.Key, "part-") }) {
+				evs = append(evs, e.at.Format("05.000")+" "+e.Name+"/"+e.Peer)
+			}
+		}
+		c.t.Logf("---- %s peers:\n%skeys held: %s\nevents: %s", a.name, ps, strings.Join(held, " "), strings.Join(evs, ", "))
 	}
 }
 

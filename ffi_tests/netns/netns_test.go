@@ -138,7 +138,7 @@ func TestCutOffKilledRestarted(t *testing.T) {
 	c.tp.link(v.idx, true)
 	c.start(v, v.addr, c.agents[0].addr) // same address, a new incarnation
 	c.mustCLI(v, "set", "gen", "new")
-	back := c.eventually(30*time.Second, "every other agent declares "+v.name+" alive again", func() error {
+	c.eventually(30*time.Second, "every other agent declares "+v.name+" alive again", func() error {
 		for _, a := range others {
 			if !a.w.has(func(e event) bool { return e.Name == "peer:start" && e.Peer == v.name && e.at.After(restart) }) {
 				return fmt.Errorf("%s has not declared %s alive", a.name, v.name)
@@ -146,6 +146,7 @@ func TestCutOffKilledRestarted(t *testing.T) {
 		}
 		return nil
 	})
+	back := time.Since(restart)
 	wins := c.waitOwnValues("after the restart", "gen", map[string]string{v.name: "new"}, 30*time.Second)
 	c.eventually(30*time.Second, "the old incarnation's keys are gone", func() error {
 		for _, r := range others {
@@ -156,8 +157,8 @@ func TestCutOffKilledRestarted(t *testing.T) {
 		return nil
 	})
 	c.waitAllAlive(30 * time.Second)
-	c.waitReady(time.Now())
-	t.Logf("%s cut off and killed: declared dead by all after %.2fs; restarted: alive for all after %.2fs, its new value everywhere after %.2fs",
+	c.waitReady()
+	t.Logf("%s cut off and killed: declared dead by all after %.2fs; restarted: alive for all %.2fs after its start (binary start and port read-back included), its new value everywhere %.2fs after that",
 		v.name, detect.Seconds(), back.Seconds(), wins.Seconds())
 	for _, a := range c.agents {
 		for _, e := range a.w.filter(func(e event) bool { return e.Name == "peer:stop" && e.Peer != v.name && e.at.After(cut) }) {
