@@ -27,12 +27,16 @@ func TestLossNoFalseDeathNoLostWrite(t *testing.T) {
 		start := time.Now()
 		c.tp.setLoss(pct)
 		c.writeFor(lossDuration, fmt.Sprintf("l%d", pct), w)
+		in, dropped := c.tp.lossStats()
+		if in == 0 || dropped == 0 {
+			t.Fatalf("loss %d%%: the loss rule saw %d packets and dropped %d: no loss was made", pct, in, dropped)
+		}
 		c.tp.setLoss(0)
 		took := c.waitWrites(w, 60*time.Second)
 		alive := c.waitAllAlive(30 * time.Second)
 		deaths := c.deaths(start)
-		t.Logf("loss %d%% for %v: %d writes acknowledged, %d failed, all on every peer %.2fs after the loss ended, all alive after %.2fs, %d deaths",
-			pct, lossDuration, w.total(), len(w.failed), took.Seconds(), alive.Seconds(), len(deaths))
+		t.Logf("loss %d%% for %v (measured %.1f%% of %d packets): %d writes acknowledged, %d failed, all on every peer %.2fs after the loss ended, all alive after %.2fs, %d deaths",
+			pct, lossDuration, 100*float64(dropped)/float64(in), in, w.total(), len(w.failed), took.Seconds(), alive.Seconds(), len(deaths))
 		if w.total() == 0 {
 			t.Fatalf("loss %d%%: no write was acknowledged (%v)", pct, w.failed)
 		}

@@ -152,11 +152,47 @@ func (tp *topo) setLoss(pct int) {
 		case lossIptables:
 			mustSh(tp.t, "ip", "netns", "exec", ns, tp.iptables, "-F", "INPUT")
 			if pct > 0 {
+				// The first rule only counts (every packet in), the second
+				// drops: their counters give the loss actually made.
+				mustSh(tp.t, "ip", "netns", "exec", ns, tp.iptables, "-A", "INPUT", "-i", "eth0")
 				mustSh(tp.t, "ip", "netns", "exec", ns, tp.iptables, "-A", "INPUT", "-i", "eth0",
 					"-m", "statistic", "--mode", "random", "--probability", fmt.Sprintf("%.2f", float64(pct)/100), "-j", "DROP")
 			}
 		}
 	}
+}
+
+// lossStats sums, over every peer, the packets that arrived and the ones
+// the loss rule dropped since setLoss, so a scenario can show the loss it
+// claims was really made.
+func (tp *topo) lossStats() (in, dropped int) {
+	tp.t.Helper()
+	for i, ns := range tp.peerNS {
+		switch tp.loss {
+		case lossNetem:
+			// "Sent B bytes P pkt (dropped D, ...)": P left, D were dropped.
+			out := mustSh(tp.t, "tc", "-s", "-n", tp.bridgeNS, "qdisc", "show", "dev", fmt.Sprintf("h%d", i+1))
+			var b, p, d int
+			if j := strings.Index(out, "Sent "); j >= 0 {
+				_, _ = fmt.Sscanf(out[j:], "Sent %d bytes %d pkt (dropped %d", &b, &p, &d)
+			}
+			in, dropped = in+p+d, dropped+d
+		case lossIptables:
+			out := mustSh(tp.t, "ip", "netns", "exec", ns, tp.iptables, "-L", "INPUT", "-v", "-x", "-n")
+			var counts []int
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) > 1 {
+					if n, err := strconv.Atoi(f[0]); err == nil {
+						counts = append(counts, n)
+					}
+				}
+			}
+			if len(counts) == 2 {
+				in, dropped = in+counts[0], dropped+counts[1]
+			}
+		}
+	}
+	return in, dropped
 }
 
 // partition moves the bridge ports of the given peers (1-based) to br1: the
