@@ -198,7 +198,7 @@ func (c *cluster) start(a *agent, bind string, seeds ...string) {
 
 // listening is the agent's first line on stdout: "agent NAME listening on
 // ADDR (cluster ...)". It is how the port picked for :0 is read back.
-var listening = regexp.MustCompile(`^agent \S+ listening on (\S+) `)
+var listening = regexp.MustCompile(`listening on ([^\s,;()]+)`)
 
 // kill SIGKILLs the agent (no graceful leave) and waits for it to be gone.
 func (a *agent) kill() {

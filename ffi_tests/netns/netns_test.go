@@ -87,6 +87,24 @@ func TestPartitionHeals(t *testing.T) {
 	c.waitOwnValues("after healing", "color", colors, 30*time.Second)
 	c.waitValues("after healing", nil, []string{"doomed"}, 30*time.Second)
 	alive := c.waitAllAlive(30 * time.Second)
+	// The cut was real and only the cut: every agent declared every peer
+	// of the other side dead during the partition, and none of its own.
+	inB := func(a *agent) bool { return a.idx > n/2 }
+	for _, r := range c.agents {
+		for _, o := range c.agents {
+			if r == o {
+				continue
+			}
+			died := r.w.has(func(e event) bool {
+				return e.Name == "peer:stop" && e.Peer == o.name && e.at.After(start) && e.at.Before(healAt)
+			})
+			if same := inB(r) == inB(o); same && died {
+				t.Errorf("%s declared %s, on its own side, dead", r.name, o.name)
+			} else if !same && !died {
+				t.Errorf("%s never declared %s, across the partition, dead: was there a partition?", r.name, o.name)
+			}
+		}
+	}
 	t.Logf("partition of %v, %d writes acknowledged during it: all on every peer %.2fs after healing, all alive after %.2fs; %d deaths during the partition (expected: each side loses the other)",
 		healAt.Sub(start).Round(100*time.Millisecond), w.total(), took.Seconds(), alive.Seconds(), len(c.deaths(start)))
 
