@@ -36,6 +36,7 @@ help:
 	@echo "make lint      go vet + staticcheck + buf lint/format/breaking"
 	@echo "make lib       build the C library build/libtelepathine.so (+ telepathine.h)"
 	@echo "make test-c    the C test of the library, plain and under valgrind"
+	@echo "make test-netns real agents in network namespaces: loss, partition, restart (root)"
 	@echo "make bench-c   the C ABI's figures, with their Go counterparts"
 
 # ---------------------------------------------------------------- set-up
@@ -295,6 +296,32 @@ test-interop: deps-go $(C_DRIVER)
 	TP_INTEROP_LANGS=$(INTEROP_LANGS) TP_DRIVER_C="$(C_DRIVER)" \
 	  $(if $(PYTHON_DRIVER),TP_DRIVER_PYTHON="$(PYTHON_DRIVER)") $(if $(NODE_DRIVER),TP_DRIVER_NODE="$(NODE_DRIVER)") \
 	  $(GO) test -tags interop -count=1 ./ffi_tests/
+
+# ---------------------------------------------------------------- multi-host (ffi_tests/netns)
+
+# Real agents (the CLI binary), one per Linux network namespace on a bridge,
+# through loss (10/30/50 %), a partition and its healing, and a peer cut off,
+# SIGKILLed and restarted (build tag netns, ~2 minutes). It needs root and
+# fails without it, never skips; `make test` runs it only as root and says so
+# otherwise. Loss is tc netem when the kernel has sch_netem, else iptables'
+# statistic match (kernels built without netem, like this project's CI VMs).
+.PHONY: test-netns test-netns-if-root netns-root deps-netns
+netns-root:
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make test-netns needs root (network namespaces, veth, bridges, tc/iptables): run it as root"; exit 1; \
+	fi
+
+deps-netns: netns-root
+	$(call apt-install,iproute2,ip)
+	$(call apt-install,iptables,iptables)
+
+test-netns: netns-root deps-netns deps-go
+	$(GO) test -tags netns -count=1 -timeout 8m -v ./ffi_tests/netns/
+
+test: test-netns-if-root
+test-netns-if-root:
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory test-netns; \
+	else echo "test-netns not run: it needs root (network namespaces); CI runs it as root"; fi
 
 # ---------------------------------------------------------------- demo
 
