@@ -185,14 +185,3 @@ func TestAgentGracefulShutdown(t *testing.T) {
 		assert.True(t, os.IsNotExist(err), "control socket removed")
 	}
 }
-
-// TestDemoRuns plays the multi-language demo with three Go drivers and no
-// pauses (the make demo path), and the in-process demo: both must finish.
-func TestDemoRuns(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "go-driver")
-	out, err := exec.Command("go", "build", "-o", bin, "../../ffi_tests/drivers/go").CombinedOutput()
-	require.NoError(t, err, string(out))
-	drivers := map[string][]string{"go": {bin}, "go2": {bin}, "go3": {bin}}
-	require.NoError(t, runMultiDemo(drivers, 0))
-	require.NoError(t, runDemo([]string{"--peers", "3"}))
-}
