@@ -144,23 +144,27 @@ lib: deps-go
 	rm -f $(BUILD)/libtelepathine.h
 	cp cgo/telepathine.h $(BUILD)/telepathine.h
 
-$(BUILD)/gopeer: deps-go FORCE
-	$(GO) build -o $@ ./ffi_tests/c/gopeer
+# The interop Go driver (ffi_tests/PROTOCOL.md): the Go peer of every
+# cross-language test, benchmark and the demo.
+GO_DRIVER := $(abspath $(BUILD)/go-driver)
+$(GO_DRIVER): deps-go FORCE
+	@mkdir -p $(BUILD)
+	$(GO) build -o $@ ./ffi_tests/drivers/go
 
 FORCE:
 
 # The C test against the library (joins a Go peer, checks every bad input),
 # the exported symbols against the header, then the same test under
 # valgrind memcheck, and a leak planted on purpose that memcheck must see.
-test-c: lib $(BUILD)/gopeer deps-valgrind
-	$(CC) $(FFI_CFLAGS) -o $(BUILD)/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD) -ltelepathine -Wl,-rpath,'$$ORIGIN'
+test-c: lib $(GO_DRIVER) deps-valgrind deps-cjson
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD) -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
 	TP_LIB=$(abspath $(LIB)) $(GO) test -count=1 ./cgo/abicheck/
-	$(BUILD)/ffi_test $(BUILD)/gopeer
+	$(BUILD)/ffi_test $(GO_DRIVER)
 	@mkdir -p $(BUILD)/valgrind
 	CGO_ENABLED=1 GOEXPERIMENT=nodwarf5 $(GO) build -tags valgrind -buildmode=c-shared \
 	  -o $(BUILD)/valgrind/libtelepathine.so ./cgo
-	$(CC) $(FFI_CFLAGS) -o $(BUILD)/valgrind/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD)/valgrind -ltelepathine -Wl,-rpath,'$$ORIGIN'
-	$(VALGRIND) $(BUILD)/valgrind/ffi_test $(BUILD)/gopeer
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/valgrind/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD)/valgrind -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
+	$(VALGRIND) $(BUILD)/valgrind/ffi_test $(GO_DRIVER)
 	@if $(VALGRIND) $(BUILD)/valgrind/ffi_test --leak-canary >$(BUILD)/valgrind/canary.log 2>&1 || \
 	    ! grep -q 'are definitely lost' $(BUILD)/valgrind/canary.log; then \
 	  cat $(BUILD)/valgrind/canary.log; echo "valgrind missed the leaked tp_buf"; exit 1; \
@@ -169,9 +173,9 @@ test-c: lib $(BUILD)/gopeer deps-valgrind
 
 # ns per tp_engine_set and per event delivered to a C callback, then the
 # same through Go (engine, bridge without cgo) for the ratio.
-bench-c: lib $(BUILD)/gopeer
-	$(CC) $(FFI_CFLAGS) -o $(BUILD)/bench ffi_tests/c/bench.c -L$(BUILD) -ltelepathine -Wl,-rpath,'$$ORIGIN'
-	$(BUILD)/bench $(BUILD)/gopeer
+bench-c: lib $(GO_DRIVER) deps-cjson
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/bench ffi_tests/c/bench.c -L$(BUILD) -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
+	$(BUILD)/bench $(GO_DRIVER)
 	$(GO) test -run '^$$' -bench 'EngineSet|BridgeSet|EventDelivery' -benchmem -benchtime $(BENCHTIME) ./cgo/bridge/
 
 # ---------------------------------------------------------------- python (bindings/python)
@@ -217,8 +221,8 @@ test-python: python-env
 	  $(PYVENV)/bin/ruff format --check . $(abspath ffi_tests/drivers/python)
 
 # set() calls and events received per second in Python, with the Go figures.
-bench-python: python-env $(BUILD)/gopeer
-	$(PYVENV_PY) $(PY_DIR)/bench/bench.py --gopeer $(BUILD)/gopeer
+bench-python: python-env $(GO_DRIVER)
+	$(PYVENV_PY) $(PY_DIR)/bench/bench.py --go-driver $(GO_DRIVER)
 
 # The interop scenarios and the demo run the driver from the same environment.
 test-interop: python-env
@@ -258,8 +262,8 @@ test-node: node-build deps-iproute
 	cd $(NODE_DIR) && $(NODE) --test --test-timeout=180000 tests/
 
 # set() calls and events received per second in JS, then the Go figures.
-bench-node: node-build $(BUILD)/gopeer
-	cd $(NODE_DIR) && $(NODE) bench/bench.js $(abspath $(BUILD)/gopeer)
+bench-node: node-build $(GO_DRIVER)
+	cd $(NODE_DIR) && $(NODE) bench/bench.js $(GO_DRIVER)
 	$(GO) test -run '^$$' -bench 'BenchmarkEngineSet|BenchmarkEventDelivery' -benchmem -benchtime $(BENCHTIME) ./cgo/bridge/
 	$(GO) test -run '^$$' -bench 'BenchmarkSet$$' -benchmem -benchtime $(BENCHTIME) ./engine/
 	$(GO) test -run '^$$' -bench 'BenchmarkSayThroughput' -benchtime 20000x ./engine/
