@@ -276,7 +276,7 @@ DEMO_DRIVERS += --driver node="$(NODE_DRIVER)"
 # ---------------------------------------------------------------- interop (ffi_tests)
 
 # Drivers of each language run as separate processes in one cluster
-# (ffi_tests/PROTOCOL.md); the Go driver is built by the test itself.
+# (ffi_tests/PROTOCOL.md).
 INTEROP_LANGS ?= go,c,python,node
 C_DRIVER := $(abspath $(BUILD)/c-driver)
 
@@ -293,8 +293,8 @@ deps-cjson:
 $(C_DRIVER): ffi_tests/drivers/c/driver.c ffi_tests/c/common.h cgo/telepathine.h deps-cjson lib
 	$(CC) $(FFI_CFLAGS) -o $@ ffi_tests/drivers/c/driver.c -L$(BUILD) -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
 
-test-interop: deps-go $(C_DRIVER)
-	TP_INTEROP_LANGS=$(INTEROP_LANGS) TP_DRIVER_C="$(C_DRIVER)" \
+test-interop: deps-go $(GO_DRIVER) $(C_DRIVER)
+	TP_INTEROP_LANGS=$(INTEROP_LANGS) TP_DRIVER_GO="$(GO_DRIVER)" TP_DRIVER_C="$(C_DRIVER)" \
 	  $(if $(PYTHON_DRIVER),TP_DRIVER_PYTHON="$(PYTHON_DRIVER)") $(if $(NODE_DRIVER),TP_DRIVER_NODE="$(NODE_DRIVER)") \
 	  $(GO) test -tags interop -count=1 ./ffi_tests/
 
@@ -303,9 +303,9 @@ test-interop: deps-go $(C_DRIVER)
 # A live cluster with a peer in every language that has a driver, narrated;
 # it stops by itself. DEMO_DEPS and DEMO_DRIVERS are extended by the
 # binding sections above.
-DEMO_DRIVERS += --driver go=$(abspath $(BUILD)/go-driver) --driver c=$(C_DRIVER)
+# Every step is checked: a failed one ends the demo with exit status 1.
+DEMO_DRIVERS += --driver go=$(GO_DRIVER) --driver c=$(C_DRIVER)
 
 .PHONY: demo
-demo: deps-go $(C_DRIVER) $(DEMO_DEPS)
-	$(GO) build -o $(BUILD)/go-driver ./ffi_tests/drivers/go
-	$(GO) run ./cmd/telepathine demo $(DEMO_DRIVERS)
+demo: deps-go $(GO_DRIVER) $(C_DRIVER) $(DEMO_DEPS)
+	$(GO) run ./ffi_tests/demo $(DEMO_DRIVERS)

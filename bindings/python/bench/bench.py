@@ -5,7 +5,8 @@
   neighbours writing 1000 keys with a short text value (Go: engine
   BenchmarkSet).
 - events per second received in Python: a Go peer (the interop Go driver,
-  ffi_tests/drivers/go, through tests/godriver.py) floods buffered says that queue while the first handler call is blocked;
+  ffi_tests/drivers/go, through tests/godriver.py) floods buffered says
+  that queue while the first handler call is blocked;
   once an end marker shows they are all queued, the handler is released
   and the drain timed (Go: cgo/bridge BenchmarkEventDelivery/engine-handler,
   the same drain into a Go handler). Also through ``EventStream.get`` and
@@ -38,7 +39,6 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import godriver  # noqa: E402
 from godriver import GoDriver  # noqa: E402
-
 
 _n = 0
 

@@ -149,8 +149,9 @@ class GoDriver:
 
     def ask(self, event: str, data: Any, timeout: float) -> dict[str, Any]:
         """Replies by peer name."""
-        r = self.call("ask", timeout=timeout + self.timeout, event=event, value=to_protocol(data),
-                      timeout_ms=int(timeout * 1000))
+        r = self.call(
+            "ask", timeout=timeout + self.timeout, event=event, value=to_protocol(data), timeout_ms=int(timeout * 1000)
+        )
         return {x["peer"]: from_protocol(x["value"]) for x in r["replies"]}
 
     def hear(self, pattern: str, reply: Any = None) -> None:

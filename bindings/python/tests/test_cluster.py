@@ -105,6 +105,7 @@ def test_clusters_are_isolated(cluster: Cluster) -> None:
     try:
         green.start()
         green.set("secret", "green")
+
         # Until both sides have refused several of the other's packets
         # (they did exchange them), nothing may merge.
         def exchanged() -> bool:

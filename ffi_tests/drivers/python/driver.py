@@ -100,9 +100,7 @@ class Driver:
             return {"deleted": p.delete(r["key"])}
         if cmd == "say":
             for_ms = r.get("for_ms") or 0
-            p.say(
-                r["event"], to_python(r.get("value")), for_ms / 1000 if for_ms > 0 else None, bool(r.get("buffered"))
-            )
+            p.say(r["event"], to_python(r.get("value")), for_ms / 1000 if for_ms > 0 else None, bool(r.get("buffered")))
             return {}
         if cmd == "say_burst":  # count says, data "0" .. "count-1" as text
             for_ms = r.get("for_ms") or 0
