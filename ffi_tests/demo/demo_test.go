@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -84,11 +85,32 @@ func TestInProcessDemo(t *testing.T) {
 	)
 }
 
-// A demo that cannot do a step fails with the step's name: here a driver
-// that does not exist.
+// fakeDriver speaks the protocol but refuses every set: a cluster of one
+// forms, then the shared-memory act fails.
+const fakeDriver = `#!/bin/sh
+while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+  case "$line" in
+    *'"cmd":"exit"'*) exit 0 ;;
+    *'"cmd":"start"'*) printf '{"id":%s,"ok":true,"name":"fake","addr":"127.0.0.1:1"}\n' "$id" ;;
+    *'"cmd":"peers"'*) printf '{"id":%s,"ok":true,"peers":[]}\n' "$id" ;;
+    *'"cmd":"set"'*) printf '{"id":%s,"ok":false,"error":"refused"}\n' "$id" ;;
+    *) printf '{"id":%s,"ok":true}\n' "$id" ;;
+  esac
+done
+`
+
+// A step that fails ends the demo with the step's reason.
 func TestDemoFailsWithTheStep(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "fake-driver")
+	require.NoError(t, os.WriteFile(fake, []byte(fakeDriver), 0o755))
 	var buf syncBuffer
-	err := run(context.Background(), []string{"-pace", "0", "-driver", "go=/nonexistent/driver"}, &buf)
+	err := run(context.Background(), []string{"-pace", "0", "-driver", "fake=" + fake}, &buf)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "[fake] set: refused")
+	assert.Contains(t, buf.String(), "every peer sees 0 live peers", "the steps before ran")
+
+	err = run(context.Background(), []string{"-pace", "0", "-driver", "go=/nonexistent/driver"}, &buf)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "go driver")
 	err = run(context.Background(), []string{"-peers", "2"}, &buf)
