@@ -185,3 +185,27 @@ func TestAgentGracefulShutdown(t *testing.T) {
 		assert.True(t, os.IsNotExist(err), "control socket removed")
 	}
 }
+
+// The peer and the control socket live and fail together: an agent whose
+// control socket cannot be served stops its peer and returns the reason at
+// once, without waiting for a signal.
+func TestAgentFailsWithItsControlSocket(t *testing.T) {
+	a := startAgent(t)
+	cfg := engine.LocalConfig()
+	cfg.Cluster = "cli-test"
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() { done <- runAgent(context.Background(), cfg, a.control, &out) }()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "control socket")
+		assert.Contains(t, err.Error(), "in use")
+		assert.NotContains(t, out.String(), "stopped")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent kept running without its control socket")
+	}
+	// The first agent is unaffected.
+	o, code := tp(t, a, "peers")
+	assert.Equal(t, 0, code, o)
+}
