@@ -12,12 +12,12 @@ const path = require('node:path');
 const { GoDriver, build } = require('./godriver');
 const { eventually, peer, uniqueCluster } = require('./helpers');
 
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-go-driver-'));
 let binary;
 test.before(() => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-go-driver-'));
   binary = build(dir);
-  test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 });
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 async function goAndNode(t, options = {}) {
   const cluster = uniqueCluster('node-go');
