@@ -69,8 +69,10 @@ def test_python_and_go_share_state_and_events(go_and_python: tuple[GoDriver, Pee
         if replies:
             break
     assert replies == {go.name: "pong"}
-    asks = go.heard(lambda e: e["name"] == "say:ping:x")
-    assert asks and asks[0]["peer"] == py.name and asks[0]["value"] == {"encoding": "text", "text": "hello"}
+    # The driver reports the ask after answering it: its line may come later.
+    eventually(lambda: go.heard(lambda e: e["name"] == "say:ping:x"), "the Go peer reporting the ask")
+    ask = go.heard(lambda e: e["name"] == "say:ping:x")[0]
+    assert (ask["peer"], ask["value"]) == (py.name, {"encoding": "text", "text": "hello"})
 
     # Go asks, Python's handler answers with its return value.
     go_replies: dict[str, object] = {}
