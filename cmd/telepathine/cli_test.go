@@ -93,12 +93,14 @@ func TestCLIAgainstTwoAgents(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "not valid JSON")
 
+	// cfg was set after color: once b holds it, it holds color too (a
+	// replica applies each owner's changes in order).
 	require.Eventually(t, func() bool {
-		out, code := tp(t, b, "get", "--peer", a.addr, "color")
-		return code == 0 && out == "blue\n"
+		out, code := tp(t, b, "get", "--peer", a.addr, "cfg")
+		return code == 0 && out == "{\"replicas\":3}\n"
 	}, 10*time.Second, 10*time.Millisecond)
-	out, _ = tp(t, b, "get", "--peer", a.addr, "cfg")
-	assert.Equal(t, "{\"replicas\":3}\n", out)
+	out, _ = tp(t, b, "get", "--peer", a.addr, "color")
+	assert.Equal(t, "blue\n", out)
 	out, _ = tp(t, b, "keys", "--peer", a.addr)
 	assert.Equal(t, "cfg\ncolor\n", out)
 
