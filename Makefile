@@ -147,23 +147,27 @@ lib: deps-go
 	rm -f $(BUILD)/libtelepathine.h
 	cp cgo/telepathine.h $(BUILD)/telepathine.h
 
-$(BUILD)/gopeer: deps-go FORCE
-	$(GO) build -o $@ ./ffi_tests/c/gopeer
+# The interop Go driver (ffi_tests/PROTOCOL.md): the Go peer of every
+# cross-language test, benchmark and the demo.
+GO_DRIVER := $(abspath $(BUILD)/go-driver)
+$(GO_DRIVER): deps-go FORCE
+	@mkdir -p $(BUILD)
+	$(GO) build -o $@ ./ffi_tests/drivers/go
 
 FORCE:
 
 # The C test against the library (joins a Go peer, checks every bad input),
 # the exported symbols against the header, then the same test under
 # valgrind memcheck, and a leak planted on purpose that memcheck must see.
-test-c: lib $(BUILD)/gopeer deps-valgrind
-	$(CC) $(FFI_CFLAGS) -o $(BUILD)/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD) -ltelepathine -Wl,-rpath,'$$ORIGIN'
+test-c: lib $(GO_DRIVER) deps-valgrind deps-cjson
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD) -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
 	TP_LIB=$(abspath $(LIB)) $(GO) test -count=1 ./cgo/abicheck/
-	$(BUILD)/ffi_test $(BUILD)/gopeer
+	$(BUILD)/ffi_test $(GO_DRIVER)
 	@mkdir -p $(BUILD)/valgrind
 	CGO_ENABLED=1 GOEXPERIMENT=nodwarf5 $(GO) build -tags valgrind -buildmode=c-shared \
 	  -o $(BUILD)/valgrind/libtelepathine.so ./cgo
-	$(CC) $(FFI_CFLAGS) -o $(BUILD)/valgrind/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD)/valgrind -ltelepathine -Wl,-rpath,'$$ORIGIN'
-	$(VALGRIND) $(BUILD)/valgrind/ffi_test $(BUILD)/gopeer
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/valgrind/ffi_test ffi_tests/c/ffi_test.c -L$(BUILD)/valgrind -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
+	$(VALGRIND) $(BUILD)/valgrind/ffi_test $(GO_DRIVER)
 	@if $(VALGRIND) $(BUILD)/valgrind/ffi_test --leak-canary >$(BUILD)/valgrind/canary.log 2>&1 || \
 	    ! grep -q 'are definitely lost' $(BUILD)/valgrind/canary.log; then \
 	  cat $(BUILD)/valgrind/canary.log; echo "valgrind missed the leaked tp_buf"; exit 1; \
@@ -172,9 +176,9 @@ test-c: lib $(BUILD)/gopeer deps-valgrind
 
 # ns per tp_engine_set and per event delivered to a C callback, then the
 # same through Go (engine, bridge without cgo) for the ratio.
-bench-c: lib $(BUILD)/gopeer
-	$(CC) $(FFI_CFLAGS) -o $(BUILD)/bench ffi_tests/c/bench.c -L$(BUILD) -ltelepathine -Wl,-rpath,'$$ORIGIN'
-	$(BUILD)/bench $(BUILD)/gopeer
+bench-c: lib $(GO_DRIVER) deps-cjson
+	$(CC) $(FFI_CFLAGS) -o $(BUILD)/bench ffi_tests/c/bench.c -L$(BUILD) -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
+	$(BUILD)/bench $(GO_DRIVER)
 	$(GO) test -run '^$$' -bench 'EngineSet|BridgeSet|EventDelivery' -benchmem -benchtime $(BENCHTIME) ./cgo/bridge/
 
 # ---------------------------------------------------------------- python (bindings/python)
@@ -205,8 +209,9 @@ $(PYVENV)/.installed: $(PY_PKG_SRC) | $(PYVENV_PY) deps-go
 	$(PYVENV_PY) -m pip install -q --disable-pip-version-check './$(PY_DIR)[test]'
 	rm -rf $(BUILD)/pywheel
 	$(PYVENV_PY) -m pip wheel -q --disable-pip-version-check --no-deps -w $(BUILD)/pywheel ./$(PY_DIR)
+	@# grep reads the whole listing: with pipefail, grep -q quitting early breaks the pipe
 	@whl=$$(ls $(BUILD)/pywheel/telepathine-*-py3-none-linux_*.whl) && \
-	  $(PYVENV_PY) -m zipfile -l "$$whl" | grep -q 'telepathine/_lib/libtelepathine.so' && \
+	  $(PYVENV_PY) -m zipfile -l "$$whl" | grep 'telepathine/_lib/libtelepathine.so' >/dev/null && \
 	  echo "wheel: $$whl (platform-specific, library bundled)"
 	@touch $@
 
@@ -220,8 +225,8 @@ test-python: python-env
 	  $(PYVENV)/bin/ruff format --check . $(abspath ffi_tests/drivers/python)
 
 # set() calls and events received per second in Python, with the Go figures.
-bench-python: python-env $(BUILD)/gopeer
-	$(PYVENV_PY) $(PY_DIR)/bench/bench.py --gopeer $(BUILD)/gopeer
+bench-python: python-env $(GO_DRIVER)
+	$(PYVENV_PY) $(PY_DIR)/bench/bench.py --go-driver $(GO_DRIVER)
 
 # The interop scenarios and the demo run the driver from the same environment.
 test-interop: python-env
@@ -261,8 +266,8 @@ test-node: node-build deps-iproute
 	cd $(NODE_DIR) && $(NODE) --test --test-timeout=180000 tests/
 
 # set() calls and events received per second in JS, then the Go figures.
-bench-node: node-build $(BUILD)/gopeer
-	cd $(NODE_DIR) && $(NODE) bench/bench.js $(abspath $(BUILD)/gopeer)
+bench-node: node-build $(GO_DRIVER)
+	cd $(NODE_DIR) && $(NODE) bench/bench.js $(GO_DRIVER)
 	$(GO) test -run '^$$' -bench 'BenchmarkEngineSet|BenchmarkEventDelivery' -benchmem -benchtime $(BENCHTIME) ./cgo/bridge/
 	$(GO) test -run '^$$' -bench 'BenchmarkSet$$' -benchmem -benchtime $(BENCHTIME) ./engine/
 	$(GO) test -run '^$$' -bench 'BenchmarkSayThroughput' -benchtime 20000x ./engine/
@@ -275,7 +280,7 @@ DEMO_DRIVERS += --driver node="$(NODE_DRIVER)"
 # ---------------------------------------------------------------- interop (ffi_tests)
 
 # Drivers of each language run as separate processes in one cluster
-# (ffi_tests/PROTOCOL.md); the Go driver is built by the test itself.
+# (ffi_tests/PROTOCOL.md).
 INTEROP_LANGS ?= go,c,python,node
 C_DRIVER := $(abspath $(BUILD)/c-driver)
 
@@ -292,8 +297,8 @@ deps-cjson:
 $(C_DRIVER): ffi_tests/drivers/c/driver.c ffi_tests/c/common.h cgo/telepathine.h deps-cjson lib
 	$(CC) $(FFI_CFLAGS) -o $@ ffi_tests/drivers/c/driver.c -L$(BUILD) -ltelepathine -lcjson -Wl,-rpath,'$$ORIGIN'
 
-test-interop: deps-go $(C_DRIVER)
-	TP_INTEROP_LANGS=$(INTEROP_LANGS) TP_DRIVER_C="$(C_DRIVER)" \
+test-interop: deps-go $(GO_DRIVER) $(C_DRIVER)
+	TP_INTEROP_LANGS=$(INTEROP_LANGS) TP_DRIVER_GO="$(GO_DRIVER)" TP_DRIVER_C="$(C_DRIVER)" \
 	  $(if $(PYTHON_DRIVER),TP_DRIVER_PYTHON="$(PYTHON_DRIVER)") $(if $(NODE_DRIVER),TP_DRIVER_NODE="$(NODE_DRIVER)") \
 	  $(GO) test -tags interop -count=1 ./ffi_tests/
 
@@ -328,9 +333,9 @@ test-netns-if-root:
 # A live cluster with a peer in every language that has a driver, narrated;
 # it stops by itself. DEMO_DEPS and DEMO_DRIVERS are extended by the
 # binding sections above.
-DEMO_DRIVERS += --driver go=$(abspath $(BUILD)/go-driver) --driver c=$(C_DRIVER)
+# Every step is checked: a failed one ends the demo with exit status 1.
+DEMO_DRIVERS += --driver go=$(GO_DRIVER) --driver c=$(C_DRIVER)
 
 .PHONY: demo
-demo: deps-go $(C_DRIVER) $(DEMO_DEPS)
-	$(GO) build -o $(BUILD)/go-driver ./ffi_tests/drivers/go
-	$(GO) run ./cmd/telepathine demo $(DEMO_DRIVERS)
+demo: deps-go $(GO_DRIVER) $(C_DRIVER) $(DEMO_DEPS)
+	$(GO) run ./ffi_tests/demo $(DEMO_DRIVERS)

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/telepathine/telepathine/engine"
 	"github.com/telepathine/telepathine/ffi_tests/drive"
 )
 
@@ -66,19 +68,6 @@ func driverCommand(t *testing.T, lang string) []string {
 	return drive.Command(v)
 }
 
-type (
-	value = drive.Value
-	event = drive.Event
-)
-
-var (
-	text  = drive.Text
-	jsonv = drive.JSON
-	raw   = drive.Raw
-)
-
-func same(a, b *value) bool { return a.Equal(b) }
-
 // proc is a driver process bound to a test: its calls fail the test.
 type proc struct {
 	*drive.Proc
@@ -93,23 +82,28 @@ func spawn(t *testing.T, lang string) *proc {
 	return &proc{Proc: d, t: t}
 }
 
-func (p *proc) call(cmd string, fields map[string]any) map[string]any {
-	p.t.Helper()
-	m, err := p.Call(cmd, fields, 30*time.Second)
-	require.NoError(p.t, err)
-	return m
-}
-
 func (p *proc) start(cluster string, seeds ...string) {
 	p.t.Helper()
 	require.NoError(p.t, p.Start(cluster, seeds...))
 }
 
-func (p *proc) get(peer, key string) (*value, bool) {
+func (p *proc) set(key string, v engine.Value) {
+	p.t.Helper()
+	require.NoError(p.t, p.Set(key, v, 0))
+}
+
+func (p *proc) get(peer, key string) (engine.Value, bool) {
 	p.t.Helper()
 	v, ok, err := p.Get(peer, key)
 	require.NoError(p.t, err)
 	return v, ok
+}
+
+func (p *proc) stats() drive.Stats {
+	p.t.Helper()
+	s, err := p.Stats()
+	require.NoError(p.t, err)
+	return s
 }
 
 func (p *proc) peers(which string) []string {
@@ -119,9 +113,7 @@ func (p *proc) peers(which string) []string {
 	return ps
 }
 
-func (p *proc) heard(pred func(event) bool) []event { return p.Events(pred) }
-
-func (p *proc) kill() { p.Kill() }
+func (p *proc) heard(pred func(drive.Event) bool) []drive.Event { return p.Events(pred) }
 
 type prefixWriter struct {
 	mu     sync.Mutex
@@ -161,9 +153,13 @@ func cluster(t *testing.T, name string, perLang int) []*proc {
 		}
 	}
 	ps[0].start(name)
+	// The others join at once, as a cluster would; errgroup collects the
+	// first failure (require may not run outside the test's goroutine).
+	var g errgroup.Group
 	for _, p := range ps[1:] {
-		p.start(name, ps[0].Addr)
+		g.Go(func() error { return p.Start(name, ps[0].Addr) })
 	}
+	require.NoError(t, g.Wait())
 	eventually(t, 30*time.Second, func() bool {
 		for _, p := range ps {
 			if len(p.peers("live")) != len(ps)-1 {

@@ -4,28 +4,37 @@ package interop
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/telepathine/telepathine/engine"
 	"github.com/telepathine/telepathine/ffi_tests/drive"
 )
+
+func jsonValue(t *testing.T, doc string) engine.Value {
+	t.Helper()
+	v, err := engine.RawJSON([]byte(doc))
+	require.NoError(t, err)
+	return v
+}
 
 // Every peer reads every other's keys with the same value and type.
 func TestKeysCrossEveryLanguage(t *testing.T) {
 	ps := cluster(t, "interop-keys", perLang())
-	values := func(p *proc) map[string]*value {
-		return map[string]*value{
-			"text":  text("hello from " + p.Lang + " ✓"),
-			"json":  jsonv(fmt.Sprintf(`{"lang":%q,"n":[1,2.5,true,null],"nested":{"k":"v"}}`, p.Lang)),
-			"bytes": raw([]byte{0, 1, 2, 0xfe, 0xff, byte(len(p.Lang))}),
+	values := func(p *proc) map[string]engine.Value {
+		return map[string]engine.Value{
+			"text":  engine.String("hello from " + p.Lang + " ✓"),
+			"json":  jsonValue(t, fmt.Sprintf(`{"lang":%q,"n":[1,2.5,true,null],"nested":{"k":"v"}}`, p.Lang)),
+			"bytes": engine.Bytes([]byte{0, 1, 2, 0xfe, 0xff, byte(len(p.Lang))}),
 		}
 	}
 	for _, p := range ps {
 		for k, v := range values(p) {
-			p.call("set", map[string]any{"key": k, "value": v})
+			p.set(k, v)
 		}
 	}
 	for _, reader := range ps {
@@ -33,7 +42,7 @@ func TestKeysCrossEveryLanguage(t *testing.T) {
 			for k, want := range values(owner) {
 				eventually(t, 20*time.Second, func() bool {
 					got, ok := reader.get(owner.Name, k)
-					return ok && same(got, want)
+					return ok && drive.Same(got, want)
 				}, "%s reading %s's %q", reader.Lang, owner.Lang, k)
 			}
 		}
@@ -44,10 +53,11 @@ func TestKeysCrossEveryLanguage(t *testing.T) {
 func TestEventsCrossEveryPair(t *testing.T) {
 	ps := cluster(t, "interop-events", perLang())
 	for _, p := range ps {
-		p.call("hear", map[string]any{"pattern": "greet:*", "reply": text("reply from " + p.Lang)})
+		reply := engine.String("reply from " + p.Lang)
+		require.NoError(t, p.Hear("greet:*", &reply))
 	}
 	for _, s := range ps {
-		s.call("say", map[string]any{"event": "greet:" + s.Lang, "value": jsonv(fmt.Sprintf(`{"from":%q}`, s.Lang))})
+		require.NoError(t, s.Say("greet:"+s.Lang, jsonValue(t, fmt.Sprintf(`{"from":%q}`, s.Lang))))
 	}
 	for _, r := range ps {
 		for _, s := range ps {
@@ -55,23 +65,29 @@ func TestEventsCrossEveryPair(t *testing.T) {
 				continue
 			}
 			eventually(t, 20*time.Second, func() bool {
-				return len(r.heard(func(e event) bool { return e.Name == "say:greet:"+s.Lang && e.Peer == s.Name })) == 1
+				return len(r.heard(func(e drive.Event) bool { return e.Name == "say:greet:"+s.Lang && e.Peer == s.Name })) == 1
 			}, "%s hearing %s", r.Lang, s.Lang)
+			got := r.heard(func(e drive.Event) bool { return e.Name == "say:greet:"+s.Lang && e.Peer == s.Name })[0]
+			require.NotNil(t, got.Value, "%s hearing %s: no data", r.Lang, s.Lang)
+			assert.True(t, drive.Same(*got.Value, jsonValue(t, fmt.Sprintf(`{"from":%q}`, s.Lang))),
+				"%s hearing %s: %s", r.Lang, s.Lang, drive.Show(*got.Value))
 		}
-		assert.Empty(t, r.heard(func(e event) bool { return e.Peer == r.Name }), "%s heard itself", r.Lang)
+		assert.Empty(t, r.heard(func(e drive.Event) bool { return e.Peer == r.Name }), "%s heard itself", r.Lang)
 	}
 	for _, asker := range ps {
-		m := asker.call("ask", map[string]any{"event": "greet:ask", "value": text("who is there?"), "timeout_ms": 5000})
+		rs, err := asker.Ask("greet:ask", engine.String("who is there?"), 5*time.Second)
+		require.NoError(t, err)
 		replies := map[string]string{}
-		for _, r := range m["replies"].([]any) {
-			rm := r.(map[string]any)
-			replies[rm["peer"].(string)] = *drive.ToValue(rm["value"]).Text
+		for _, r := range rs {
+			assert.Equal(t, engine.Text, r.Value.Encoding, "%s's reply to %s", r.Peer, asker.Lang)
+			replies[r.Peer] = string(r.Value.Data)
 		}
 		for _, other := range ps {
 			if other != asker {
 				assert.Equal(t, "reply from "+other.Lang, replies[other.Name], "%s asking %s", asker.Lang, other.Lang)
 			}
 		}
+		assert.NotContains(t, replies, asker.Name, "%s answered its own ask", asker.Lang)
 	}
 }
 
@@ -79,15 +95,16 @@ func TestEventsCrossEveryPair(t *testing.T) {
 func TestExpiryEverywhere(t *testing.T) {
 	ps := cluster(t, "interop-expiry", perLang())
 	for _, p := range ps {
-		p.call("on", map[string]any{"pattern": "key:expired"})
+		require.NoError(t, p.On("key:expired"))
 	}
 	owner := ps[len(ps)-1]
 	at := time.Now().Add(1500 * time.Millisecond).UnixMilli()
-	owner.call("set", map[string]any{"key": "lease", "value": text("mine"), "expires_at": at})
+	require.NoError(t, owner.Set("lease", engine.String("mine"), at))
 	for _, p := range ps {
 		eventually(t, 20*time.Second, func() bool {
-			return len(p.heard(func(e event) bool { return e.Name == "key:expired" && e.Key == "lease" && e.Peer == owner.Name })) == 1
+			return len(p.heard(func(e drive.Event) bool { return e.Name == "key:expired" && e.Key == "lease" && e.Peer == owner.Name })) == 1
 		}, "%s seeing the expiry", p.Lang)
+		assert.GreaterOrEqual(t, time.Now().UnixMilli(), at, "%s expired the key early", p.Lang)
 		_, ok := p.get(owner.Name, "lease")
 		assert.False(t, ok, "%s still reads an expired key", p.Lang)
 	}
@@ -108,23 +125,20 @@ func TestCrashAndRestartAcrossLanguages(t *testing.T) {
 					others = append(others, p)
 				}
 			}
-			victim.call("set", map[string]any{"key": "state", "value": text("before")})
+			victim.set("state", engine.String("before"))
 			for _, p := range others {
 				eventually(t, 20*time.Second, func() bool {
 					v, ok := p.get(victim.Name, "state")
-					return ok && *v.Text == "before"
+					return ok && drive.Same(v, engine.String("before"))
 				}, "value before the crash")
 			}
 			seed := others[0].Addr
-			victim.kill()
+			victim.Kill()
 			for _, p := range others {
 				eventually(t, 20*time.Second, func() bool {
-					for _, d := range p.peers("dead") {
-						if d == victim.Name {
-							return true
-						}
-					}
-					return false
+					dead, err := p.Peers("dead")
+					require.NoError(t, err)
+					return slices.Contains(dead, victim.Name)
 				}, "%s declaring the killed %s peer dead", p.Lang, victimLang)
 			}
 			// A new process with the same name.
@@ -132,22 +146,22 @@ func TestCrashAndRestartAcrossLanguages(t *testing.T) {
 			again.Name = victim.Name
 			again.start("interop-crash-"+victimLang, seed)
 			require.Equal(t, victim.Name, again.Name)
-			again.call("set", map[string]any{"key": "state", "value": text("after")})
+			again.set("state", engine.String("after"))
 			for _, p := range others {
 				eventually(t, 20*time.Second, func() bool {
 					v, ok := p.get(victim.Name, "state")
-					live := false
-					for _, l := range p.peers("live") {
-						live = live || l == victim.Name
-					}
-					return live && ok && *v.Text == "after"
+					live, err := p.Peers("live")
+					require.NoError(t, err)
+					return slices.Contains(live, victim.Name) && ok && drive.Same(v, engine.String("after"))
 				}, "%s seeing the restarted %s peer alive with its new value", p.Lang, victimLang)
 			}
 		})
 	}
 }
 
-// Peers of different clusters never merge, whatever their languages.
+// Peers of different clusters never merge, whatever their languages: each
+// green peer is seeded with a blue one, the two sides exchange packets
+// (their foreign-cluster counters rise), and neither learns of the other.
 func TestClusterIsolationAcrossLanguages(t *testing.T) {
 	a := cluster(t, "interop-blue", perLang())
 	var b []*proc
@@ -157,18 +171,31 @@ func TestClusterIsolationAcrossLanguages(t *testing.T) {
 		b = append(b, p)
 	}
 	for _, p := range b {
-		p.call("set", map[string]any{"key": "secret", "value": text("green")})
+		p.set("secret", engine.String("green"))
 	}
-	// Give gossip time to (wrongly) merge: many rounds.
-	time.Sleep(1500 * time.Millisecond) // what is tested is that nothing happens
-	for _, p := range a {
-		for _, n := range p.peers("all") {
-			for _, q := range b {
-				assert.NotEqual(t, q.Name, n, "%s (blue) knows %s (green)", p.Lang, q.Lang)
+	// Wait for real exchanges rather than for a time: every green peer has
+	// had at least three of its packets refused (it counts the blue seed's
+	// BadCluster answers as foreign), and the seed has counted them.
+	eventually(t, 20*time.Second, func() bool {
+		for _, q := range b {
+			if q.stats().ForeignCluster < 3 {
+				return false
 			}
+		}
+		return a[0].stats().ForeignCluster >= uint64(3*len(b))
+	}, "the two clusters exchanging packets")
+	for _, p := range a {
+		all, err := p.Peers("all")
+		require.NoError(t, err)
+		for _, q := range b {
+			assert.NotContains(t, all, q.Name, "%s (blue) knows %s (green)", p.Lang, q.Lang)
+			_, ok := p.get(q.Name, "secret")
+			assert.False(t, ok, "%s (blue) reads %s's (green) key", p.Lang, q.Lang)
 		}
 	}
 	for _, q := range b {
-		assert.Empty(t, q.peers("all"), "%s (green) merged with blue", q.Lang)
+		all, err := q.Peers("all")
+		require.NoError(t, err)
+		assert.Empty(t, all, "%s (green) merged with blue", q.Lang)
 	}
 }

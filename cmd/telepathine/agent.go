@@ -12,11 +12,11 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/telepathine/telepathine/engine"
 	"github.com/telepathine/telepathine/engine/transport"
 )
-
-func bytesValue(b []byte) engine.Value { return engine.Bytes(b) }
 
 // cmdAgent runs a peer until SIGINT or SIGTERM, then leaves gracefully.
 func cmdAgent(args []string, out io.Writer) error {
@@ -65,7 +65,9 @@ func cmdAgent(args []string, out io.Writer) error {
 	return runAgent(ctx, cfg, *control, out)
 }
 
-// runAgent runs a peer and its control socket until ctx ends.
+// runAgent runs a peer and its control socket until ctx ends. The peer's
+// graceful leave and the control socket live and fail together: either
+// failing ends the other.
 func runAgent(ctx context.Context, cfg engine.Config, control string, out io.Writer) error {
 	p, err := engine.New(cfg)
 	if err != nil {
@@ -76,21 +78,26 @@ func runAgent(ctx context.Context, cfg engine.Config, control string, out io.Wri
 		return err
 	}
 	fmt.Fprintf(out, "agent %s listening on %s (cluster %q, control %s)\n", p.Name(), p.Addr(), cfg.Cluster, control)
-	errc := make(chan error, 1)
-	go func() { errc <- serveControl(ctx, control, p) }()
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-		if err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := serveControl(gctx, control, p); err != nil {
 			return fmt.Errorf("control socket: %w", err)
 		}
-	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Stop(stopCtx); err != nil && !errors.Is(err, context.Canceled) {
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		// Leave gracefully, within a bound of its own: ctx is already over.
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.Stop(stopCtx); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
-	<-errc
 	fmt.Fprintf(out, "agent %s stopped\n", p.Name())
 	return nil
 }

@@ -93,12 +93,14 @@ func TestCLIAgainstTwoAgents(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "not valid JSON")
 
+	// cfg was set after color: once b holds it, it holds color too (a
+	// replica applies each owner's changes in order).
 	require.Eventually(t, func() bool {
-		out, code := tp(t, b, "get", "--peer", a.addr, "color")
-		return code == 0 && out == "blue\n"
+		out, code := tp(t, b, "get", "--peer", a.addr, "cfg")
+		return code == 0 && out == "{\"replicas\":3}\n"
 	}, 10*time.Second, 10*time.Millisecond)
-	out, _ = tp(t, b, "get", "--peer", a.addr, "cfg")
-	assert.Equal(t, "{\"replicas\":3}\n", out)
+	out, _ = tp(t, b, "get", "--peer", a.addr, "color")
+	assert.Equal(t, "blue\n", out)
 	out, _ = tp(t, b, "keys", "--peer", a.addr)
 	assert.Equal(t, "cfg\ncolor\n", out)
 
@@ -186,13 +188,26 @@ func TestAgentGracefulShutdown(t *testing.T) {
 	}
 }
 
-// TestDemoRuns plays the multi-language demo with three Go drivers and no
-// pauses (the make demo path), and the in-process demo: both must finish.
-func TestDemoRuns(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "go-driver")
-	out, err := exec.Command("go", "build", "-o", bin, "../../ffi_tests/drivers/go").CombinedOutput()
-	require.NoError(t, err, string(out))
-	drivers := map[string][]string{"go": {bin}, "go2": {bin}, "go3": {bin}}
-	require.NoError(t, runMultiDemo(drivers, 0))
-	require.NoError(t, runDemo([]string{"--peers", "3"}))
+// The peer and the control socket live and fail together: an agent whose
+// control socket cannot be served stops its peer and returns the reason at
+// once, without waiting for a signal.
+func TestAgentFailsWithItsControlSocket(t *testing.T) {
+	a := startAgent(t)
+	cfg := engine.LocalConfig()
+	cfg.Cluster = "cli-test"
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() { done <- runAgent(context.Background(), cfg, a.control, &out) }()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "control socket")
+		assert.Contains(t, err.Error(), "in use")
+		assert.NotContains(t, out.String(), "stopped")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent kept running without its control socket")
+	}
+	// The first agent is unaffected.
+	o, code := tp(t, a, "peers")
+	assert.Equal(t, 0, code, o)
 }

@@ -12,8 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/telepathine/telepathine/engine"
 )
@@ -23,72 +24,35 @@ import (
 // or by a stream of events for "hear".
 
 type request struct {
-	Op        string     `json:"op"`
-	Key       string     `json:"key,omitempty"`
-	Peer      string     `json:"peer,omitempty"`
-	Value     *wireValue `json:"value,omitempty"`
-	ExpiresAt int64      `json:"expires_at,omitempty"` // Unix ms
-	Event     string     `json:"event,omitempty"`
-	ForMS     int64      `json:"for_ms,omitempty"`
-	Pattern   string     `json:"pattern,omitempty"`
-	Which     string     `json:"which,omitempty"` // peers: all, live, dead
+	Op        string        `json:"op"`
+	Key       string        `json:"key,omitempty"`
+	Peer      string        `json:"peer,omitempty"`
+	Value     *engine.Value `json:"value,omitempty"`
+	ExpiresAt int64         `json:"expires_at,omitempty"` // Unix ms
+	Event     string        `json:"event,omitempty"`
+	ForMS     int64         `json:"for_ms,omitempty"`
+	Pattern   string        `json:"pattern,omitempty"`
+	Which     string        `json:"which,omitempty"` // peers: all, live, dead
 }
 
-// wireValue is a Value in JSON: text and JSON values stay readable, raw
-// bytes travel as base64.
-type wireValue struct {
-	Encoding string          `json:"encoding"`
-	Text     string          `json:"text,omitempty"`
-	JSON     json.RawMessage `json:"json,omitempty"`
-	Base64   string          `json:"base64,omitempty"`
-}
-
-func toWire(v engine.Value) *wireValue {
-	switch v.Encoding {
-	case engine.Text:
-		return &wireValue{Encoding: "text", Text: string(v.Data)}
-	case engine.JSON:
-		return &wireValue{Encoding: "json", JSON: json.RawMessage(v.Data)}
+// display renders a value for a terminal: text as is, JSON documents as
+// written, raw bytes in base64.
+func display(v engine.Value) string {
+	if v.Encoding == engine.Raw {
+		return "base64:" + base64.StdEncoding.EncodeToString(v.Data)
 	}
-	return &wireValue{Encoding: "raw", Base64: base64.StdEncoding.EncodeToString(v.Data)}
-}
-
-func (w *wireValue) value() (engine.Value, error) {
-	if w == nil {
-		return engine.Value{}, errors.New("missing value")
-	}
-	switch w.Encoding {
-	case "text", "":
-		return engine.String(w.Text), nil
-	case "json":
-		return engine.RawJSON(w.JSON)
-	case "raw":
-		b, err := base64.StdEncoding.DecodeString(w.Base64)
-		return engine.Bytes(b), err
-	}
-	return engine.Value{}, fmt.Errorf("unknown encoding %q", w.Encoding)
-}
-
-// display renders a value for a terminal.
-func (w *wireValue) display() string {
-	switch w.Encoding {
-	case "json":
-		return string(w.JSON)
-	case "raw":
-		return "base64:" + w.Base64
-	}
-	return w.Text
+	return string(v.Data)
 }
 
 type response struct {
-	OK    bool       `json:"ok"`
-	Error string     `json:"error,omitempty"`
-	Value *wireValue `json:"value,omitempty"`
-	Found bool       `json:"found,omitempty"`
-	Keys  []string   `json:"keys,omitempty"`
-	Peers []peerJSON `json:"peers,omitempty"`
-	Event *eventJSON `json:"event,omitempty"`
-	Self  *peerJSON  `json:"self,omitempty"`
+	OK    bool          `json:"ok"`
+	Error string        `json:"error,omitempty"`
+	Value *engine.Value `json:"value,omitempty"`
+	Found bool          `json:"found,omitempty"`
+	Keys  []string      `json:"keys,omitempty"`
+	Peers []peerJSON    `json:"peers,omitempty"`
+	Event *eventJSON    `json:"event,omitempty"`
+	Self  *peerJSON     `json:"self,omitempty"`
 }
 
 type peerJSON struct {
@@ -101,11 +65,11 @@ type peerJSON struct {
 }
 
 type eventJSON struct {
-	Name      string     `json:"name"`
-	Peer      string     `json:"peer"`
-	Key       string     `json:"key,omitempty"`
-	Value     *wireValue `json:"value,omitempty"`
-	ExpiresAt int64      `json:"expires_at,omitempty"`
+	Name      string        `json:"name"`
+	Peer      string        `json:"peer"`
+	Key       string        `json:"key,omitempty"`
+	Value     *engine.Value `json:"value,omitempty"`
+	ExpiresAt int64         `json:"expires_at,omitempty"`
 }
 
 func peerInfos(ps []engine.PeerInfo) []peerJSON {
@@ -134,7 +98,10 @@ func defaultControl() string {
 	return filepath.Join(dir, fmt.Sprintf("telepathine-%d.sock", os.Getuid()))
 }
 
-// serveControl answers control requests until ctx ends.
+// serveControl answers control requests until ctx ends. The accept loop
+// and the connections' handlers are one group: a failing listener ends the
+// handlers (their context is cancelled), and serveControl returns once
+// every one has.
 func serveControl(ctx context.Context, path string, p *engine.Peer) error {
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
@@ -145,31 +112,30 @@ func serveControl(ctx context.Context, path string, p *engine.Peer) error {
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	go func() {
-		<-ctx.Done()
-		l.Close()
-	}()
-	defer func() {
-		l.Close()
-		wg.Wait()
-		_ = os.Remove(path)
-	}()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	defer func() { _ = os.Remove(path) }()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		<-gctx.Done()
+		_ = l.Close() // ends Accept
+		return nil
+	})
+	g.Go(func() error {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				if gctx.Err() != nil {
+					return nil
+				}
+				return err
 			}
-			return err
+			g.Go(func() error {
+				defer c.Close()
+				handleControl(gctx, c, p)
+				return nil
+			})
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			handleControl(ctx, c, p)
-		}()
-	}
+	})
+	return g.Wait()
 }
 
 func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
@@ -184,11 +150,11 @@ func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
 	fail := func(err error) { _ = enc.Encode(response{Error: err.Error()}) }
 	switch req.Op {
 	case "set":
-		v, err := req.Value.value()
-		if err != nil {
-			fail(err)
+		if req.Value == nil {
+			fail(errors.New("missing value"))
 			return
 		}
+		v := *req.Value
 		if err := p.Set(req.Key, v, engine.ExpiresAtMillis(req.ExpiresAt)); err != nil {
 			fail(err)
 			return
@@ -198,7 +164,7 @@ func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
 		v, ok := p.GetRemote(req.Peer, req.Key)
 		r := response{OK: true, Found: ok}
 		if ok {
-			r.Value = toWire(v)
+			r.Value = &v
 		}
 		_ = enc.Encode(r)
 	case "keys":
@@ -211,11 +177,11 @@ func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
 		}
 		_ = enc.Encode(response{OK: true, Found: deleted})
 	case "say":
-		v, err := req.Value.value()
-		if err != nil {
-			fail(err)
+		if req.Value == nil {
+			fail(errors.New("missing value"))
 			return
 		}
+		v := *req.Value
 		var opts []engine.SayOption
 		if req.ForMS > 0 {
 			opts = append(opts, engine.For(time.Duration(req.ForMS)*time.Millisecond))
@@ -268,7 +234,7 @@ func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
 			ev := eventJSON{Name: e.Name(), Peer: e.Peer, Key: e.Key, ExpiresAt: e.ExpiresAt}
 			if e.Kind != engine.KindStart && e.Kind != engine.KindStop && e.Kind != engine.KindPeerNew &&
 				e.Kind != engine.KindPeerAlive && e.Kind != engine.KindPeerDead {
-				ev.Value = toWire(e.Value)
+				ev.Value = &e.Value
 			}
 			if err := enc.Encode(response{OK: true, Event: &ev}); err != nil {
 				return

@@ -5,7 +5,6 @@
 //	telepathine del KEY              telepathine keys [--peer P]
 //	telepathine say EVENT DATA       telepathine hear [PATTERN]
 //	telepathine peers [--live|--dead]
-//	telepathine demo
 //
 // The agent serves a control socket (default $XDG_RUNTIME_DIR or /tmp,
 // telepathine-UID.sock; --control or TELEPATHINE_CONTROL to change it) that
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/telepathine/telepathine/engine"
 )
 
 func main() {
@@ -39,7 +40,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Writer) error{
 		"agent": cmdAgent, "set": cmdSet, "get": cmdGet, "del": cmdDel, "keys": cmdKeys,
 		"say": cmdSay, "hear": cmdHear, "peers": cmdPeers,
-		"demo": func(a []string, _ io.Writer) error { return runDemo(a) },
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
@@ -73,9 +73,8 @@ commands:
   say      send an event to every peer:     say [--json] [--for D] EVENT DATA
   hear     print events until interrupted:  hear [--json] [PATTERN]   (default "**")
   peers    list peers:                      peers [--live|--dead] [--json]
-  demo     run a live demo cluster on this machine
 
-Every command but demo talks to a running agent through its control socket
+Every command but agent talks to a running agent through its control socket
 (--control PATH, or TELEPATHINE_CONTROL; default %s).
 `, defaultControl())
 }
@@ -87,7 +86,8 @@ func newFlags(name string) (*flag.FlagSet, *string) {
 }
 
 // value builds the request value of a command-line string.
-func value(s string, asJSON, raw bool) (*wireValue, error) {
+func value(s string, asJSON, raw bool) (*engine.Value, error) {
+	var v engine.Value
 	switch {
 	case asJSON && raw:
 		return nil, errors.New("--json and --raw exclude each other")
@@ -95,12 +95,13 @@ func value(s string, asJSON, raw bool) (*wireValue, error) {
 		if !json.Valid([]byte(s)) {
 			return nil, fmt.Errorf("not valid JSON: %s", s)
 		}
-		return &wireValue{Encoding: "json", JSON: json.RawMessage(s)}, nil
+		v = engine.Value{Data: []byte(s), Encoding: engine.JSON}
 	case raw:
-		v := toWire(bytesValue([]byte(s)))
-		return v, nil
+		v = engine.Bytes([]byte(s))
+	default:
+		v = engine.String(s)
 	}
-	return &wireValue{Encoding: "text", Text: s}, nil
+	return &v, nil
 }
 
 func cmdSet(args []string, out io.Writer) error {
@@ -142,7 +143,7 @@ func cmdGet(args []string, out io.Writer) error {
 	if !resp.Found {
 		return fmt.Errorf("%s: not found", fs.Arg(0))
 	}
-	fmt.Fprintln(out, resp.Value.display())
+	fmt.Fprintln(out, display(*resp.Value))
 	return nil
 }
 
@@ -236,7 +237,7 @@ func cmdHear(args []string, out io.Writer) error {
 		}
 		line := fmt.Sprintf("%-14s %s", e.Name, e.Peer)
 		if e.Value != nil {
-			line += "  " + e.Value.display()
+			line += "  " + display(*e.Value)
 		}
 		fmt.Fprintln(out, line)
 	}

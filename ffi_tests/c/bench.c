@@ -9,13 +9,14 @@
  *                   boundary without the engine's work)
  *   callback        one event delivered to a subscription callback: the
  *                   callback blocks on the first event while the Go peer
- *                   says N-1 more, which queue; once an end marker (polled
- *                   from a stream) shows they are all queued, the callback
- *                   is released and the drain is timed
+ *                   (the interop Go driver) says N-1 more, which queue;
+ *                   once an end marker (polled from a stream) shows they
+ *                   are all queued, the callback is released and the
+ *                   drain is timed
  *
- * usage: bench PATH_TO_GOPEER [SETS] [EVENTS]
+ * usage: bench PATH_TO_GO_DRIVER [SETS] [EVENTS]
  */
-#include "common.h"
+#include "godriver.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -58,7 +59,7 @@ static int check(int rc, const char *what, tp_buf *err) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s PATH_TO_GOPEER [SETS] [EVENTS]\n", argv[0]);
+    fprintf(stderr, "usage: %s PATH_TO_GO_DRIVER [SETS] [EVENTS]\n", argv[0]);
     return 2;
   }
   long sets = argc > 2 ? atol(argv[2]) : 1000000;
@@ -103,8 +104,8 @@ int main(int argc, char **argv) {
   tp_engine_close(solo, NULL);
 
   /* Event delivery through the callback. */
-  gopeer go;
-  if (!gopeer_start(&go, argv[1], cluster)) {
+  godriver go;
+  if (!godriver_start(&go, argv[1], cluster)) {
     fprintf(stderr, "cannot start the Go peer\n");
     return 1;
   }
@@ -112,7 +113,7 @@ int main(int argc, char **argv) {
   tp_engine e = 0;
   check(tp_engine_new(cfg.data, cfg.len, &e, &err), "new", &err);
   check(tp_engine_start(e, &err), "start", &err);
-  if (!gopeer_expect(&go, "OK", 30000, "wait-peers 1 30000")) {
+  if (!godriver_wait_live(&go, 1, 30000)) {
     return 1;
   }
   want_calls = events;
@@ -121,8 +122,8 @@ int main(int argc, char **argv) {
   check(tp_engine_subscribe(e, (const uint8_t *)"say:bench", 9, on_event, NULL, NULL, &sub, &err), "subscribe",
         &err);
   check(tp_events_open(e, (const uint8_t *)"say:bench-end", 13, 4, &end, &err), "open", &err);
-  if (!gopeer_expect(&go, "OK", 60000, "flood bench %ld", events) ||
-      !gopeer_expect(&go, "OK", 60000, "say bench-end x")) {
+  if (!godriver_ok(&go, 60000, "{\"cmd\":\"say_burst\",\"event\":\"bench\",\"count\":%ld,\"buffered\":true}", events) ||
+      !godriver_ok(&go, 60000, "{\"cmd\":\"say\",\"event\":\"bench-end\",\"value\":{\"encoding\":\"text\",\"text\":\"x\"}}")) {
     return 1;
   }
   tp_buf ev = {0};
@@ -151,7 +152,7 @@ int main(int argc, char **argv) {
   tp_subscription_close(sub, NULL);
   tp_events_close(end, NULL);
   tp_engine_close(e, NULL);
-  gopeer_stop(&go);
+  godriver_stop(&go);
 
   printf("C benchmarks (ns per operation; the Go figures: make bench-c runs BenchmarkEngineSet etc.)\n");
   printf("  tp_abi_version (library entry)  %8.1f ns/call   (%ld calls, sink %u)\n", abi_ns, calls_n, sink & 1);

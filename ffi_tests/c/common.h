@@ -1,8 +1,7 @@
 /*
  * Helpers shared by the C test and benchmark of libtelepathine: a minimal
  * protobuf reader and writer (enough for the api messages, so the tests
- * need no protobuf library), the Go peer process driven over pipes, and
- * clocks. Header-only: each program is a single translation unit.
+ * need no protobuf library) and clocks. Header-only: each program is a single translation unit.
  */
 #ifndef TP_FFI_COMMON_H
 #define TP_FFI_COMMON_H
@@ -25,8 +24,6 @@
 #include <unistd.h>
 
 #include "telepathine.h"
-
-extern char **environ;
 
 /* ------------------------------------------------------------- clocks */
 
@@ -224,157 +221,11 @@ enum {
   ASKED_DATA = 2,
   ASKED_ASK_ID = 4,
   STATS_SETS = 2,
+  STATS_SAYS = 3,
+  STATS_FOREIGN_CLUSTER = 14,
+  STATS_EVENTS_DROPPED = 20,
   STATS_LIVE_PEERS = 24,
 };
-
-/* --------------------------------------------------------- the Go peer */
-
-typedef struct {
-  pid_t pid;
-  int in_fd;  /* its stdin */
-  int out_fd; /* its stdout */
-  char pending[1 << 16];
-  size_t npending;
-  char addr[256];
-  char name[256];
-} gopeer;
-
-/* Reads one line (without its newline) within timeout_ms; 1 on success. */
-static inline int gopeer_line(gopeer *g, char *line, size_t cap, int timeout_ms) {
-  int64_t deadline = now_ms() + timeout_ms;
-  for (;;) {
-    char *nl = memchr(g->pending, '\n', g->npending);
-    if (nl != NULL) {
-      size_t n = (size_t)(nl - g->pending);
-      size_t c = n < cap - 1 ? n : cap - 1;
-      memcpy(line, g->pending, c);
-      line[c] = 0;
-      memmove(g->pending, nl + 1, g->npending - n - 1);
-      g->npending -= n + 1;
-      return 1;
-    }
-    int64_t left = deadline - now_ms();
-    if (left <= 0 || g->npending == sizeof g->pending) {
-      return 0;
-    }
-    struct pollfd pfd = {g->out_fd, POLLIN, 0};
-    int r = poll(&pfd, 1, (int)left);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r <= 0) {
-      return 0;
-    }
-    ssize_t got = read(g->out_fd, g->pending + g->npending, sizeof g->pending - g->npending);
-    if (got < 0 && errno == EINTR) {
-      continue;
-    }
-    if (got <= 0) {
-      return 0;
-    }
-    g->npending += (size_t)got;
-  }
-}
-
-/* Sends one command line. */
-static inline int gopeer_cmd(gopeer *g, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof line - 1) {
-    return 0;
-  }
-  line[n++] = '\n';
-  return write(g->in_fd, line, (size_t)n) == n;
-}
-
-/* Sends a command and expects the one-line answer want. */
-static inline int gopeer_expect(gopeer *g, const char *want, int timeout_ms, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0 || !gopeer_cmd(g, "%s", line)) {
-    return 0;
-  }
-  if (!gopeer_line(g, line, sizeof line, timeout_ms)) {
-    fprintf(stderr, "gopeer: no answer\n");
-    return 0;
-  }
-  if (strcmp(line, want) != 0) {
-    fprintf(stderr, "gopeer answered %s, not %s\n", line, want);
-    return 0;
-  }
-  return 1;
-}
-
-/*
- * Starts the Go peer (fork+exec through posix_spawn: safe although this
- * process already runs the Go runtime of the library) and reads its
- * address and name. Returns 1 on success.
- */
-static inline int gopeer_start(gopeer *g, const char *path, const char *cluster) {
-  int in[2], out[2];
-  memset(g, 0, sizeof *g);
-  g->pid = -1;
-  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-    perror("pipe2");
-    return 0;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  char *argv[] = {(char *)path, (char *)"-cluster", (char *)cluster, NULL};
-  int rc = posix_spawn(&g->pid, path, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(in[0]);
-  close(out[1]);
-  g->in_fd = in[1];
-  g->out_fd = out[0];
-  if (rc != 0) {
-    fprintf(stderr, "posix_spawn %s: %s\n", path, strerror(rc));
-    g->pid = -1;
-    return 0;
-  }
-  char line[200];
-  for (int i = 0; i < 3; i++) {
-    if (!gopeer_line(g, line, sizeof line, 30000)) {
-      fprintf(stderr, "gopeer did not start\n");
-      return 0;
-    }
-    if (strncmp(line, "ADDR ", 5) == 0) {
-      snprintf(g->addr, sizeof g->addr, "%s", line + 5);
-    } else if (strncmp(line, "NAME ", 5) == 0) {
-      snprintf(g->name, sizeof g->name, "%s", line + 5);
-    }
-  }
-  return strcmp(line, "READY") == 0 && g->addr[0] != 0;
-}
-
-/* Asks the Go peer to quit and reaps it (killing it after 10 s). */
-static inline void gopeer_stop(gopeer *g) {
-  if (g->pid <= 0) {
-    return;
-  }
-  gopeer_cmd(g, "quit");
-  close(g->in_fd);
-  int64_t deadline = now_ms() + 10000;
-  int status;
-  while (waitpid(g->pid, &status, WNOHANG) == 0) {
-    if (now_ms() > deadline) {
-      kill(g->pid, SIGKILL);
-      waitpid(g->pid, &status, 0);
-      break;
-    }
-    pause_ms(5);
-  }
-  close(g->out_fd);
-  g->pid = -1;
-}
 
 /* A Config for the Local preset in cluster, seeded with seed (may be NULL). */
 static inline pb_writer local_config(const char *cluster, const char *seed, uint32_t handler_queue) {

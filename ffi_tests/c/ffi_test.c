@@ -1,18 +1,20 @@
 /*
  * The C test of libtelepathine: compiled against cgo/telepathine.h alone,
  * linked to build/libtelepathine.so. It joins a cluster with a Go peer
- * (gopeer, spawned as a child process), exercises every function of the
+ * (the interop Go driver, ffi_tests/drivers/go, spawned as a child process
+ * and commanded with the JSON lines of ffi_tests/PROTOCOL.md: godriver.h),
+ * exercises every function of the
  * ABI, and checks every bad-input case. Run by `make test-c`, directly and
  * under valgrind memcheck.
  *
- * usage: ffi_test PATH_TO_GOPEER
+ * usage: ffi_test PATH_TO_GO_DRIVER
  *        ffi_test --leak-canary   (leaks one tp_buf on purpose: proves that
  *                                  memcheck and its suppressions still see
  *                                  a buffer the caller forgot to free)
  *
  * Every wait polls against a deadline; nothing sleeps as synchronisation.
  */
-#include "common.h"
+#include "godriver.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -124,8 +126,26 @@ static int eventually(int (*cond)(void *), void *ctx) {
 /* ----------------------------------------------------------- the tests */
 
 static tp_engine engine;
-static gopeer go;
+static godriver go;
 static char my_name[256], my_addr[256];
+
+/* Starts the Go peer: its keys "go-key" (text) and "go-json" (JSON), and
+ * asks of "ping:*" answered with "pong". */
+static int go_start(const char *path, const char *cluster) {
+  return godriver_start(&go, path, cluster) &&
+         godriver_ok(&go, WAIT_MS,
+                     "{\"cmd\":\"set\",\"key\":\"go-key\",\"value\":{\"encoding\":\"text\",\"text\":\"from-go\"}}") &&
+         godriver_ok(&go, WAIT_MS,
+                     "{\"cmd\":\"set\",\"key\":\"go-json\",\"value\":{\"encoding\":\"json\",\"json\":{\"lang\":\"go\"}}}") &&
+         godriver_ok(&go, WAIT_MS,
+                     "{\"cmd\":\"hear\",\"pattern\":\"ping:*\",\"reply\":{\"encoding\":\"text\",\"text\":\"pong\"}}");
+}
+
+/* The Go peer says event with a text. */
+static int go_say(const char *event, const char *text) {
+  return godriver_ok(&go, WAIT_MS, "{\"cmd\":\"say\",\"event\":\"%s\",\"value\":{\"encoding\":\"text\",\"text\":\"%s\"}}",
+                     event, text);
+}
 
 static int live_peers(tp_engine e) {
   tp_buf out = {0};
@@ -192,7 +212,7 @@ static void test_join(const char *cluster) {
   CHECK(my_addr[0] != 0 && strcmp(my_name, my_addr) == 0, "name %s addr %s", my_name, my_addr);
 
   CHECK(EVENTUALLY(one_live_peer, &engine), "the Go peer never seemed alive");
-  CHECK(gopeer_expect(&go, "OK", WAIT_MS, "wait-peers 1 %d", WAIT_MS), "Go never saw C alive");
+  CHECK(godriver_wait_live(&go, 1, WAIT_MS), "Go never saw C alive");
 
   tp_buf peers = {0};
   CHECK_RC(TP_OK, tp_engine_all_peers(engine, &peers, ERR));
@@ -230,8 +250,7 @@ static void test_key_values(void) {
   CHECK_RC(TP_OK, tp_engine_set(engine, B("c-empty"), 7, NULL, 0, TP_ENCODING_RAW, 0, ERR));
 
   /* The Go peer reads C's replica... */
-  CHECK(gopeer_expect(&go, "OK", WAIT_MS, "wait-key %s c-text h\xc3\xa9llo %d", my_name, WAIT_MS),
-        "Go never read c-text");
+  CHECK(godriver_wait_text(&go, my_name, "c-text", "h\xc3\xa9llo", WAIT_MS), "Go never read c-text");
   /* ...and C reads the Go peer's. */
   char data[256];
   uint64_t enc = 99;
@@ -283,7 +302,7 @@ static void test_subscribe_and_poll(void) {
   CHECK(now_ms() - t0 >= 29, "poll waited %lld ms", (long long)(now_ms() - t0));
   CHECK(ev.data == NULL, "no output on timeout");
 
-  CHECK(gopeer_expect(&go, "OK", WAIT_MS, "say chat:hello hi"), "say");
+  CHECK(go_say("chat:hello", "hi"), "say");
   CHECK(EVENTUALLY(called, &hear), "the callback never heard the say");
   pthread_mutex_lock(&hear.mu);
   CHECK(strcmp(hear.name, "say:chat:hello") == 0, "event name %s", hear.name);
@@ -302,7 +321,7 @@ static void test_subscribe_and_poll(void) {
   CHECK_RC(TP_OK, tp_subscription_close(sub, ERR));
   CHECK(atomic_load(&hear.finalized) == 1, "finalizer %d", atomic_load(&hear.finalized));
   int calls = atomic_load(&hear.calls);
-  CHECK(gopeer_expect(&go, "OK", WAIT_MS, "say chat:after x"), "say");
+  CHECK(go_say("chat:after", "x"), "say");
   CHECK_RC(TP_OK, tp_events_poll(stream, WAIT_MS, &ev, ERR));
   CHECK(pb_eq(pb_sub(buf_bytes(ev), EVENT_NAME), "say:chat:after"), "polled the later event");
   tp_buf_free(&ev);
@@ -328,8 +347,8 @@ static void test_close_from_callback(void) {
   CHECK_RC(TP_OK, tp_events_open(engine, B("say:self"), 8, 0, &stream, ERR));
   CHECK_RC(TP_OK, tp_engine_subscribe(engine, B("say:self"), 8, on_event, &self_closer, on_finalize, &sub, ERR));
   atomic_store(&self_closer.self, sub);
-  CHECK(gopeer_expect(&go, "OK", WAIT_MS, "say self 1"), "say");
-  CHECK(gopeer_expect(&go, "OK", WAIT_MS, "say self 2"), "say");
+  CHECK(go_say("self", "1"), "say");
+  CHECK(go_say("self", "2"), "say");
   tp_buf ev = {0};
   CHECK_RC(TP_OK, tp_events_poll(stream, WAIT_MS, &ev, ERR));
   tp_buf_free(&ev);
@@ -369,7 +388,7 @@ static void test_ask(void) {
   pb_bytes r = pb_sub(buf_bytes(replies), REPLIES_REPLY);
   CHECK(n == 1, "one reply, got %d", n);
   CHECK(pb_eq(pb_sub(r, REPLY_PEER), go.name), "reply from go");
-  CHECK(pb_eq(pb_sub(pb_sub(r, REPLY_VALUE), VALUE_DATA), "pong:hello"), "reply data");
+  CHECK(pb_eq(pb_sub(pb_sub(r, REPLY_VALUE), VALUE_DATA), "pong"), "reply data");
   tp_buf_free(&replies);
 
   /* Go asks, C answers from its callback with tp_engine_reply. */
@@ -378,19 +397,23 @@ static void test_ask(void) {
   answerer.reply = 1;
   tp_subscription sub = 0;
   CHECK_RC(TP_OK, tp_engine_subscribe(engine, B("say:question"), 12, on_event, &answerer, on_finalize, &sub, ERR));
-  char line[512], want[512];
-  snprintf(want, sizeof want, "REPLY %s answer-from-c", my_name);
   int got = 0, ended = 1;
   for (int i = 0; i < ASK_TRIES && !got && ended; i++) {
-    CHECK(gopeer_cmd(&go, "ask question what 5000"), "ask");
-    ended = 0;
-    while (!ended && gopeer_line(&go, line, sizeof line, WAIT_MS)) {
-      got |= strcmp(line, want) == 0;
-      ended = strcmp(line, "END") == 0;
+    cJSON *res = godriver_call(&go, WAIT_MS + 5000,
+                               "{\"cmd\":\"ask\",\"event\":\"question\",\"value\":{\"encoding\":\"text\","
+                               "\"text\":\"what\"},\"timeout_ms\":5000}");
+    ended = res != NULL;
+    const cJSON *reply;
+    cJSON_ArrayForEach(reply, cJSON_GetObjectItemCaseSensitive(res, "replies")) {
+      const cJSON *peer = cJSON_GetObjectItemCaseSensitive(reply, "peer");
+      const char *text = godriver_text(cJSON_GetObjectItemCaseSensitive(reply, "value"));
+      got |= cJSON_IsString(peer) && strcmp(peer->valuestring, my_name) == 0 && text != NULL &&
+             strcmp(text, "answer-from-c") == 0;
     }
+    cJSON_Delete(res);
   }
   CHECK(got, "Go never got C's reply");
-  CHECK(ended, "Go's ask never ended");
+  CHECK(ended, "Go's ask failed");
   /* The reply may reach Go before the callback stored its status. */
   CHECK(EVENTUALLY(replied, &answerer) && atomic_load(&answerer.reply_rc) == TP_OK, "reply rc %d",
         atomic_load(&answerer.reply_rc));
@@ -572,15 +595,16 @@ int main(int argc, char **argv) {
     return leak_canary();
   }
   if (argc != 2) {
-    fprintf(stderr, "usage: %s PATH_TO_GOPEER\n", argv[0]);
+    fprintf(stderr, "usage: %s PATH_TO_GO_DRIVER\n", argv[0]);
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   char cluster[64];
   snprintf(cluster, sizeof cluster, "ffi-c-%d", (int)getpid());
   test_library();
-  if (!gopeer_start(&go, argv[1], cluster)) {
+  if (!go_start(argv[1], cluster)) {
     fprintf(stderr, "cannot start the Go peer %s\n", argv[1]);
+    godriver_stop(&go);
     return 1;
   }
   test_join(cluster);
@@ -591,7 +615,7 @@ int main(int argc, char **argv) {
   test_say_and_stats();
   test_bad_inputs(cluster);
   test_close();
-  gopeer_stop(&go);
+  godriver_stop(&go);
   printf("ffi_test: %d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -2,11 +2,14 @@
 // Telepathine peer through a language binding and speak the JSON-lines
 // protocol of ffi_tests/PROTOCOL.md. The interop tests and the demo use it
 // to put peers written in Go, C, Python and Node in one cluster.
+//
+// Values travel in engine.Value's own JSON form (engine/bus/value_json.go),
+// so a value read back from any driver is an engine.Value again.
 package drive
 
 import (
 	"bufio"
-	"encoding/base64"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,70 +19,65 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/telepathine/telepathine/engine"
 )
 
-// Value is a protocol value: text, a JSON document, or raw bytes.
-type Value struct {
-	Encoding string          `json:"encoding"`
-	Text     *string         `json:"text,omitempty"`
-	JSON     json.RawMessage `json:"json,omitempty"`
-	Base64   *string         `json:"base64,omitempty"`
-}
+// Timeout bounds every command but the ones that wait by design (start,
+// ask): a driver that does not answer in this time is broken.
+const Timeout = 30 * time.Second
 
-// Text, JSON and Raw build values.
-func Text(s string) *Value { return &Value{Encoding: "text", Text: &s} }
-
-// JSON wraps a JSON document.
-func JSON(doc string) *Value { return &Value{Encoding: "json", JSON: json.RawMessage(doc)} }
-
-// Raw wraps bytes.
-func Raw(b []byte) *Value {
-	s := base64.StdEncoding.EncodeToString(b)
-	return &Value{Encoding: "raw", Base64: &s}
-}
-
-// Equal compares encodings and contents (JSON documents semantically).
-func (v *Value) Equal(o *Value) bool {
-	if v == nil || o == nil || v.Encoding != o.Encoding {
+// Same reports whether two values have the same encoding and contents,
+// JSON documents compared as documents (drivers may re-serialise them).
+func Same(a, b engine.Value) bool {
+	if a.Encoding != b.Encoding {
 		return false
 	}
-	switch v.Encoding {
-	case "text":
-		return *v.Text == *o.Text
-	case "raw":
-		return *v.Base64 == *o.Base64
+	if a.Encoding != engine.JSON {
+		return bytes.Equal(a.Data, b.Data)
 	}
 	var x, y any
-	if json.Unmarshal(v.JSON, &x) != nil || json.Unmarshal(o.JSON, &y) != nil {
+	if json.Unmarshal(a.Data, &x) != nil || json.Unmarshal(b.Data, &y) != nil {
 		return false
 	}
 	xb, _ := json.Marshal(x)
 	yb, _ := json.Marshal(y)
-	return string(xb) == string(yb)
+	return bytes.Equal(xb, yb)
 }
 
-// String renders a value for people: text quoted, JSON as is, bytes in hex.
-func (v *Value) String() string {
-	if v == nil {
-		return "<none>"
-	}
+// Show renders a value for people: text quoted, JSON as is, bytes in hex.
+func Show(v engine.Value) string {
 	switch v.Encoding {
-	case "text":
-		return fmt.Sprintf("%q (text)", *v.Text)
-	case "json":
-		return string(v.JSON) + " (json)"
+	case engine.Text:
+		return fmt.Sprintf("%q (text)", v.Data)
+	case engine.JSON:
+		return string(v.Data) + " (json)"
 	}
-	b, _ := base64.StdEncoding.DecodeString(*v.Base64)
-	return fmt.Sprintf("%x (bytes)", b)
+	return fmt.Sprintf("%x (bytes)", v.Data)
 }
 
 // Event is an event a driver reported.
 type Event struct {
-	Name  string `json:"name"`
-	Peer  string `json:"peer"`
-	Key   string `json:"key"`
-	Value *Value `json:"value"`
-	Sub   string `json:"sub"`
+	Name  string        `json:"name"`
+	Peer  string        `json:"peer"`
+	Key   string        `json:"key"`
+	Value *engine.Value `json:"value"`
+	Sub   string        `json:"sub"`
+}
+
+// Reply is one answer to an ask.
+type Reply struct {
+	Peer  string       `json:"peer"`
+	Value engine.Value `json:"value"`
+}
+
+// Stats are the counters every driver reports (the `stats` command).
+type Stats struct {
+	ForeignCluster uint64 `json:"foreign_cluster"`
+	EventsDropped  uint64 `json:"events_dropped"`
+	Sets           uint64 `json:"sets"`
+	Says           uint64 `json:"says"`
+	LivePeers      int    `json:"live_peers"`
 }
 
 // Proc is one running driver.
@@ -93,7 +91,7 @@ type Proc struct {
 
 	mu      sync.Mutex
 	nextID  int64
-	waiting map[int64]chan map[string]any
+	waiting map[int64]chan json.RawMessage
 	events  []Event
 	onEvent func(Event)
 	exited  chan struct{}
@@ -119,10 +117,16 @@ func Spawn(lang string, argv []string, stderr io.Writer, onEvent func(Event)) (*
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the %s driver: %w", lang, err)
 	}
-	p := &Proc{Lang: lang, cmd: cmd, stdin: stdin, waiting: map[int64]chan map[string]any{},
+	p := &Proc{Lang: lang, cmd: cmd, stdin: stdin, waiting: map[int64]chan json.RawMessage{},
 		onEvent: onEvent, exited: make(chan struct{})}
 	go p.read(stdout)
 	return p, nil
+}
+
+// line is what a driver writes: a response (id, ok, error) or an event.
+type line struct {
+	ID    *int64          `json:"id"`
+	Event json.RawMessage `json:"event"`
 }
 
 func (p *Proc) read(r io.Reader) {
@@ -130,14 +134,15 @@ func (p *Proc) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
+		var l line
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
 			continue
 		}
-		if ev, ok := m["event"]; ok {
-			b, _ := json.Marshal(ev)
+		if l.Event != nil {
 			var e Event
-			_ = json.Unmarshal(b, &e)
+			if json.Unmarshal(l.Event, &e) != nil {
+				continue
+			}
 			p.mu.Lock()
 			p.events = append(p.events, e)
 			f := p.onEvent
@@ -147,13 +152,15 @@ func (p *Proc) read(r io.Reader) {
 			}
 			continue
 		}
-		id, _ := m["id"].(float64)
+		if l.ID == nil {
+			continue
+		}
 		p.mu.Lock()
-		ch := p.waiting[int64(id)]
-		delete(p.waiting, int64(id))
+		ch := p.waiting[*l.ID]
+		delete(p.waiting, *l.ID)
 		p.mu.Unlock()
 		if ch != nil {
-			ch <- m
+			ch <- append(json.RawMessage(nil), sc.Bytes()...)
 		}
 	}
 	p.mu.Lock()
@@ -168,38 +175,56 @@ func (p *Proc) read(r io.Reader) {
 // ErrGone is returned by Call once the driver process has ended.
 var ErrGone = errors.New("driver is gone")
 
-// Call sends a command and waits up to timeout for its response, returning
-// the response's fields or the driver's error.
-func (p *Proc) Call(cmd string, fields map[string]any, timeout time.Duration) (map[string]any, error) {
+// Call sends a command and waits up to timeout for its response, which it
+// decodes into out (a pointer to a struct of the response's fields, or nil).
+// A response with "ok": false is returned as an error with its message.
+func (p *Proc) Call(cmd string, fields map[string]any, timeout time.Duration, out any) error {
 	p.mu.Lock()
 	if p.waiting == nil {
 		p.mu.Unlock()
-		return nil, fmt.Errorf("[%s] %s: %w", p.Lang, cmd, ErrGone)
+		return fmt.Errorf("[%s] %s: %w", p.Lang, cmd, ErrGone)
 	}
 	p.nextID++
 	id := p.nextID
-	ch := make(chan map[string]any, 1)
+	ch := make(chan json.RawMessage, 1)
 	p.waiting[id] = ch
 	p.mu.Unlock()
 	req := map[string]any{"id": id, "cmd": cmd}
 	for k, v := range fields {
 		req[k] = v
 	}
-	b, _ := json.Marshal(req)
-	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
-		return nil, fmt.Errorf("[%s] %s: %w", p.Lang, cmd, err)
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("[%s] %s: %w", p.Lang, cmd, err)
 	}
+	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("[%s] %s: %w", p.Lang, cmd, err)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	select {
-	case m, ok := <-ch:
+	case raw, ok := <-ch:
 		if !ok {
-			return nil, fmt.Errorf("[%s] %s: %w", p.Lang, cmd, ErrGone)
+			return fmt.Errorf("[%s] %s: %w", p.Lang, cmd, ErrGone)
 		}
-		if ok, _ := m["ok"].(bool); !ok {
-			return m, fmt.Errorf("[%s] %s: %v", p.Lang, cmd, m["error"])
+		var status struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
 		}
-		return m, nil
-	case <-time.After(timeout):
-		return nil, fmt.Errorf("[%s] %s: no answer in %v", p.Lang, cmd, timeout)
+		if err := json.Unmarshal(raw, &status); err != nil {
+			return fmt.Errorf("[%s] %s: bad response: %w", p.Lang, cmd, err)
+		}
+		if !status.OK {
+			return fmt.Errorf("[%s] %s: %s", p.Lang, cmd, status.Error)
+		}
+		if out != nil {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return fmt.Errorf("[%s] %s: bad response: %w", p.Lang, cmd, err)
+			}
+		}
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("[%s] %s: no answer in %v", p.Lang, cmd, timeout)
 	}
 }
 
@@ -209,41 +234,98 @@ func (p *Proc) Start(cluster string, seeds ...string) error {
 	if seeds == nil {
 		seeds = []string{}
 	}
-	m, err := p.Call("start", map[string]any{"cluster": cluster, "seeds": seeds, "name": p.Name}, 30*time.Second)
-	if err != nil {
+	var r struct {
+		Name string `json:"name"`
+		Addr string `json:"addr"`
+	}
+	if err := p.Call("start", map[string]any{"cluster": cluster, "seeds": seeds, "name": p.Name}, Timeout, &r); err != nil {
 		return err
 	}
-	p.Name, _ = m["name"].(string)
-	p.Addr, _ = m["addr"].(string)
+	if r.Name == "" || r.Addr == "" {
+		return fmt.Errorf("[%s] start: no name or address in the response", p.Lang)
+	}
+	p.Name, p.Addr = r.Name, r.Addr
 	return nil
 }
 
+// Set sets a key of the driver's peer; expiresAt is Unix ms (0: never).
+func (p *Proc) Set(key string, v engine.Value, expiresAt int64) error {
+	fields := map[string]any{"key": key, "value": v}
+	if expiresAt != 0 {
+		fields["expires_at"] = expiresAt
+	}
+	return p.Call("set", fields, Timeout, nil)
+}
+
 // Get reads key of peer ("" for the driver's own peer).
-func (p *Proc) Get(peer, key string) (*Value, bool, error) {
-	m, err := p.Call("get", map[string]any{"peer": peer, "key": key}, 10*time.Second)
-	if err != nil {
-		return nil, false, err
+func (p *Proc) Get(peer, key string) (engine.Value, bool, error) {
+	var r struct {
+		Found bool          `json:"found"`
+		Value *engine.Value `json:"value"`
 	}
-	if found, _ := m["found"].(bool); !found {
-		return nil, false, nil
+	if err := p.Call("get", map[string]any{"peer": peer, "key": key}, Timeout, &r); err != nil {
+		return engine.Value{}, false, err
 	}
-	return ToValue(m["value"]), true, nil
+	if !r.Found {
+		return engine.Value{}, false, nil
+	}
+	if r.Value == nil {
+		return engine.Value{}, false, fmt.Errorf("[%s] get: found without a value", p.Lang)
+	}
+	return *r.Value, true, nil
+}
+
+// Say says event with data to every other peer.
+func (p *Proc) Say(event string, data engine.Value) error {
+	return p.Call("say", map[string]any{"event": event, "value": data}, Timeout, nil)
+}
+
+// Ask asks event and returns the replies that came within timeout.
+func (p *Proc) Ask(event string, data engine.Value, timeout time.Duration) ([]Reply, error) {
+	var r struct {
+		Replies []Reply `json:"replies"`
+	}
+	err := p.Call("ask", map[string]any{"event": event, "value": data, "timeout_ms": timeout.Milliseconds()},
+		timeout+Timeout, &r)
+	return r.Replies, err
+}
+
+// Hear subscribes to say events matching pattern; asks heard through it are
+// answered with reply when reply is not nil.
+func (p *Proc) Hear(pattern string, reply *engine.Value) error {
+	fields := map[string]any{"pattern": pattern}
+	if reply != nil {
+		fields["reply"] = *reply
+	}
+	return p.Call("hear", fields, Timeout, nil)
+}
+
+// On subscribes to local events matching pattern (set:*, peer:*, ...).
+func (p *Proc) On(pattern string) error {
+	return p.Call("on", map[string]any{"pattern": pattern}, Timeout, nil)
 }
 
 // Peers lists peer names: which is "all", "live" or "dead".
 func (p *Proc) Peers(which string) ([]string, error) {
-	m, err := p.Call("peers", map[string]any{"which": which}, 10*time.Second)
-	if err != nil {
-		return nil, err
+	var r struct {
+		Peers []string `json:"peers"`
 	}
-	var out []string
-	list, _ := m["peers"].([]any)
-	for _, x := range list {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
+	err := p.Call("peers", map[string]any{"which": which}, Timeout, &r)
+	return r.Peers, err
+}
+
+// Stats returns the driver's peer's counters.
+func (p *Proc) Stats() (Stats, error) {
+	var r struct {
+		Stats *Stats `json:"stats"`
 	}
-	return out, nil
+	if err := p.Call("stats", nil, Timeout, &r); err != nil {
+		return Stats{}, err
+	}
+	if r.Stats == nil {
+		return Stats{}, fmt.Errorf("[%s] stats: no stats in the response", p.Lang)
+	}
+	return *r.Stats, nil
 }
 
 // Events returns the events received so far that satisfy pred.
@@ -280,16 +362,6 @@ func (p *Proc) Exit(timeout time.Duration) {
 	case <-time.After(timeout):
 		p.Kill()
 	}
-}
-
-// ToValue converts a decoded JSON value object.
-func ToValue(x any) *Value {
-	b, _ := json.Marshal(x)
-	var v Value
-	if json.Unmarshal(b, &v) != nil {
-		return nil
-	}
-	return &v
 }
 
 // Command splits a driver command line ("venv/bin/python driver.py").

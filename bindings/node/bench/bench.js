@@ -9,8 +9,9 @@
 //              BenchmarkSet (engine/bench_test.go), which make bench-node
 //              runs next for the ratio.
 //   events     events per second received by a hear() handler in JS. A Go
-//              peer (ffi_tests/c/gopeer) says EVENTS events as fast as it
-//              can ('flood', buffered) and one JS peer counts them. Every
+//              peer (the interop Go driver, through tests/godriver.js)
+//              says EVENTS events as fast as it can ('say_burst',
+//              buffered) and one JS peer counts them. Every
 //              event crosses library thread -> batch -> threadsafe function
 //              -> Event decode -> EventEmitter2 -> handler. Two figures:
 //                flowing  the JS thread free all along: the rate from the
@@ -21,14 +22,13 @@
 //                         empties the queue: the JS side's own capacity, the
 //                         counterpart of the C benchmark's callback figure.
 //
-// usage: node bench/bench.js PATH_TO_GOPEER [SECONDS_FOR_SET] [EVENTS]
+// usage: node bench/bench.js PATH_TO_GO_DRIVER [SECONDS_FOR_SET] [EVENTS]
 'use strict';
 
-const { spawn } = require('node:child_process');
-const readline = require('node:readline');
 const { Telepathine } = require('..');
+const { GoDriver } = require('../tests/godriver');
 
-const gopeerPath = process.argv[2];
+const goDriverPath = process.argv[2];
 const setSeconds = Number(process.argv[3] || 2);
 const events = Number(process.argv[4] || 100000);
 
@@ -71,33 +71,10 @@ async function benchSet() {
   return { perSecond: n / s, nsPerOp: (s / n) * 1e9 };
 }
 
-function startGopeer(cluster) {
-  const child = spawn(gopeerPath, ['-cluster', cluster], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = readline.createInterface({ input: child.stdout });
-  const waiting = [];
-  const queued = [];
-  const info = {};
-  lines.on('line', (line) => {
-    const [word, rest] = [line.split(' ')[0], line.slice(line.indexOf(' ') + 1)];
-    if (word === 'ADDR' || word === 'NAME') info[word] = rest;
-    const w = waiting.shift();
-    if (w) w(line);
-    else queued.push(line);
-  });
-  const next = () => (queued.length ? Promise.resolve(queued.shift()) : new Promise((resolve) => waiting.push(resolve)));
-  const cmd = (line) => {
-    const r = next();
-    child.stdin.write(line + '\n');
-    return r;
-  };
-  return { child, info, next, cmd };
-}
-
 async function benchEvents(drain) {
   const cluster = `bench-events-${process.pid}-${drain ? 'drain' : 'flow'}`;
-  const go = startGopeer(cluster);
-  for (;;) if ((await go.next()) === 'READY') break;
-  const p = new Telepathine(0, [go.info.ADDR], opts(cluster, { eventQueue: events + 1000 })).start();
+  const go = await GoDriver.start(goDriverPath, cluster);
+  const p = new Telepathine(0, [go.addr], opts(cluster, { eventQueue: events + 1000 })).start();
   let heard = 0;
   let first = 0n;
   let last = 0n;
@@ -107,28 +84,31 @@ async function benchEvents(drain) {
     last = now;
     heard++;
   });
-  await go.cmd('wait-peers 1 30000');
+  for (const deadline = Date.now() + 30000; !(await go.livePeers()).includes(p.peer_name); ) {
+    if (Date.now() > deadline) throw new Error('the Go peer never saw this one');
+    await new Promise((r) => setTimeout(r, 10));
+  }
   while (p.livePeers().length < 1) await new Promise((r) => setTimeout(r, 10));
-  const flood = go.cmd(`flood bench ${events}`);
+  const burst = go.sayBurst('bench', events);
   if (drain) {
     // Hold the JS thread until every event waits for it, then time the drain.
     const deadline = Date.now() + 120000;
     while (p.stats().eventsQueued < events && Date.now() < deadline);
     first = process.hrtime.bigint();
   }
-  if ((await flood) !== 'OK') throw new Error('flood failed');
+  await burst;
   const deadline = Date.now() + 120000;
   while (heard < events && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   const dropped = p.stats().eventsDropped;
-  go.child.stdin.end('quit\n');
+  await go.close();
   p.close();
   const s = Number(last - first) / 1e9;
   return { heard, dropped, perSecond: heard / s, usPerEvent: (s / heard) * 1e6 };
 }
 
 async function main() {
-  if (!gopeerPath) {
-    console.error('usage: node bench/bench.js PATH_TO_GOPEER [SECONDS_FOR_SET] [EVENTS]');
+  if (!goDriverPath) {
+    console.error('usage: node bench/bench.js PATH_TO_GO_DRIVER [SECONDS_FOR_SET] [EVENTS]');
     process.exit(2);
   }
   const solo = await benchSetAlone();

@@ -4,14 +4,15 @@
   value (Go: cgo/bridge BenchmarkEngineSet); and a peer with 3 live
   neighbours writing 1000 keys with a short text value (Go: engine
   BenchmarkSet).
-- events per second received in Python: a Go peer (ffi_tests/c/gopeer)
-  floods buffered says that queue while the first handler call is blocked;
+- events per second received in Python: a Go peer (the interop Go driver,
+  ffi_tests/drivers/go, through tests/godriver.py) floods buffered says
+  that queue while the first handler call is blocked;
   once an end marker shows they are all queued, the handler is released
   and the drain timed (Go: cgo/bridge BenchmarkEventDelivery/engine-handler,
   the same drain into a Go handler). Also through ``EventStream.get`` and
   ``async for``, and end to end (flood sent -> every event handled).
 
-usage: bench.py [--gopeer PATH] [--sets N] [--events N] [--no-go]
+usage: bench.py [--go-driver PATH] [--sets N] [--events N] [--no-go]
 Run by ``make bench-python`` from the repository root.
 """
 
@@ -23,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,46 +35,10 @@ import telepathine
 from telepathine import Event, Peer
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-class GoPeer:
-    """ffi_tests/c/gopeer, driven over its stdin/stdout."""
-
-    def __init__(self, binary: str, cluster: str) -> None:
-        self.proc = subprocess.Popen(
-            [binary, "-cluster", cluster], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
-        fields: dict[str, str] = {}
-        while (line := self.line()) != "READY":
-            k, _, v = line.partition(" ")
-            fields[k] = v
-        self.addr, self.name = fields["ADDR"], fields["NAME"]
-
-    def line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the Go peer exited")
-        return line.rstrip("\n")
-
-    def cmd(self, text: str) -> str:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        return self.line()
-
-    def expect_ok(self, text: str) -> None:
-        answer = self.cmd(text)
-        if answer != "OK":
-            raise RuntimeError(f"gopeer {text}: {answer}")
-
-    def close(self) -> None:
-        try:
-            self.cmd("quit")
-        except (RuntimeError, BrokenPipeError):
-            pass
-        self.proc.wait(10)
-
+# The Go peer's client is the tests' (one helper for tests and benchmark).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import godriver  # noqa: E402
+from godriver import GoDriver  # noqa: E402
 
 _n = 0
 
@@ -129,26 +95,26 @@ def bench_set_cluster(n: int) -> float:
 # ----------------------------------------------------------------- events
 
 
-def _flooded(gopeer: str, events: int) -> tuple[GoPeer, Peer]:
+def _flooded(binary: str, events: int) -> tuple[GoDriver, Peer]:
     name = cluster_name()
-    go = GoPeer(gopeer, name)
+    go = GoDriver(binary, name)
     p = Peer(0, [go.addr], name, preset="local", handler_queue=events + 64).start()
-    go.expect_ok("wait-peers 1 30000")
+    wait(lambda: p.name in go.live_peers(), "the Go peer seeing this one")
     wait(lambda: go.name in p.live_peers(), "the Go peer")
     return go, p
 
 
-def _flood_and_wait_queued(go: GoPeer, p: Peer, events: int, event: str) -> None:
+def _flood_and_wait_queued(go: GoDriver, p: Peer, events: int, event: str) -> None:
     with p.events(f"say:{event}-end", queue=4) as end:
-        go.expect_ok(f"flood {event} {events}")
-        go.expect_ok(f"say {event}-end x")
+        go.say_burst(event, events)
+        go.say(f"{event}-end", "x")
         if end.get(timeout=60) is None:
             raise RuntimeError("the end marker never came")
 
 
-def bench_events_handler(gopeer: str, events: int) -> float:
+def bench_events_handler(go_driver: str, events: int) -> float:
     """Events per second drained into a hear() handler."""
-    go, p = _flooded(gopeer, events)
+    go, p = _flooded(go_driver, events)
     try:
         gate, done = threading.Event(), threading.Event()
         count = 0
@@ -178,9 +144,9 @@ def bench_events_handler(gopeer: str, events: int) -> float:
         go.close()
 
 
-def bench_events_stream(gopeer: str, events: int) -> float:
+def bench_events_stream(go_driver: str, events: int) -> float:
     """Events per second taken with EventStream.get()."""
-    go, p = _flooded(gopeer, events)
+    go, p = _flooded(go_driver, events)
     try:
         with p.events("say:bench", queue=events + 64) as stream:
             _flood_and_wait_queued(go, p, events, "bench")
@@ -194,9 +160,9 @@ def bench_events_stream(gopeer: str, events: int) -> float:
         go.close()
 
 
-def bench_events_async(gopeer: str, events: int) -> float:
+def bench_events_async(go_driver: str, events: int) -> float:
     """Events per second taken with async for."""
-    go, p = _flooded(gopeer, events)
+    go, p = _flooded(go_driver, events)
     try:
         stream = p.events("say:bench", queue=events + 64)
         _flood_and_wait_queued(go, p, events, "bench")
@@ -218,10 +184,10 @@ def bench_events_async(gopeer: str, events: int) -> float:
         go.close()
 
 
-def bench_events_end_to_end(gopeer: str, events: int) -> float:
+def bench_events_end_to_end(go_driver: str, events: int) -> float:
     """Events per second from the flood command to the last event handled
     (bounded by the Go sender and the network as much as by Python)."""
-    go, p = _flooded(gopeer, events)
+    go, p = _flooded(go_driver, events)
     try:
         done = threading.Event()
         count = 0
@@ -234,7 +200,7 @@ def bench_events_end_to_end(gopeer: str, events: int) -> float:
 
         p.hear("e2e", handler)
         t0 = time.perf_counter()
-        go.expect_ok(f"flood e2e {events}")
+        go.say_burst("e2e", events)
         if not done.wait(60):
             raise RuntimeError(f"only {count} of {events} events handled")
         return events / (time.perf_counter() - t0)
@@ -273,27 +239,26 @@ def go_benchmarks() -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gopeer", help="path of ffi_tests/c/gopeer (built into a temporary directory if absent)")
+    ap.add_argument("--go-driver", help="path of the Go driver (built into a temporary directory if absent)")
     ap.add_argument("--sets", type=int, default=200_000)
     ap.add_argument("--events", type=int, default=20_000)
     ap.add_argument("--no-go", action="store_true", help="skip the Go figures")
     args = ap.parse_args()
 
     tmp = None
-    gopeer = args.gopeer
-    if not gopeer:
+    go_driver = args.go_driver
+    if not go_driver:
         tmp = tempfile.mkdtemp()
-        gopeer = os.path.join(tmp, "gopeer")
-        subprocess.run(["go", "build", "-o", gopeer, "./ffi_tests/c/gopeer"], cwd=REPO, check=True)
+        go_driver = godriver.build(Path(tmp))
 
     print(f"telepathine {telepathine.__version__}, library ABI {telepathine.abi_version}")
     py = {
         "set_solo": bench_set_solo(args.sets),
         "set_cluster": bench_set_cluster(args.sets),
-        "ev_handler": bench_events_handler(gopeer, args.events),
-        "ev_stream": bench_events_stream(gopeer, args.events),
-        "ev_async": bench_events_async(gopeer, args.events),
-        "ev_e2e": bench_events_end_to_end(gopeer, args.events),
+        "ev_handler": bench_events_handler(go_driver, args.events),
+        "ev_stream": bench_events_stream(go_driver, args.events),
+        "ev_async": bench_events_async(go_driver, args.events),
+        "ev_e2e": bench_events_end_to_end(go_driver, args.events),
     }
     go = {} if args.no_go else go_benchmarks()
 

@@ -107,19 +107,22 @@ def test_cancelled_anext_loses_no_event() -> None:
 def test_async_iteration_ends_when_the_peer_closes() -> None:
     async def main() -> None:
         p = Peer(0, cluster=unique_cluster(), preset="local")
-        await p.astart()
-        stream = p.events("**")
+        stream = p.events("**")  # before the start: its event is the first
         names: list[str] = []
+        started = asyncio.Event()
 
         async def consume() -> None:
             async for ev in stream:
                 names.append(ev.name)
+                if ev.name == "start":
+                    started.set()
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0.05)
+        await p.astart()
+        await asyncio.wait_for(started.wait(), WAIT)  # the stream is flowing
         await p.aclose()
         await asyncio.wait_for(task, WAIT)  # ended, not hung
-        assert names == [] or names[-1] in ("start", "stop")
+        assert names == ["start", "stop"]  # the stop came through before the end
         stream.close()
 
     asyncio.run(main())

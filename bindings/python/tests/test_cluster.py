@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from helpers import Cluster, Collector, eventually
+from helpers import WAIT, Cluster, Collector, eventually
 
 from telepathine import EventKind, Peer
 
@@ -105,14 +105,23 @@ def test_clusters_are_isolated(cluster: Cluster) -> None:
     try:
         green.start()
         green.set("secret", "green")
-        # Many gossip rounds (50 ms each) to merge, wrongly: nothing may happen.
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
+
+        # Until both sides have refused several of the other's packets
+        # (they did exchange them), nothing may merge.
+        def exchanged() -> bool:
+            return green.stats().foreign_cluster >= 3 and blue[0].stats().foreign_cluster >= 3
+
+        deadline = time.monotonic() + WAIT
+        while not exchanged():
+            assert time.monotonic() < deadline, "the clusters never exchanged packets"
             assert green.all_peers() == {}
             for p in blue:
                 assert green.name not in p.all_peers()
             time.sleep(0.05)
-        assert blue[0].stats().foreign_cluster > 0
+        assert green.all_peers() == {}
+        for p in blue:
+            assert green.name not in p.all_peers()
+            assert p.get_remote(green.name, "secret") is None
         assert green.cluster == cluster.name + "-green"
     finally:
         green.close()

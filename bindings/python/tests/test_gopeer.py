@@ -1,77 +1,33 @@
-"""A Python peer in one cluster with a Go peer (ffi_tests/c/gopeer, a
-separate process): values keep their types across languages, says and asks
-cross both ways."""
+"""A Python peer in one cluster with a Go peer (the interop Go driver, a
+separate process: godriver.py): values keep their types across languages,
+says and asks cross both ways."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import godriver
 import pytest
+from godriver import GoDriver
 from helpers import WAIT, Collector, eventually, unique_cluster
 
 from telepathine import Peer
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-class GoPeer:
-    """The Go peer, driven line by line (see its main.go)."""
-
-    def __init__(self, binary: str, cluster: str) -> None:
-        self.proc = subprocess.Popen(
-            [binary, "-cluster", cluster], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
-        fields = {}
-        while (line := self.line()) != "READY":
-            k, _, v = line.partition(" ")
-            fields[k] = v
-        self.addr, self.name = fields["ADDR"], fields["NAME"]
-
-    def line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line, "the Go peer exited"
-        return line.rstrip("\n")
-
-    def cmd(self, text: str) -> str:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        return self.line()
-
-    def close(self) -> None:
-        try:
-            self.cmd("quit")
-        except (AssertionError, BrokenPipeError):
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
 
 @pytest.fixture(scope="module")
-def gopeer_binary(tmp_path_factory: pytest.TempPathFactory) -> str:
-    if not (REPO / "ffi_tests" / "c" / "gopeer").is_dir():
-        pytest.skip("outside the repository: no Go peer")
-    go = os.environ.get("GO") or shutil.which("go")
-    if go is None:
-        pytest.skip("no Go toolchain")
-    out = tmp_path_factory.mktemp("gopeer") / "gopeer"
-    subprocess.run([go, "build", "-o", str(out), "./ffi_tests/c/gopeer"], cwd=REPO, check=True, timeout=600)
-    return str(out)
+def go_binary(tmp_path_factory: pytest.TempPathFactory) -> str:
+    try:
+        return godriver.build(Path(tmp_path_factory.mktemp("go-driver")))
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
 
 
 @pytest.fixture
-def go_and_python(gopeer_binary: str) -> Iterator[tuple[GoPeer, Peer]]:
+def go_and_python(go_binary: str) -> Iterator[tuple[GoDriver, Peer]]:
     cluster = unique_cluster("py-go")
-    go = GoPeer(gopeer_binary, cluster)
+    go = GoDriver(go_binary, cluster, timeout=WAIT)
     # A queue for the whole flood: a burst of buffered says arrives in a
     # few milliseconds, faster than any handler drains it.
     py = Peer(0, [go.addr], cluster, preset="local", handler_queue=1 << 16)
@@ -82,25 +38,28 @@ def go_and_python(gopeer_binary: str) -> Iterator[tuple[GoPeer, Peer]]:
         go.close()
 
 
-def test_python_and_go_share_state_and_events(go_and_python: tuple[GoPeer, Peer]) -> None:
+def test_python_and_go_share_state_and_events(go_and_python: tuple[GoDriver, Peer]) -> None:
     go, py = go_and_python
+    go.set("go-key", "from-go")
+    go.set("go-json", {"lang": "go"})
+    go.hear("ping:*", reply="pong")
     heard = Collector()
     py.hear("chat:*", heard)
     py.hear("question", lambda e: f"python heard {e.data}")
     py.set("py-key", "from-python")
     py.start()
     eventually(lambda: go.name in py.live_peers(), "the Go peer alive")
-    assert go.cmd(f"wait-peers 1 {int(WAIT * 1000)}") == "OK"
+    eventually(lambda: py.name in go.live_peers(), "the Go peer seeing Python alive")
 
     # The Go peer's values, with their types: text -> str, JSON -> dict.
     eventually(lambda: py.get_remote(go.name, "go-json") is not None, "go-json")
     assert py.get_remote(go.name, "go-key") == "from-go"
     assert py.get_remote(go.name, "go-json") == {"lang": "go"}
     assert py.get_remote_keys(go.name) == ["go-json", "go-key"]
-    assert go.cmd(f"wait-key {py.name} py-key from-python {int(WAIT * 1000)}") == "OK"
+    eventually(lambda: go.get(py.name, "py-key") == "from-python", "Go reading py-key")
 
     # Go says, Python hears; Python asks, Go answers.
-    assert go.cmd("say chat:hello hi") == "OK"
+    go.say("chat:hello", "hi")
     eventually(lambda: len(heard) == 1, "the Go say")
     e = heard.events[0]
     assert (e.name, e.peer, e.data) == ("say:chat:hello", go.name, "hi")
@@ -109,23 +68,32 @@ def test_python_and_go_share_state_and_events(go_and_python: tuple[GoPeer, Peer]
         replies = py.ask("ping:x", "hello", timeout=5)
         if replies:
             break
-    assert replies == {go.name: "pong:hello"}
+    assert replies == {go.name: "pong"}
+    # The driver reports the ask after answering it: its line may come later.
+    eventually(lambda: go.heard(lambda e: e["name"] == "say:ping:x"), "the Go peer reporting the ask")
+    ask = go.heard(lambda e: e["name"] == "say:ping:x")[0]
+    assert (ask["peer"], ask["value"]) == (py.name, {"encoding": "text", "text": "hello"})
 
     # Go asks, Python's handler answers with its return value.
-    assert go.cmd("ask question what 5000") == f"REPLY {py.name} python heard what"
-    assert go.line() == "END"
+    go_replies: dict[str, object] = {}
+    for _ in range(3):
+        go_replies = go.ask("question", "what", timeout=5)
+        if go_replies:
+            break
+    assert go_replies == {py.name: "python heard what"}
 
 
-def test_python_drains_a_go_flood(go_and_python: tuple[GoPeer, Peer]) -> None:
+def test_python_drains_a_go_flood(go_and_python: tuple[GoDriver, Peer]) -> None:
     go, py = go_and_python
     n = 2000
     got = Collector()
     py.hear("flood", got)
     py.start()
-    assert go.cmd(f"wait-peers 1 {int(WAIT * 1000)}") == "OK"
+    eventually(lambda: py.name in go.live_peers(), "the Go peer seeing Python alive")
     t0 = time.monotonic()
-    assert go.cmd(f"flood flood {n}") == "OK"
+    go.say_burst("flood", n)
     eventually(lambda: len(got) == n, f"{n} events")
     assert [e.data for e in got.events] == [str(i) for i in range(n)]
     assert py.stats().events_dropped == 0
+    assert go.stats()["says"] == n
     assert time.monotonic() - t0 < WAIT

@@ -228,6 +228,8 @@ static int handle(const cJSON *req, cJSON *res, tp_buf *err) {
   if (engine == 0) {
     return TP_ERR_INVALID_ARGUMENT;
   }
+  const cJSON *buffered = cJSON_GetObjectItemCaseSensitive(req, "buffered");
+  uint32_t say_flags = cJSON_IsTrue(buffered) ? TP_SAY_BUFFERED : 0;
   if (strcmp(cmd, "set") == 0 || strcmp(cmd, "say") == 0) {
     value v;
     if (!value_from_json(cJSON_GetObjectItemCaseSensitive(req, "value"), &v)) {
@@ -236,10 +238,38 @@ static int handle(const cJSON *req, cJSON *res, tp_buf *err) {
     if (cmd[1] == 'e') {
       st = tp_engine_set(engine, BYTES(str(req, "key")), v.data, v.len, v.encoding, (int64_t)num(req, "expires_at"), err);
     } else {
-      st = tp_engine_say(engine, BYTES(str(req, "event")), v.data, v.len, v.encoding, (int64_t)num(req, "for_ms"), 0, err);
+      st = tp_engine_say(engine, BYTES(str(req, "event")), v.data, v.len, v.encoding, (int64_t)num(req, "for_ms"),
+                         say_flags, err);
     }
     free(v.data);
     return st;
+  }
+  if (strcmp(cmd, "say_burst") == 0) {
+    /* count says, data "0" .. "count-1" as text */
+    long count = (long)num(req, "count"), i;
+    char data[32];
+    for (i = 0, st = TP_OK; i < count && st == TP_OK; i++) {
+      snprintf(data, sizeof data, "%ld", i);
+      st = tp_engine_say(engine, BYTES(str(req, "event")), BYTES(data), TP_ENCODING_TEXT, (int64_t)num(req, "for_ms"),
+                         say_flags, err);
+    }
+    cJSON_AddNumberToObject(res, "said", (double)(st == TP_OK ? i : i - 1));
+    return st;
+  }
+  if (strcmp(cmd, "stats") == 0) {
+    tp_buf stats = {0};
+    if ((st = tp_engine_stats(engine, &stats, err)) != TP_OK) {
+      return st;
+    }
+    cJSON *o = cJSON_AddObjectToObject(res, "stats");
+    pb_bytes b = buf_bytes(stats);
+    cJSON_AddNumberToObject(o, "foreign_cluster", (double)pb_uint(b, STATS_FOREIGN_CLUSTER));
+    cJSON_AddNumberToObject(o, "events_dropped", (double)pb_uint(b, STATS_EVENTS_DROPPED));
+    cJSON_AddNumberToObject(o, "sets", (double)pb_uint(b, STATS_SETS));
+    cJSON_AddNumberToObject(o, "says", (double)pb_uint(b, STATS_SAYS));
+    cJSON_AddNumberToObject(o, "live_peers", (double)pb_uint(b, STATS_LIVE_PEERS));
+    tp_buf_free(&stats);
+    return TP_OK;
   }
   if (strcmp(cmd, "get") == 0) {
     tp_buf kv = {0};

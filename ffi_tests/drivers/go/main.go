@@ -1,79 +1,41 @@
 // Command go-driver runs one Telepathine peer from Go, commanded over
-// stdin/stdout as described in ffi_tests/PROTOCOL.md.
+// stdin/stdout as described in ffi_tests/PROTOCOL.md. It is the one Go peer
+// of every cross-language test and benchmark: the interop tests, the demo,
+// the C test and benchmark, and the Python and Node tests and benchmarks.
 package main
 
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/ffi_tests/drive"
 )
 
-// value is the protocol's value (ffi_tests/PROTOCOL.md).
-type value = drive.Value
-
-// toEngine converts a protocol value to the engine's.
-func toEngine(v *value) (engine.Value, error) {
-	if v == nil {
-		return engine.Value{}, errors.New("missing value")
-	}
-	switch v.Encoding {
-	case "text":
-		if v.Text == nil {
-			return engine.String(""), nil
-		}
-		return engine.String(*v.Text), nil
-	case "json":
-		return engine.RawJSON(v.JSON)
-	case "raw":
-		b := []byte{}
-		if v.Base64 != nil {
-			var err error
-			if b, err = base64.StdEncoding.DecodeString(*v.Base64); err != nil {
-				return engine.Value{}, err
-			}
-		}
-		return engine.Bytes(b), nil
-	}
-	return engine.Value{}, fmt.Errorf("unknown encoding %q", v.Encoding)
-}
-
-func fromEngine(v engine.Value) *value {
-	switch v.Encoding {
-	case engine.Text:
-		s := string(v.Data)
-		return &value{Encoding: "text", Text: &s}
-	case engine.JSON:
-		return &value{Encoding: "json", JSON: json.RawMessage(v.Data)}
-	}
-	s := base64.StdEncoding.EncodeToString(v.Data)
-	return &value{Encoding: "raw", Base64: &s}
-}
-
 type request struct {
-	ID        int64    `json:"id"`
-	Cmd       string   `json:"cmd"`
-	Cluster   string   `json:"cluster"`
-	Seeds     []string `json:"seeds"`
-	Name      string   `json:"name"`
-	Key       string   `json:"key"`
-	Peer      string   `json:"peer"`
-	Value     *value   `json:"value"`
-	ExpiresAt int64    `json:"expires_at"`
-	Event     string   `json:"event"`
-	ForMS     int64    `json:"for_ms"`
-	TimeoutMS int64    `json:"timeout_ms"`
-	Pattern   string   `json:"pattern"`
-	Reply     *value   `json:"reply"`
-	Which     string   `json:"which"`
+	ID        int64         `json:"id"`
+	Cmd       string        `json:"cmd"`
+	Cluster   string        `json:"cluster"`
+	Seeds     []string      `json:"seeds"`
+	Name      string        `json:"name"`
+	Key       string        `json:"key"`
+	Peer      string        `json:"peer"`
+	Value     *engine.Value `json:"value"`
+	ExpiresAt int64         `json:"expires_at"`
+	Event     string        `json:"event"`
+	ForMS     int64         `json:"for_ms"`
+	Buffered  bool          `json:"buffered"`
+	Count     int           `json:"count"`
+	TimeoutMS int64         `json:"timeout_ms"`
+	Pattern   string        `json:"pattern"`
+	Reply     *engine.Value `json:"reply"`
+	Which     string        `json:"which"`
 }
 
 type driver struct {
@@ -98,9 +60,16 @@ func (d *driver) event(sub string, e *engine.Event) {
 	ev := map[string]any{"name": e.Name(), "peer": e.Peer, "key": e.Key, "sub": sub}
 	switch e.Kind {
 	case engine.KindSet, engine.KindDelete, engine.KindExpired, engine.KindSay, engine.KindAsk:
-		ev["value"] = fromEngine(e.Value)
+		ev["value"] = e.Value
 	}
 	d.write(map[string]any{"event": ev})
+}
+
+func value(v *engine.Value) (engine.Value, error) {
+	if v == nil {
+		return engine.Value{}, errors.New("missing value")
+	}
+	return *v, nil
 }
 
 func (d *driver) handle(r *request) (map[string]any, error) {
@@ -126,7 +95,7 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		}
 		return map[string]any{"name": d.peer.Name(), "addr": d.peer.Addr()}, nil
 	case "set":
-		v, err := toEngine(r.Value)
+		v, err := value(r.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +104,7 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		v, ok := d.peer.GetRemote(r.Peer, r.Key)
 		res := map[string]any{"found": ok}
 		if ok {
-			res["value"] = fromEngine(v)
+			res["value"] = v
 		}
 		return res, nil
 	case "keys":
@@ -148,17 +117,26 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		deleted, err := d.peer.Delete(r.Key)
 		return map[string]any{"deleted": deleted}, err
 	case "say":
-		v, err := toEngine(r.Value)
+		v, err := value(r.Value)
 		if err != nil {
 			return nil, err
 		}
-		var opts []engine.SayOption
-		if r.ForMS > 0 {
-			opts = append(opts, engine.For(time.Duration(r.ForMS)*time.Millisecond))
+		return nil, d.peer.Say(r.Event, v, d.sayOptions(r)...)
+	case "say_burst":
+		// Many says in one request, for benchmarks that measure the
+		// receivers, not this pipe: data "0" .. "count-1" as text.
+		if r.Count < 0 {
+			return nil, fmt.Errorf("count %d < 0", r.Count)
 		}
-		return nil, d.peer.Say(r.Event, v, opts...)
+		opts := d.sayOptions(r)
+		for i := range r.Count {
+			if err := d.peer.Say(r.Event, engine.String(strconv.Itoa(i)), opts...); err != nil {
+				return map[string]any{"said": i}, err
+			}
+		}
+		return map[string]any{"said": r.Count}, nil
 	case "ask":
-		v, err := toEngine(r.Value)
+		v, err := value(r.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -168,22 +146,21 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		}
 		out := []map[string]any{}
 		for _, rp := range replies {
-			out = append(out, map[string]any{"peer": rp.Peer, "value": fromEngine(rp.Value)})
+			out = append(out, map[string]any{"peer": rp.Peer, "value": rp.Value})
 		}
 		return map[string]any{"replies": out}, nil
 	case "hear":
 		var reply *engine.Value
 		if r.Reply != nil {
-			v, err := toEngine(r.Reply)
-			if err != nil {
-				return nil, err
-			}
+			v := *r.Reply
 			reply = &v
 		}
 		pattern := r.Pattern
 		d.peer.Hear(pattern, func(_ engine.Value, _ string, e *engine.Event) {
 			if reply != nil && e.Kind == engine.KindAsk {
-				_ = e.Reply(*reply)
+				if err := e.Reply(*reply); err != nil {
+					fmt.Fprintf(os.Stderr, "go driver: reply to %s: %v\n", e.Name(), err)
+				}
 			}
 			d.event(pattern, e)
 		})
@@ -203,11 +180,31 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 			ps = d.peer.AllPeers()
 		}
 		names := engine.PeerNames(ps)
+		if names == nil {
+			names = []string{}
+		}
 		return map[string]any{"peers": names}, nil
+	case "stats":
+		s := d.peer.Stats()
+		return map[string]any{"stats": map[string]any{
+			"foreign_cluster": s.ForeignCluster, "events_dropped": s.EventsDropped,
+			"sets": s.Sets, "says": s.Says, "live_peers": s.LivePeers,
+		}}, nil
 	case "stop":
 		return nil, d.peer.Stop(ctx)
 	}
 	return nil, fmt.Errorf("unknown command %q", r.Cmd)
+}
+
+func (d *driver) sayOptions(r *request) []engine.SayOption {
+	var opts []engine.SayOption
+	if r.ForMS > 0 {
+		opts = append(opts, engine.For(time.Duration(r.ForMS)*time.Millisecond))
+	}
+	if r.Buffered {
+		opts = append(opts, engine.Buffered())
+	}
+	return opts
 }
 
 func main() {
@@ -217,7 +214,12 @@ func main() {
 	for in.Scan() {
 		var r request
 		if err := json.Unmarshal(in.Bytes(), &r); err != nil {
-			d.write(map[string]any{"ok": false, "error": "bad request: " + err.Error()})
+			// The id, if the line has one, so the caller is not left waiting.
+			var id struct {
+				ID int64 `json:"id"`
+			}
+			_ = json.Unmarshal(in.Bytes(), &id)
+			d.write(map[string]any{"id": id.ID, "ok": false, "error": "bad request: " + err.Error()})
 			continue
 		}
 		if r.Cmd == "exit" {

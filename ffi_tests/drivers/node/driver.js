@@ -81,8 +81,26 @@ async function handle(r) {
     case 'del':
       return { deleted: peer.delete(r.key) };
     case 'say':
-      peer.say(r.event, toJS(r.value), r.for_ms || 0);
+      peer.say(r.event, toJS(r.value), r.for_ms || 0, Boolean(r.buffered));
       return {};
+    case 'say_burst': {
+      // count says, data '0' .. 'count-1' as text
+      const count = r.count || 0;
+      for (let i = 0; i < count; i++) peer.say(r.event, String(i), r.for_ms || 0, Boolean(r.buffered));
+      return { said: count };
+    }
+    case 'stats': {
+      const s = peer.stats();
+      return {
+        stats: {
+          foreign_cluster: s.foreignCluster,
+          events_dropped: s.eventsDropped,
+          sets: s.sets,
+          says: s.says,
+          live_peers: s.livePeers,
+        },
+      };
+    }
     case 'ask': {
       const replies = await peer.ask(r.event, toJS(r.value), r.timeout_ms);
       return { replies: replies.map((x) => ({ peer: x.peer, value: fromJS(x.value) })) };

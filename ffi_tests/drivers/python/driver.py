@@ -100,8 +100,25 @@ class Driver:
             return {"deleted": p.delete(r["key"])}
         if cmd == "say":
             for_ms = r.get("for_ms") or 0
-            p.say(r["event"], to_python(r.get("value")), for_ms / 1000 if for_ms > 0 else None)
+            p.say(r["event"], to_python(r.get("value")), for_ms / 1000 if for_ms > 0 else None, bool(r.get("buffered")))
             return {}
+        if cmd == "say_burst":  # count says, data "0" .. "count-1" as text
+            for_ms = r.get("for_ms") or 0
+            count = int(r.get("count") or 0)
+            for i in range(count):
+                p.say(r["event"], str(i), for_ms / 1000 if for_ms > 0 else None, bool(r.get("buffered")))
+            return {"said": count}
+        if cmd == "stats":
+            s = p.stats()
+            return {
+                "stats": {
+                    "foreign_cluster": s.foreign_cluster,
+                    "events_dropped": s.events_dropped,
+                    "sets": s.sets,
+                    "says": s.says,
+                    "live_peers": s.live_peers,
+                }
+            }
         if cmd == "ask":
             replies = p.ask(r["event"], to_python(r.get("value")), r["timeout_ms"] / 1000)
             return {"replies": [{"peer": k, "value": from_python(v)} for k, v in replies.items()]}
