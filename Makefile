@@ -334,7 +334,7 @@ test: test-packages
 $(PKG_LIB): deps-go FORCE
 	@mkdir -p $(PKG)
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared \
-	  -ldflags='-extldflags=-Wl,-soname,libtelepathine.so.$(SOVERSION)' -o $@ ./cgo
+	  -ldflags='-s -w -extldflags=-Wl,-soname,libtelepathine.so.$(SOVERSION)' -o $@ ./cgo
 	rm -f $(PKG)/*.h
 
 # DESTDIR is honoured for staged installs (distribution packages).
@@ -370,9 +370,11 @@ test-packages-go: deps-go
 	packaging/test-go.sh "$(GO)" $(VERSION)
 
 # The npm package's prebuilt binaries: the addon (N-API, any Node >= 20)
-# and the library beside it, in the layout node-gyp-build loads.
+# and the library beside it, in the layout node-gyp-build loads; and the Go
+# sources (go/), from which an install builds when no prebuild fits.
 node-prebuild: $(PKG_LIB) $(NODE_INSTALL)
 	cd $(NODE_DIR) && TELEPATHINE_LIB=$(abspath $(PKG_LIB)) $(NODE) scripts/build.js --prebuild
+	packaging/gosrc.sh "$(GO)" $(NODE_DIR)/go
 
 test-packages-node: node-prebuild deps-iproute
 	packaging/test-node.sh "$(NODE)" $(VERSION)
