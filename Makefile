@@ -352,6 +352,7 @@ check-version:
 	  check() { if [ "$$2" != "$$v" ]; then echo "version mismatch: $$1 says '$$2', VERSION says '$$v'"; fail=1; fi; }; \
 	  check engine/version.go "$$(sed -n 's/^const Version = "\(.*\)"/\1/p' engine/version.go)"; \
 	  check bindings/python/pyproject.toml "$$(sed -n 's/^version = "\(.*\)"/\1/p' bindings/python/pyproject.toml)"; \
+	  check telepathine.__version__ "$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' bindings/python/src/telepathine/__init__.py)"; \
 	  check bindings/node/package.json "$$($(NODE) -p 'require("./bindings/node/package.json").version')"; \
 	  check bindings/node/package-lock.json "$$($(NODE) -p 'require("./bindings/node/package-lock.json").version')"; \
 	  [ $$fail = 0 ] && echo "version $$v everywhere"
