@@ -37,6 +37,8 @@ help:
 	@echo "make lib       build the C library build/libtelepathine.so (+ telepathine.h)"
 	@echo "make test-c    the C test of the library, plain and under valgrind"
 	@echo "make bench-c   the C ABI's figures, with their Go counterparts"
+	@echo "make install   the C library, header and pkg-config file under PREFIX (default /usr/local)"
+	@echo "make test-packages  npm tarball, wheel, sdist, make install and go get, each tried outside the repository"
 
 # ---------------------------------------------------------------- set-up
 
