@@ -205,7 +205,7 @@ $(PYVENV)/.installed: $(PY_PKG_SRC) | $(PYVENV_PY) deps-go
 	rm -rf $(BUILD)/pywheel
 	$(PYVENV_PY) -m pip wheel -q --disable-pip-version-check --no-deps -w $(BUILD)/pywheel ./$(PY_DIR)
 	@whl=$$(ls $(BUILD)/pywheel/telepathine-*-py3-none-linux_*.whl) && \
-	  $(PYVENV_PY) -m zipfile -l "$$whl" | grep -q 'telepathine/_lib/libtelepathine.so' && \
+	  $(PYVENV_PY) -m zipfile -l "$$whl" | grep 'telepathine/_lib/libtelepathine.so' >/dev/null && \
 	  echo "wheel: $$whl (platform-specific, library bundled)"
 	@touch $@
 
