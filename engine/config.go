@@ -31,6 +31,12 @@ type Config struct {
 	// Seeds are host:port addresses contacted to join and, now and then,
 	// to heal partitions. ":9000" means 127.0.0.1:9000. Default none.
 	Seeds []string
+	// AddressMap translates addresses when sending: a packet for a key
+	// ("host:port", as peers advertise it or as a seed is written) goes to
+	// its value instead. For peers behind NAT or port forwarding whose
+	// advertised address is not reachable from here (the reference's
+	// addressMap). Default none. See addressmap.go.
+	AddressMap map[string]string
 	// Generation numbers this incarnation; a restart must use a higher one.
 	// Default: the start time in Unix nanoseconds.
 	Generation uint64
@@ -322,6 +328,7 @@ func (c *Config) validate() error {
 	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
 		errs = append(errs, fmt.Errorf("BindAddr: %w", err))
 	}
+	errs = append(errs, c.validateAddressMap()...)
 	if c.AdvertiseAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
 			errs = append(errs, fmt.Errorf("AdvertiseAddr: %w", err))

@@ -335,7 +335,7 @@ func (p *Peer) send(addr string, pk *wire.Packet) {
 		return
 	}
 	p.stats.sent[pk.Type].Add(1)
-	if err := s.tr.Send(addr, b); err != nil {
+	if err := s.tr.Send(p.cfg.route(addr), b); err != nil {
 		p.stats.sendErrors.Add(1)
 	}
 }

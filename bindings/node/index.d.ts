@@ -61,6 +61,22 @@ export interface Options {
   quietFanout?: number;
   quietAfterMs?: number | bigint;
   pushDirectMax?: number;
+  /** Translates addresses when sending: { 'host:port seen': 'host:port to use' } (NAT, port forwarding). */
+  addressMap?: Record<string, string> | Map<string, string>;
+
+  // The reference library's names (lib/reference.js), with their meaning.
+  /** = gossipIntervalMs. */
+  gossipIntervalMS?: number;
+  /** = heartbeatIntervalMs. */
+  heartbeatIntervalMS?: number;
+  /** = heartbeatIntervalMs (the reference's examples spell it so). */
+  heartBeatIntervalMS?: number;
+  /** false: TCP only (transportMode 'tcp'); true: the default 'udp'. */
+  udp?: boolean;
+  /** A passphrase for the cluster's keyring (networkKey); refused by builds without one. */
+  network?: string;
+  /** Every heartbeat seen from another peer also fires 'set' (peer, '__heartbeat__', n) and 'set:__heartbeat__' (peer, n). */
+  emitValueOnHeartBeat?: boolean;
 }
 
 /** One peer's answer to an ask. */

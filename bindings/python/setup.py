@@ -10,8 +10,10 @@ Where the library comes from, in order:
    ``go build -buildmode=c-shared ./cgo``.
 3. Otherwise the repository is found by walking up from this directory to
    the go.mod of github.com/telepathine/telepathine, which is what
-   ``pip install ./bindings/python`` (an in-tree build) sees. An sdist
-   unpacked elsewhere needs 1 or 2.
+   ``pip install ./bindings/python`` (an in-tree build) sees.
+4. Otherwise gosrc/ beside this file: the Go sources an sdist carries
+   (``make python-dist`` copies them in), so ``pip install
+   telepathine-X.tar.gz`` builds anywhere Go is installed.
 
 The Go toolchain is the ``go`` on PATH, or the one named by GO.
 """
@@ -44,6 +46,8 @@ def _repo_root() -> Path:
         gomod = d / "go.mod"
         if gomod.is_file() and f"module {MODULE}" in gomod.read_text(encoding="utf-8", errors="replace"):
             return d
+    if (HERE / "gosrc" / "go.mod").is_file():
+        return HERE / "gosrc"
     sys.exit(
         "telepathine: cannot find the Go sources of the library (no go.mod of "
         f"{MODULE} above {HERE}). Build from the repository (pip install ./bindings/python), "

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"time"
 
@@ -71,6 +72,9 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	str(&cfg.AdvertiseAddr, c.GetAdvertiseAddr())
 	if len(c.GetSeeds()) > 0 {
 		cfg.Seeds = append([]string(nil), c.GetSeeds()...)
+	}
+	if len(c.GetAddressMap()) > 0 {
+		cfg.AddressMap = maps.Clone(c.GetAddressMap())
 	}
 	if c.GetGeneration() != 0 {
 		cfg.Generation = c.GetGeneration()

@@ -123,6 +123,8 @@ func TestConfigFieldsCoverTheEngine(t *testing.T) {
 		c := &apiv1.Config{Preset: apiv1.Preset_PRESET_LOCAL}
 		m := c.ProtoReflect()
 		switch {
+		case fd.IsMap():
+			m.Mutable(fd).Map().Set(protoreflect.ValueOfString("10.0.0.1:7946").MapKey(), protoreflect.ValueOfString("10.0.0.2:7946"))
 		case fd.IsList():
 			m.Mutable(fd).List().Append(protoreflect.ValueOfString("10.0.0.1:7946"))
 		case fd.Kind() == protoreflect.StringKind:

@@ -9,11 +9,13 @@
 //   transportMode  'udp' (UDP-preferred, default) or 'tcp' (TCP only)
 //   eventQueue     events waiting for the JS thread at most (default 262144);
 //                  beyond, events are dropped and counted in stats().eventsDropped
+// The reference library's option names are accepted too (lib/reference.js).
 // An unknown key is a TypeError, so a typo does not go unnoticed.
 
 const { create, toBinary, ScalarType } = require('@bufbuild/protobuf');
 const { ConfigSchema, Preset, TransportMode } = require('../gen/telepathine/api/v1/api_pb.js');
 const { argType, argValue } = require('./errors');
+const reference = require('./reference');
 
 const PRESETS = { lan: Preset.LAN, wan: Preset.WAN, local: Preset.LOCAL };
 const TRANSPORTS = {
@@ -101,6 +103,7 @@ function buildConfig(port, seeds, options) {
   }
 
   const init = { bindAddr: hostPort(address, port), seeds: seeds.map(seedAddr) };
+  options = reference.translate(options, init, FIELDS); // the reference library's options (lib/reference.js)
   for (const key of Object.keys(options)) {
     const v = options[key];
     if (BINDING_KEYS.includes(key) || v === undefined) continue;

@@ -2,18 +2,39 @@
 // Loads the addon and, through it, libtelepathine.so (the addon dlopen()s
 // the library with asynchronous signals blocked: see src/addon.c).
 //
-// Where the library is looked for: TELEPATHINE_LIB, else native/ in this
-// package (built by `npm install` / scripts/build.js).
+// The addon is found by node-gyp-build: build/Release (built here by
+// `npm run build`) first, else the prebuilt one of this platform in
+// prebuilds/<platform>-<arch>/ (what the published package ships). The
+// library: TELEPATHINE_LIB, else the one beside the addon (prebuilds ship
+// it there), else native/ (built by scripts/build.js).
 
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const gypBuild = require('node-gyp-build');
 const { TelepathineError } = require('./errors');
 
 const pkg = path.resolve(__dirname, '..');
 
+// locate() -> { ok: true, addon, lib } or { ok: false, reason }.
+function locate() {
+  let addonFile;
+  try {
+    addonFile = gypBuild.resolve(pkg);
+  } catch (e) {
+    return { ok: false, reason: `no addon built nor prebuilt for this platform (${e.message.split('\n')[0]})` };
+  }
+  const candidates = process.env.TELEPATHINE_LIB
+    ? [process.env.TELEPATHINE_LIB]
+    : [path.join(path.dirname(addonFile), 'libtelepathine.so'), path.join(pkg, 'native', 'libtelepathine.so')];
+  const lib = candidates.find((f) => fs.existsSync(f));
+  if (!lib) return { ok: false, reason: `libtelepathine.so missing (looked for ${candidates.join(', ')})` };
+  return { ok: true, addon: addonFile, lib };
+}
+
 function libraryPath() {
-  return process.env.TELEPATHINE_LIB || path.join(pkg, 'native', 'libtelepathine.so');
+  const found = locate();
+  return found.ok ? found.lib : undefined;
 }
 
 let addon = null;
@@ -23,16 +44,12 @@ let abi = 0;
 // batch) receives every engine's events on the JS thread.
 function load(dispatch) {
   if (addon) return addon;
-  const file = path.join(pkg, 'build', 'Release', 'telepathine.node');
-  if (!fs.existsSync(file)) {
-    throw new Error(`telepathine: the addon is not built (${file} missing): run \`npm install\` or \`npm run build\` in ${pkg}`);
+  const found = locate();
+  if (!found.ok) {
+    throw new Error(`telepathine: ${found.reason}: run \`npm run build\` in ${pkg} (needs Go), or set TELEPATHINE_LIB`);
   }
-  const a = require(file);
-  const lib = libraryPath();
-  if (!fs.existsSync(lib)) {
-    throw new Error(`telepathine: ${lib} missing: run \`npm run build\` in ${pkg}, or set TELEPATHINE_LIB`);
-  }
-  abi = a.load(lib, dispatch, TelepathineError);
+  const a = require(found.addon);
+  abi = a.load(found.lib, dispatch, TelepathineError);
   protectSignals(a);
   addon = a;
   return addon;
@@ -62,4 +79,4 @@ function abiVersion() {
   return { major: abi >>> 16, minor: abi & 0xffff };
 }
 
-module.exports = { load, libraryPath, abiVersion };
+module.exports = { load, locate, libraryPath, abiVersion };

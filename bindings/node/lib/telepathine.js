@@ -29,6 +29,7 @@ const { TelepathineError, argType, argValue } = require('./errors');
 const { encode, decode, asJSON, JSONValue } = require('./values');
 const { buildConfig, hostPort } = require('./config');
 const { decodeEvent, decodeKeyValue } = require('./wire');
+const reference = require('./reference');
 
 // The engines of this thread, by handle. Weak: a stopped peer that nobody
 // holds is collected, and the collector closes its engine.
@@ -138,6 +139,7 @@ class Telepathine extends EventEmitter2 {
     this.#h = addon.engineNew(cfg.bytes);
     peers.set(this.#h, new WeakRef(this));
     collector.register(this, this.#h, this);
+    reference.heartbeats(this, options, (name, args) => this.#fire(name, args)); // emitValueOnHeartBeat
     if (cfg.port !== 0 && cfg.address !== '0.0.0.0' && cfg.address !== '::') {
       this.#guessName = hostPort(cfg.address, cfg.port);
     }

@@ -3,17 +3,22 @@
 //
 //   native/libtelepathine.so   the engine, `go build -buildmode=c-shared ./cgo`
 //                              run at the repository root (found by walking
-//                              up to its go.mod); skipped when TELEPATHINE_LIB
-//                              names a library already built.
+//                              up to its go.mod) or, in an installed package,
+//                              in go/ (the Go sources the package carries);
+//                              skipped when TELEPATHINE_LIB names a library
+//                              already built.
 //   build/Release/telepathine.node
 //                              the addon, by node-gyp against the Node
 //                              headers installed on this machine (--nodedir:
 //                              node-gyp never downloads them); plain `cc` when
 //                              node-gyp is not installed.
 //
-// Runs as the package's "install" script (so `npm install` in this folder
-// builds everything) and as `npm run build` (--force rebuilds the addon even
-// when it looks up to date). Environment:
+// Runs as `npm run build` (--force rebuilds the addon even when it looks up
+// to date) and from scripts/install.js when no prebuilt binary fits.
+// --prebuild (make node-prebuild) builds the addon and puts it, with
+// TELEPATHINE_LIB beside it, in prebuilds/linux-x64/ where node-gyp-build
+// finds them (lib/native.js loads the library next to the addon).
+// Environment:
 //   TELEPATHINE_LIB      a prebuilt libtelepathine.so to use instead (also read at run time)
 //   TELEPATHINE_INCLUDE  the directory holding telepathine.h (default: <repo>/cgo)
 //   npm_config_nodedir   where the Node headers are (default: /usr, then next to node)
@@ -25,7 +30,8 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
 const pkg = path.resolve(__dirname, '..');
-const force = process.argv.includes('--force');
+const prebuild = process.argv.includes('--prebuild');
+const force = prebuild || process.argv.includes('--force');
 
 function log(msg) {
   process.stderr.write(`telepathine build: ${msg}\n`);
@@ -48,8 +54,11 @@ function repoRoot() {
     if (fs.existsSync(mod) && /^module\s+github\.com\/telepathine\/telepathine\s*$/m.test(fs.readFileSync(mod, 'utf8'))) {
       return dir;
     }
-    if (path.dirname(dir) === dir) return null;
+    if (path.dirname(dir) === dir) break;
   }
+  // An installed package: the Go sources it carries (make node-prebuild puts them there).
+  const bundled = path.join(pkg, 'go');
+  return fs.existsSync(path.join(bundled, 'go.mod')) ? bundled : null;
 }
 
 // Node headers: never downloaded. npm_config_nodedir (set by npm from
@@ -78,7 +87,7 @@ function buildLibrary(root) {
     log(`using TELEPATHINE_LIB=${process.env.TELEPATHINE_LIB}`);
     return;
   }
-  if (!root) fail('not inside the Telepathine repository (no go.mod found above ' + pkg + '): set TELEPATHINE_LIB to a libtelepathine.so');
+  if (!root) fail('no Go sources of the library (no go.mod above ' + pkg + ' nor in go/): set TELEPATHINE_LIB to a libtelepathine.so');
   const out = path.join(pkg, 'native', 'libtelepathine.so');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   // go build is incremental: when nothing changed this takes about a second.
@@ -121,10 +130,24 @@ function buildAddon(root) {
   ]);
 }
 
+// The prebuilt binaries of this platform, as node-gyp-build names them: the
+// addon is N-API (any Node >= 20) and the library needs glibc.
+function copyPrebuild() {
+  const lib = process.env.TELEPATHINE_LIB;
+  if (!lib) fail('--prebuild needs TELEPATHINE_LIB: the library to ship');
+  const dir = path.join(pkg, 'prebuilds', `${process.platform}-${process.arch}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(pkg, 'build', 'Release', 'telepathine.node'), path.join(dir, 'telepathine.napi.glibc.node'));
+  fs.copyFileSync(lib, path.join(dir, 'libtelepathine.so'));
+  log(`prebuilt binaries in ${path.relative(pkg, dir)}`);
+}
+
 const root = repoRoot();
 try {
   buildLibrary(root);
   buildAddon(root);
+  if (prebuild) copyPrebuild();
 } catch (e) {
   fail(e.message);
 }

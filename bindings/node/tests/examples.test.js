@@ -14,7 +14,9 @@ const dgram = require('node:dgram');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 
-const examples = path.join(__dirname, '..', 'examples');
+// TP_EXAMPLES_DIR: run the copies there instead (make test-packages runs
+// them against the installed npm package).
+const examples = process.env.TP_EXAMPLES_DIR || path.join(__dirname, '..', 'examples');
 
 // TP_EXAMPLES_NO_NETNS=1 forces the fallback (to test it).
 function netnsAvailable() {

@@ -337,6 +337,11 @@ type Config struct {
 	// Up to this many live peers, a fresh change is pushed straight to all of
 	// them; beyond, to push_fanout peers that forward it. Default 64.
 	PushDirectMax uint32 `protobuf:"varint,34,opt,name=push_direct_max,json=pushDirectMax,proto3" json:"push_direct_max,omitempty"`
+	// Translates addresses when sending: packets for a key ("host:port" as a
+	// peer advertises itself or a seed is written) go to its value (NAT,
+	// port forwarding). Default none. (Number 40: 35-39 left to fields being
+	// added alongside.)
+	AddressMap    map[string]string `protobuf:"bytes,40,rep,name=address_map,json=addressMap,proto3" json:"address_map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -607,6 +612,13 @@ func (x *Config) GetPushDirectMax() uint32 {
 		return x.PushDirectMax
 	}
 	return 0
+}
+
+func (x *Config) GetAddressMap() map[string]string {
+	if x != nil {
+		return x.AddressMap
+	}
+	return nil
 }
 
 // Value is bytes with their encoding tag.
@@ -2094,7 +2106,7 @@ var File_telepathine_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\xfe\t\n" +
+	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\x8a\v\n" +
 	"\x06Config\x122\n" +
 	"\x06preset\x18\x01 \x01(\x0e2\x1a.telepathine.api.v1.PresetR\x06preset\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2135,7 +2147,12 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\x04seed\x18\x1f \x01(\x04R\x04seed\x12!\n" +
 	"\fquiet_fanout\x18  \x01(\rR\vquietFanout\x12$\n" +
 	"\x0equiet_after_ms\x18! \x01(\x04R\fquietAfterMs\x12&\n" +
-	"\x0fpush_direct_max\x18\" \x01(\rR\rpushDirectMax\"U\n" +
+	"\x0fpush_direct_max\x18\" \x01(\rR\rpushDirectMax\x12K\n" +
+	"\vaddress_map\x18( \x03(\v2*.telepathine.api.v1.Config.AddressMapEntryR\n" +
+	"addressMap\x1a=\n" +
+	"\x0fAddressMapEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
 	"\x05Value\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.telepathine.api.v1.EncodingR\bencoding\"\x9f\x01\n" +
@@ -2296,7 +2313,7 @@ func file_telepathine_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_telepathine_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_telepathine_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_telepathine_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_telepathine_api_v1_api_proto_goTypes = []any{
 	(Preset)(0),            // 0: telepathine.api.v1.Preset
 	(TransportMode)(0),     // 1: telepathine.api.v1.TransportMode
@@ -2319,39 +2336,41 @@ var file_telepathine_api_v1_api_proto_goTypes = []any{
 	(*PeerChange)(nil),     // 18: telepathine.api.v1.PeerChange
 	(*TransportStats)(nil), // 19: telepathine.api.v1.TransportStats
 	(*Stats)(nil),          // 20: telepathine.api.v1.Stats
-	nil,                    // 21: telepathine.api.v1.Stats.PacketsSentEntry
-	nil,                    // 22: telepathine.api.v1.Stats.PacketsReceivedEntry
+	nil,                    // 21: telepathine.api.v1.Config.AddressMapEntry
+	nil,                    // 22: telepathine.api.v1.Stats.PacketsSentEntry
+	nil,                    // 23: telepathine.api.v1.Stats.PacketsReceivedEntry
 }
 var file_telepathine_api_v1_api_proto_depIdxs = []int32{
 	0,  // 0: telepathine.api.v1.Config.preset:type_name -> telepathine.api.v1.Preset
 	1,  // 1: telepathine.api.v1.Config.transport_mode:type_name -> telepathine.api.v1.TransportMode
-	2,  // 2: telepathine.api.v1.Value.encoding:type_name -> telepathine.api.v1.Encoding
-	5,  // 3: telepathine.api.v1.KeyValue.value:type_name -> telepathine.api.v1.Value
-	3,  // 4: telepathine.api.v1.PeerInfo.state:type_name -> telepathine.api.v1.PeerState
-	8,  // 5: telepathine.api.v1.PeerList.peers:type_name -> telepathine.api.v1.PeerInfo
-	5,  // 6: telepathine.api.v1.Reply.value:type_name -> telepathine.api.v1.Value
-	11, // 7: telepathine.api.v1.AskReplies.replies:type_name -> telepathine.api.v1.Reply
-	14, // 8: telepathine.api.v1.Event.start:type_name -> telepathine.api.v1.Lifecycle
-	14, // 9: telepathine.api.v1.Event.stop:type_name -> telepathine.api.v1.Lifecycle
-	15, // 10: telepathine.api.v1.Event.set:type_name -> telepathine.api.v1.KeyChange
-	15, // 11: telepathine.api.v1.Event.delete:type_name -> telepathine.api.v1.KeyChange
-	15, // 12: telepathine.api.v1.Event.expired:type_name -> telepathine.api.v1.KeyChange
-	16, // 13: telepathine.api.v1.Event.say:type_name -> telepathine.api.v1.Said
-	17, // 14: telepathine.api.v1.Event.ask:type_name -> telepathine.api.v1.Asked
-	18, // 15: telepathine.api.v1.Event.peer_new:type_name -> telepathine.api.v1.PeerChange
-	18, // 16: telepathine.api.v1.Event.peer_alive:type_name -> telepathine.api.v1.PeerChange
-	18, // 17: telepathine.api.v1.Event.peer_dead:type_name -> telepathine.api.v1.PeerChange
-	5,  // 18: telepathine.api.v1.KeyChange.value:type_name -> telepathine.api.v1.Value
-	5,  // 19: telepathine.api.v1.Said.data:type_name -> telepathine.api.v1.Value
-	5,  // 20: telepathine.api.v1.Asked.data:type_name -> telepathine.api.v1.Value
-	21, // 21: telepathine.api.v1.Stats.packets_sent:type_name -> telepathine.api.v1.Stats.PacketsSentEntry
-	22, // 22: telepathine.api.v1.Stats.packets_received:type_name -> telepathine.api.v1.Stats.PacketsReceivedEntry
-	19, // 23: telepathine.api.v1.Stats.transport:type_name -> telepathine.api.v1.TransportStats
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	21, // 2: telepathine.api.v1.Config.address_map:type_name -> telepathine.api.v1.Config.AddressMapEntry
+	2,  // 3: telepathine.api.v1.Value.encoding:type_name -> telepathine.api.v1.Encoding
+	5,  // 4: telepathine.api.v1.KeyValue.value:type_name -> telepathine.api.v1.Value
+	3,  // 5: telepathine.api.v1.PeerInfo.state:type_name -> telepathine.api.v1.PeerState
+	8,  // 6: telepathine.api.v1.PeerList.peers:type_name -> telepathine.api.v1.PeerInfo
+	5,  // 7: telepathine.api.v1.Reply.value:type_name -> telepathine.api.v1.Value
+	11, // 8: telepathine.api.v1.AskReplies.replies:type_name -> telepathine.api.v1.Reply
+	14, // 9: telepathine.api.v1.Event.start:type_name -> telepathine.api.v1.Lifecycle
+	14, // 10: telepathine.api.v1.Event.stop:type_name -> telepathine.api.v1.Lifecycle
+	15, // 11: telepathine.api.v1.Event.set:type_name -> telepathine.api.v1.KeyChange
+	15, // 12: telepathine.api.v1.Event.delete:type_name -> telepathine.api.v1.KeyChange
+	15, // 13: telepathine.api.v1.Event.expired:type_name -> telepathine.api.v1.KeyChange
+	16, // 14: telepathine.api.v1.Event.say:type_name -> telepathine.api.v1.Said
+	17, // 15: telepathine.api.v1.Event.ask:type_name -> telepathine.api.v1.Asked
+	18, // 16: telepathine.api.v1.Event.peer_new:type_name -> telepathine.api.v1.PeerChange
+	18, // 17: telepathine.api.v1.Event.peer_alive:type_name -> telepathine.api.v1.PeerChange
+	18, // 18: telepathine.api.v1.Event.peer_dead:type_name -> telepathine.api.v1.PeerChange
+	5,  // 19: telepathine.api.v1.KeyChange.value:type_name -> telepathine.api.v1.Value
+	5,  // 20: telepathine.api.v1.Said.data:type_name -> telepathine.api.v1.Value
+	5,  // 21: telepathine.api.v1.Asked.data:type_name -> telepathine.api.v1.Value
+	22, // 22: telepathine.api.v1.Stats.packets_sent:type_name -> telepathine.api.v1.Stats.PacketsSentEntry
+	23, // 23: telepathine.api.v1.Stats.packets_received:type_name -> telepathine.api.v1.Stats.PacketsReceivedEntry
+	19, // 24: telepathine.api.v1.Stats.transport:type_name -> telepathine.api.v1.TransportStats
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_telepathine_api_v1_api_proto_init() }
@@ -2377,7 +2396,7 @@ func file_telepathine_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_telepathine_api_v1_api_proto_rawDesc), len(file_telepathine_api_v1_api_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

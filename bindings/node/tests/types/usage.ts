@@ -4,6 +4,9 @@ import { Telepathine, TelepathineError, asJSON, abiVersion, Reply } from '../..'
 import T = require('../..');
 
 const seed = new Telepathine(0, [], { preset: 'local', cluster: 'types' }).start();
+// The reference library's options.
+new Telepathine(9000, [], { gossipIntervalMS: 2500, heartBeatIntervalMS: 2500, udp: false, emitValueOnHeartBeat: true,
+  addressMap: { '10.0.0.1:9000': '203.0.113.7:9000' } }).close();
 const peer = new T.Telepathine(0, [':9000', '127.0.0.1:9001'], { transportMode: 'tcp', gossipIntervalMs: 50 })
   .after(1000, function () {
     this.set('somekey', 'somevalue');

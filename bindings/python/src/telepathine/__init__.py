@@ -58,7 +58,7 @@ from .errors import (
 from .events import Event, EventKind, EventStream, Handler, Subscription
 from .peer import Entry, Peer, PeerInfo
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The C ABI version of the loaded library, as (major, minor).
 abi_version: tuple[int, int] = (ABI_VERSION >> 16, ABI_VERSION & 0xFFFF)

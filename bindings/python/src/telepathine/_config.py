@@ -53,6 +53,7 @@ class ConfigOptions(TypedDict, total=False):
     quiet_fanout: int
     quiet_after_ms: int
     push_direct_max: int
+    address_map: dict[str, str]
 
 
 # Fields Peer sets from its own arguments.
@@ -97,7 +98,12 @@ def build(cluster: str | None, bind_addr: str, seeds: list[str], options: dict[s
             raise TypeError(f"Peer() got an unexpected keyword argument {key!r}{hint}")
         if v is None:
             continue  # None: the default
-        if fd.type == FieldDescriptor.TYPE_ENUM:
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            # address_map: {"host:port seen": "host:port to use"}; the engine checks the format.
+            if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
+                raise TypeError(f"{key} must be a dict of str to str")
+            getattr(c, key).update(v)
+        elif fd.type == FieldDescriptor.TYPE_ENUM:
             setattr(c, key, _enum_value(key, fd, v))
         elif fd.type == FieldDescriptor.TYPE_STRING:
             if not isinstance(v, str):

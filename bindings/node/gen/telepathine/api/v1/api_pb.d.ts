@@ -278,6 +278,16 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
    * @generated from field: uint32 push_direct_max = 34;
    */
   pushDirectMax: number;
+
+  /**
+   * Translates addresses when sending: packets for a key ("host:port" as a
+   * peer advertises itself or a seed is written) go to its value (NAT,
+   * port forwarding). Default none. (Number 40: 35-39 left to fields being
+   * added alongside.)
+   *
+   * @generated from field: map<string, string> address_map = 40;
+   */
+  addressMap: { [key: string]: string };
 };
 
 /**

@@ -46,7 +46,14 @@ PEER_STATE_ALIVE: PeerState
 PEER_STATE_DEAD: PeerState
 
 class Config(_message.Message):
-    __slots__ = ("preset", "name", "cluster", "bind_addr", "advertise_addr", "seeds", "generation", "transport_mode", "mtu", "max_packet_size", "gossip_interval_ms", "fanout", "heartbeat_interval_ms", "delta_budget", "full_digest_every", "push_fanout", "push_queue_bytes", "phi_threshold", "phi_window", "phi_min_std_dev_ms", "phi_acceptable_pause_ms", "dead_grace_ms", "tombstone_grace_ms", "say_duration_ms", "max_key_size", "max_value_size", "max_event_name", "max_event_payload", "handler_queue", "max_peers", "seed", "quiet_fanout", "quiet_after_ms", "push_direct_max")
+    __slots__ = ("preset", "name", "cluster", "bind_addr", "advertise_addr", "seeds", "generation", "transport_mode", "mtu", "max_packet_size", "gossip_interval_ms", "fanout", "heartbeat_interval_ms", "delta_budget", "full_digest_every", "push_fanout", "push_queue_bytes", "phi_threshold", "phi_window", "phi_min_std_dev_ms", "phi_acceptable_pause_ms", "dead_grace_ms", "tombstone_grace_ms", "say_duration_ms", "max_key_size", "max_value_size", "max_event_name", "max_event_payload", "handler_queue", "max_peers", "seed", "quiet_fanout", "quiet_after_ms", "push_direct_max", "address_map")
+    class AddressMapEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PRESET_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +88,7 @@ class Config(_message.Message):
     QUIET_FANOUT_FIELD_NUMBER: _ClassVar[int]
     QUIET_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     PUSH_DIRECT_MAX_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_MAP_FIELD_NUMBER: _ClassVar[int]
     preset: Preset
     name: str
     cluster: str
@@ -115,7 +123,8 @@ class Config(_message.Message):
     quiet_fanout: int
     quiet_after_ms: int
     push_direct_max: int
-    def __init__(self, preset: _Optional[_Union[Preset, str]] = ..., name: _Optional[str] = ..., cluster: _Optional[str] = ..., bind_addr: _Optional[str] = ..., advertise_addr: _Optional[str] = ..., seeds: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., mtu: _Optional[int] = ..., max_packet_size: _Optional[int] = ..., gossip_interval_ms: _Optional[int] = ..., fanout: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., delta_budget: _Optional[int] = ..., full_digest_every: _Optional[int] = ..., push_fanout: _Optional[int] = ..., push_queue_bytes: _Optional[int] = ..., phi_threshold: _Optional[float] = ..., phi_window: _Optional[int] = ..., phi_min_std_dev_ms: _Optional[int] = ..., phi_acceptable_pause_ms: _Optional[int] = ..., dead_grace_ms: _Optional[int] = ..., tombstone_grace_ms: _Optional[int] = ..., say_duration_ms: _Optional[int] = ..., max_key_size: _Optional[int] = ..., max_value_size: _Optional[int] = ..., max_event_name: _Optional[int] = ..., max_event_payload: _Optional[int] = ..., handler_queue: _Optional[int] = ..., max_peers: _Optional[int] = ..., seed: _Optional[int] = ..., quiet_fanout: _Optional[int] = ..., quiet_after_ms: _Optional[int] = ..., push_direct_max: _Optional[int] = ...) -> None: ...
+    address_map: _containers.ScalarMap[str, str]
+    def __init__(self, preset: _Optional[_Union[Preset, str]] = ..., name: _Optional[str] = ..., cluster: _Optional[str] = ..., bind_addr: _Optional[str] = ..., advertise_addr: _Optional[str] = ..., seeds: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., mtu: _Optional[int] = ..., max_packet_size: _Optional[int] = ..., gossip_interval_ms: _Optional[int] = ..., fanout: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., delta_budget: _Optional[int] = ..., full_digest_every: _Optional[int] = ..., push_fanout: _Optional[int] = ..., push_queue_bytes: _Optional[int] = ..., phi_threshold: _Optional[float] = ..., phi_window: _Optional[int] = ..., phi_min_std_dev_ms: _Optional[int] = ..., phi_acceptable_pause_ms: _Optional[int] = ..., dead_grace_ms: _Optional[int] = ..., tombstone_grace_ms: _Optional[int] = ..., say_duration_ms: _Optional[int] = ..., max_key_size: _Optional[int] = ..., max_value_size: _Optional[int] = ..., max_event_name: _Optional[int] = ..., max_event_payload: _Optional[int] = ..., handler_queue: _Optional[int] = ..., max_peers: _Optional[int] = ..., seed: _Optional[int] = ..., quiet_fanout: _Optional[int] = ..., quiet_after_ms: _Optional[int] = ..., push_direct_max: _Optional[int] = ..., address_map: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Value(_message.Message):
     __slots__ = ("data", "encoding")
