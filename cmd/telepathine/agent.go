@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ func cmdAgent(args []string, out io.Writer) error {
 	preset := fs.String("preset", "lan", "timing preset: lan, wan or local")
 	tcpOnly := fs.Bool("tcp-only", false, "send everything over TCP (no UDP)")
 	verbose := fs.Bool("v", false, "log gossip activity to stderr")
+	web := addHTTPFlags(fs) // http.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,13 +62,19 @@ func cmdAgent(args []string, out io.Writer) error {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	extras, err := web.agentExtras(out)
+	if err != nil {
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runAgent(ctx, cfg, *control, out)
+	return runAgent(ctx, cfg, *control, out, extras...)
 }
 
-// runAgent runs a peer and its control socket until ctx ends.
-func runAgent(ctx context.Context, cfg engine.Config, control string, out io.Writer) error {
+// runAgent runs a peer and its control socket until ctx ends, and each
+// extra (the --http server) beside them until then.
+func runAgent(ctx context.Context, cfg engine.Config, control string, out io.Writer, extras ...func(context.Context, *engine.Peer) error) error {
 	p, err := engine.New(cfg)
 	if err != nil {
 		return err
@@ -78,6 +86,17 @@ func runAgent(ctx context.Context, cfg engine.Config, control string, out io.Wri
 	fmt.Fprintf(out, "agent %s listening on %s (cluster %q, control %s)\n", p.Name(), p.Addr(), cfg.Cluster, control)
 	errc := make(chan error, 1)
 	go func() { errc <- serveControl(ctx, control, p) }()
+	xctx, xcancel := context.WithCancel(ctx)
+	var xwg sync.WaitGroup
+	for _, f := range extras {
+		xwg.Go(func() {
+			if err := f(xctx, p); err != nil {
+				fmt.Fprintf(out, "agent: %v\n", err)
+			}
+		})
+	}
+	defer xwg.Wait()
+	defer xcancel()
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
