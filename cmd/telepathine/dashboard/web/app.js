@@ -79,7 +79,11 @@ function drawPhi(now) {
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
   const left = 28, bottom = h - 16, top = 6;
-  const x = t => left + (w - left - 4) * (1 - (now - t) / HISTORY_MS);
+  // The window grows with the history kept, from 20 s up to two minutes.
+  let oldest = now;
+  for (const h of history.values()) if (h.length) oldest = Math.min(oldest, h[0][0]);
+  const span = Math.min(HISTORY_MS, Math.max(20000, now - oldest));
+  const x = t => left + (w - left - 4) * (1 - (now - t) / span);
   const y = v => bottom - (bottom - top) * (v / PHI_MAX);
   g.font = "11px system-ui, sans-serif";
   g.fillStyle = "#6b7385";
@@ -89,7 +93,10 @@ function drawPhi(now) {
     g.beginPath(); g.moveTo(left, y(v)); g.lineTo(w - 4, y(v)); g.stroke();
     g.fillText(String(v), 4, y(v) + 4);
   }
-  for (const s of [120, 90, 60, 30, 0]) g.fillText(s ? `-${s}s` : "now", x(now - s * 1000) - (s ? 12 : 22), h - 3);
+  for (const f of [1, 0.75, 0.5, 0.25, 0]) {
+    const s = Math.round(span * f / 1000);
+    g.fillText(s ? `-${s}s` : "now", x(now - s * 1000) - (s ? (f === 1 ? 0 : 12) : 22), h - 3);
+  }
   g.setLineDash([5, 4]); g.strokeStyle = "#d64545";
   g.beginPath(); g.moveTo(left, y(PHI_THRESHOLD)); g.lineTo(w - 4, y(PHI_THRESHOLD)); g.stroke();
   g.setLineDash([]);
