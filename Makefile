@@ -429,3 +429,27 @@ test-packages-python: python-dist
 	packaging/test-python.sh "$(PYTHON)" $(abspath $(PKG)/dist) $(VERSION)
 
 test-packages: check-version test-packages-c test-packages-go test-packages-node test-packages-python
+
+# ---------------------------------------------------------------- dashboard (browser test)
+
+# The agent's --http dashboard in headless Chromium (Debian's package,
+# driven by playwright-core from npm, which never downloads a browser of its
+# own) against three real agents; the screenshot lands in build/. About 10 s.
+DASH_E2E := cmd/telepathine/dashboard/e2e
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: test-dashboard deps-chromium deps-dashboard-e2e
+test: test-dashboard
+
+deps-chromium:
+	$(call apt-install,chromium,chromium)
+
+deps-dashboard-e2e:
+	@if [ ! -d $(DASH_E2E)/node_modules/playwright-core ]; then \
+	  echo ">> npm ci in $(DASH_E2E)"; cd $(DASH_E2E) && npm ci --no-audit --no-fund; \
+	fi
+
+test-dashboard: deps-go deps-chromium deps-dashboard-e2e
+	$(GO) build -o $(BUILD)/telepathine ./cmd/telepathine
+	cd $(DASH_E2E) && TELEPATHINE_BIN=$(abspath $(BUILD)/telepathine) CHROMIUM=$(CHROMIUM) \
+	  SCREENSHOT=$(abspath $(BUILD)/dashboard.png) timeout 150 npm test

@@ -53,6 +53,12 @@ type Config struct {
 	// Transport, when set, is called at each Start instead of binding
 	// sockets (tests and simulations use the in-memory network).
 	Transport func() (transport.Transport, error)
+	// Resolver looks up seeds given as host names; each resolves to every
+	// address it names (a headless Service, a round-robin record), again
+	// every 10 gossip rounds while no seed answers. Default: the system
+	// resolver with real sockets; none with an injected Transport (names
+	// are then left to the transport).
+	Resolver transport.Resolver
 
 	// GossipInterval is the time between gossip rounds. LAN default 200 ms
 	// (memberlist's LAN cadence): each round is one Syn to each target.

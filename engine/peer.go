@@ -207,6 +207,7 @@ func (p *Peer) Start(ctx context.Context) error {
 		p.wg.Add(2)
 		go p.gossipLoop(p.stop)
 		go p.pushLoop(p.stop)
+		p.startSeeds(p.stop) // seeds.go: DNS seed names
 	}
 	p.log.Info("peer started", "name", name, "addr", advertise, "generation", gen, "cluster", p.cfg.Cluster)
 	return nil

@@ -29,6 +29,7 @@ func cmdAgent(args []string, out io.Writer) error {
 	preset := fs.String("preset", "lan", "timing preset: lan, wan or local")
 	tcpOnly := fs.Bool("tcp-only", false, "send everything over TCP (no UDP)")
 	verbose := fs.Bool("v", false, "log gossip activity to stderr")
+	web := addHTTPFlags(fs) // http.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,15 +61,20 @@ func cmdAgent(args []string, out io.Writer) error {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	extras, err := web.agentExtras(out)
+	if err != nil {
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runAgent(ctx, cfg, *control, out)
+	return runAgent(ctx, cfg, *control, out, extras...)
 }
 
-// runAgent runs a peer and its control socket until ctx ends. The peer's
-// graceful leave and the control socket live and fail together: either
-// failing ends the other.
-func runAgent(ctx context.Context, cfg engine.Config, control string, out io.Writer) error {
+// runAgent runs a peer, its control socket and each extra (the --http
+// server) until ctx ends. They live and fail together: the control socket
+// failing ends the others; the peer leaves gracefully once ctx is over.
+func runAgent(ctx context.Context, cfg engine.Config, control string, out io.Writer, extras ...func(context.Context, *engine.Peer) error) error {
 	p, err := engine.New(cfg)
 	if err != nil {
 		return err
@@ -85,6 +91,9 @@ func runAgent(ctx context.Context, cfg engine.Config, control string, out io.Wri
 		}
 		return nil
 	})
+	for _, f := range extras {
+		g.Go(func() error { return f(gctx, p) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		// Leave gracefully, within a bound of its own: ctx is already over.

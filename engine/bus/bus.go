@@ -295,6 +295,7 @@ type queue struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	dropped  atomic.Uint64
+	queued   atomic.Uint64 // accepted events (observe.go)
 }
 
 func newQueue(n int) queue { return queue{q: make(chan *Event, n), stop: make(chan struct{})} }
@@ -308,6 +309,7 @@ func (q *queue) offer(e *Event) bool {
 	}
 	select {
 	case q.q <- e:
+		q.queued.Add(1)
 		return true
 	default:
 		q.dropped.Add(1)

@@ -218,6 +218,7 @@ func (c *Cluster) Compare(d *Digest, out []Change) (Comparison, []Change) {
 				Identity: line.Version == 0,
 			})
 		case line.Version > n.Version && n != c.self:
+			n.seen = max(n.seen, line.Version)
 			cmp.Wants = append(cmp.Wants, n.Line())
 		case line.Heartbeat < n.Heartbeat:
 			cmp.Fresher = append(cmp.Fresher, n.Line())

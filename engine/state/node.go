@@ -28,6 +28,9 @@ type Node struct {
 	// pending holds pushed runs that arrived ahead of Version (a gap), until
 	// the gap fills or they age out.
 	pending []*pendingRun
+	// seen is the highest version of this node that a digest showed us
+	// (observe.go: replication lag).
+	seen uint64
 }
 
 type pendingRun struct {
