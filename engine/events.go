@@ -7,36 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/telepathine/telepathine/engine/bus"
-	"github.com/telepathine/telepathine/engine/state"
-	"github.com/telepathine/telepathine/engine/wire"
-)
-
-// Event is a local event; see bus.Event for its fields and the read-only
-// rule, and On for the handler contract.
-type Event = bus.Event
-
-// Handler handles events; see On for the contract.
-type Handler = bus.Handler
-
-// Subscription is returned by On and friends; Cancel ends it.
-type Subscription = bus.Subscription
-
-// Stream is a pull subscription returned by Events.
-type Stream = bus.Stream
-
-// Event kinds, re-exported.
-const (
-	KindStart     = bus.KindStart
-	KindStop      = bus.KindStop
-	KindSet       = bus.KindSet
-	KindDelete    = bus.KindDelete
-	KindExpired   = bus.KindExpired
-	KindSay       = bus.KindSay
-	KindAsk       = bus.KindAsk
-	KindPeerNew   = bus.KindPeerNew
-	KindPeerAlive = bus.KindPeerAlive
-	KindPeerDead  = bus.KindPeerDead
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
 )
 
 // On subscribes h to local events whose name matches pattern, with
@@ -58,34 +30,38 @@ const (
 // counted in Stats), and nothing else waits for it: not gossip, not failure
 // detection, not other subscriptions. A panic in h is logged and counted.
 // The *Event and its Value bytes are shared: read-only.
-func (p *Peer) On(pattern string, h Handler) *Subscription { return p.bus.On(pattern, h) }
+func (p *Peer) On(pattern string, h Handler) *Subscription {
+	return &Subscription{p.bus.On(pattern, h)}
+}
 
 // Once is On for the first matching event only.
-func (p *Peer) Once(pattern string, h Handler) *Subscription { return p.bus.Once(pattern, h) }
+func (p *Peer) Once(pattern string, h Handler) *Subscription {
+	return &Subscription{p.bus.Once(pattern, h)}
+}
 
 // Events returns a pull subscription for hosts that cannot take callbacks:
 // events matching pattern wait in a queue of queueLen (HandlerQueue if 0)
 // until Next takes them.
 func (p *Peer) Events(pattern string, queueLen int) *Stream {
-	return p.bus.Stream(pattern, queueLen)
+	return &Stream{p.bus.Stream(pattern, queueLen)}
 }
 
 // Hear subscribes to say events: pattern "chat:*" hears Say("chat:hello",
 // ...). The handler gets the data and the sender's name; asks are heard too
 // (reply with e.Reply).
 func (p *Peer) Hear(pattern string, h func(data Value, from string, e *Event)) *Subscription {
-	return p.bus.On("say:"+pattern, func(e *Event) { h(e.Value, e.Peer, e) })
+	return p.On("say:"+pattern, func(e *Event) { h(e.Value, e.Peer, e) })
 }
 
 // HearOnce is Hear for the first matching event only.
 func (p *Peer) HearOnce(pattern string, h func(data Value, from string, e *Event)) *Subscription {
-	return p.bus.Once("say:"+pattern, func(e *Event) { h(e.Value, e.Peer, e) })
+	return p.Once("say:"+pattern, func(e *Event) { h(e.Value, e.Peer, e) })
 }
 
 // Know subscribes to changes of keys matching pattern on any peer: sugar
 // for On("set:"+pattern).
 func (p *Peer) Know(pattern string, h func(peer string, value Value, e *Event)) *Subscription {
-	return p.bus.On("set:"+pattern, func(e *Event) { h(e.Peer, e.Value, e) })
+	return p.On("set:"+pattern, func(e *Event) { h(e.Peer, e.Value, e) })
 }
 
 // SayOption modifies a Say.
@@ -144,7 +120,7 @@ func (p *Peer) say(kind state.Kind, event string, data Value, d time.Duration, b
 		return nil, ErrNotRunning
 	}
 	from := p.st.Self().Version
-	e, err := p.st.Say(kind, event, data.Data, data.Encoding, p.clk.Now().Add(d).UnixMilli())
+	e, err := p.st.Say(kind, event, data.Data, state.Encoding(data.Encoding), p.clk.Now().Add(d).UnixMilli())
 	if err != nil {
 		return nil, mapStateErr(err)
 	}
@@ -243,16 +219,16 @@ type heardAsk struct {
 // hear turns a say or ask entry of another peer into an event. Called with
 // mu held.
 func (p *Peer) hear(from state.NodeID, e *state.Entry) {
-	v := Value{Data: e.Value, Encoding: e.Encoding}
+	v := Value{Data: e.Value, Encoding: Encoding(e.Encoding)}
 	if e.Kind != state.KindAsk {
-		p.emit(bus.NewEvent(bus.KindSay, from.Name, e.Key, v, e.ExpiresAt, nil))
+		p.emit(newEvent(KindSay, from.Name, e.Key, v, e.ExpiresAt, nil))
 		return
 	}
 	p.nextAsk++
 	id := p.nextAsk
 	h := &heardAsk{asker: from, version: e.Version, endsAt: e.ExpiresAt}
 	p.heard[id] = h
-	ev := bus.NewEvent(bus.KindAsk, from.Name, e.Key, v, e.ExpiresAt, func(r Value) error { return p.Reply(id, r) })
+	ev := newEvent(KindAsk, from.Name, e.Key, v, e.ExpiresAt, func(r Value) error { return p.Reply(id, r) })
 	ev.AskID = id
 	p.emit(ev)
 }
@@ -283,7 +259,7 @@ func (p *Peer) Reply(askID uint64, v Value) error {
 		return nil
 	}
 	p.send(h.asker.Addr, &wire.Packet{Type: wire.Reply, Reply: wire.ReplyMsg{
-		AskNode: h.asker.Key(), AskVersion: h.version, Value: v.Data, Encoding: v.Encoding,
+		AskNode: h.asker.Key(), AskVersion: h.version, Value: v.Data, Encoding: state.Encoding(v.Encoding),
 	}})
 	return nil
 }
@@ -300,7 +276,7 @@ func (p *Peer) onReply(pk *wire.Packet) {
 		p.stats.lateReplies.Add(1)
 		return
 	}
-	w.add(Reply{Peer: pk.Sender.Name, Value: Value{Data: pk.Reply.Value, Encoding: pk.Reply.Encoding}})
+	w.add(Reply{Peer: pk.Sender.Name, Value: Value{Data: pk.Reply.Value, Encoding: Encoding(pk.Reply.Encoding)}})
 }
 
 // expireAsks forgets heard asks whose time is over. Called with mu held.

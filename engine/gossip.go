@@ -3,11 +3,10 @@ package engine
 import (
 	"time"
 
-	"github.com/telepathine/telepathine/engine/bus"
-	"github.com/telepathine/telepathine/engine/failure"
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/failure"
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
 	"github.com/telepathine/telepathine/engine/transport"
-	"github.com/telepathine/telepathine/engine/wire"
 )
 
 type outgoing struct {
@@ -137,7 +136,7 @@ func (p *Peer) judge(now time.Time) {
 			p.lastNews = now
 			p.stats.deaths.Add(1)
 			p.log.Info("peer seems dead", "peer", name)
-			p.emit(bus.NewEvent(bus.KindPeerDead, name, "", Value{}, 0, nil))
+			p.emit(newEvent(KindPeerStop, name, "", Value{}, 0, nil))
 		case !m.alive && now.Sub(m.deadSince) > p.cfg.DeadGrace:
 			p.st.Remove(name, now.UnixMilli())
 			delete(p.members, name)
@@ -162,8 +161,8 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 			m.alive = true
 			p.members[name] = m
 			p.needFull = true
-			p.emit(bus.NewEvent(bus.KindPeerNew, name, "", Value{}, 0, nil))
-			p.emit(bus.NewEvent(bus.KindPeerAlive, name, "", Value{}, 0, nil))
+			p.emit(newEvent(KindPeerNew, name, "", Value{}, 0, nil))
+			p.emit(newEvent(KindPeerStart, name, "", Value{}, 0, nil))
 		case state.NodeRestarted:
 			p.needFull = true
 			p.lastNews = now
@@ -176,7 +175,7 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 			m.fd.Heartbeat(now)
 			if !m.alive {
 				m.alive = true
-				p.emit(bus.NewEvent(bus.KindPeerAlive, name, "", Value{}, 0, nil))
+				p.emit(newEvent(KindPeerStart, name, "", Value{}, 0, nil))
 			}
 		case state.HeartbeatAdvanced:
 			m := p.members[name]
@@ -188,17 +187,17 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 				m.alive = true
 				p.lastNews = now
 				p.log.Info("peer alive again", "peer", name)
-				p.emit(bus.NewEvent(bus.KindPeerAlive, name, "", Value{}, 0, nil))
+				p.emit(newEvent(KindPeerStart, name, "", Value{}, 0, nil))
 			}
 		case state.KeySet:
 			p.lastNews = now
 			e := c.Entry
-			p.emit(bus.NewEvent(bus.KindSet, name, e.Key, Value{Data: e.Value, Encoding: e.Encoding}, e.ExpiresAt, nil))
+			p.emit(newEvent(KindSet, name, e.Key, Value{Data: e.Value, Encoding: Encoding(e.Encoding)}, e.ExpiresAt, nil))
 		case state.KeyDeleted:
 			p.lastNews = now
 			var last Value
 			if c.Prev != nil {
-				last = Value{Data: c.Prev.Value, Encoding: c.Prev.Encoding}
+				last = Value{Data: c.Prev.Value, Encoding: Encoding(c.Prev.Encoding)}
 			}
 			key := ""
 			if c.Entry != nil {
@@ -206,10 +205,10 @@ func (p *Peer) applyChanges(changes []state.Change, now time.Time) {
 			} else if c.Prev != nil {
 				key = c.Prev.Key
 			}
-			p.emit(bus.NewEvent(bus.KindDelete, name, key, last, 0, nil))
+			p.emit(newEvent(KindDelete, name, key, last, 0, nil))
 		case state.KeyExpired:
 			e := c.Entry
-			p.emit(bus.NewEvent(bus.KindExpired, name, e.Key, Value{Data: e.Value, Encoding: e.Encoding}, e.ExpiresAt, nil))
+			p.emit(newEvent(KindExpired, name, e.Key, Value{Data: e.Value, Encoding: Encoding(e.Encoding)}, e.ExpiresAt, nil))
 		case state.EventHeard:
 			p.lastNews = now
 			p.hear(c.Node, c.Entry)

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
 	"github.com/telepathine/telepathine/engine/transport"
-	"github.com/telepathine/telepathine/engine/wire"
 )
 
 // maxFollowups bounds the extra Syns sent to one peer in one round to fetch

@@ -2,10 +2,11 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
 // SetOption modifies a Set.
@@ -63,7 +64,7 @@ func (p *Peer) Set(key string, value Value, opts ...SetOption) error {
 		return ErrValueTooLarge
 	}
 	from := p.st.Self().Version
-	if _, err := p.st.Set(key, value.Data, value.Encoding, o.expiresAt); err != nil {
+	if _, err := p.st.Set(key, value.Data, state.Encoding(value.Encoding), o.expiresAt); err != nil {
 		return mapStateErr(err)
 	}
 	p.stats.sets.Add(1)
@@ -122,7 +123,7 @@ func (p *Peer) lookup(peer, key string) (KeyValue, bool) {
 	// Copy: callers may keep or modify what they get.
 	return KeyValue{
 		Peer: peer, Key: key, ExpiresAt: e.ExpiresAt, Version: e.Version,
-		Value: Value{Data: bytes.Clone(e.Value), Encoding: e.Encoding},
+		Value: Value{Data: bytes.Clone(e.Value), Encoding: Encoding(e.Encoding)},
 	}, true
 }
 
@@ -176,9 +177,11 @@ func (p *Peer) pushLocal(from uint64, buffered bool) {
 }
 
 func mapStateErr(err error) error {
-	switch err {
-	case state.ErrValueSize:
+	switch {
+	case errors.Is(err, state.ErrValueSize):
 		return ErrValueTooLarge
+	case errors.Is(err, state.ErrInvalidKey):
+		return ErrInvalidKey
 	}
 	return err
 }

@@ -18,12 +18,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/telepathine/telepathine/engine/bus"
 	"github.com/telepathine/telepathine/engine/clock"
-	"github.com/telepathine/telepathine/engine/failure"
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/bus"
+	"github.com/telepathine/telepathine/engine/internal/failure"
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
 	"github.com/telepathine/telepathine/engine/transport"
-	"github.com/telepathine/telepathine/engine/wire"
 )
 
 type status int
@@ -40,7 +40,7 @@ type Peer struct {
 	cfg Config
 	clk clock.Clock
 	log *slog.Logger
-	bus *bus.Bus
+	bus *bus.Bus[*Event]
 
 	// lifeMu serialises Start, Stop and Close; mu guards everything below.
 	lifeMu sync.Mutex
@@ -107,7 +107,7 @@ func New(cfg Config) (*Peer, error) {
 		cfg:     cfg,
 		clk:     cfg.Clock,
 		log:     cfg.Logger,
-		bus:     bus.New(cfg.HandlerQueue, cfg.Logger),
+		bus:     bus.New(cfg.HandlerQueue, cfg.Logger, topicOf),
 		members: make(map[string]*member),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		seeds:   make(map[string]bool),
@@ -193,7 +193,7 @@ func (p *Peer) Start(ctx context.Context) error {
 	p.stop = make(chan struct{})
 	p.kick = make(chan struct{}, 1)
 	p.status = statusRunning
-	p.emit(bus.NewEvent(bus.KindStart, name, "", Value{}, 0, nil))
+	p.emit(newEvent(KindStart, name, "", Value{}, 0, nil))
 	p.mu.Unlock()
 
 	if err := tr.Start(p.onPacket); err != nil {
@@ -258,15 +258,16 @@ func (p *Peer) stopLocked() error {
 	p.wg.Wait()
 	err := tr.Close()
 	p.mu.Lock()
-	p.emit(bus.NewEvent(bus.KindStop, p.id.Name, "", Value{}, 0, nil))
+	p.emit(newEvent(KindStop, p.id.Name, "", Value{}, 0, nil))
 	p.mu.Unlock()
 	p.log.Info("peer stopped", "name", p.id.Name)
 	return err
 }
 
-// Close stops the peer if needed and ends every subscription. Handlers that
-// are running are waited for (except the caller's own, when Close is called
-// from a handler). Safe to call twice; a closed peer cannot be restarted.
+// Close stops the peer if needed and ends every subscription and stream:
+// no handler call starts after it returns; one already running finishes
+// (each Subscription's Done tells when). Safe to call twice, from a handler
+// too; a closed peer cannot be restarted.
 func (p *Peer) Close() error {
 	p.lifeMu.Lock()
 	defer p.lifeMu.Unlock()
@@ -316,7 +317,7 @@ func (p *Peer) nowMS() int64 { return p.clk.Now().UnixMilli() }
 
 // emit hands an event to the bus. It is called with mu held, so events reach
 // subscribers in the order the state changed.
-func (p *Peer) emit(e *bus.Event) { p.bus.Emit(e) }
+func (p *Peer) emit(e *Event) { p.bus.Emit(e) }
 
 // send encodes and sends a packet; it must be called without mu held (the
 // in-memory transport may deliver synchronously into another peer).

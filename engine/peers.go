@@ -3,7 +3,7 @@ package engine
 import (
 	"sort"
 
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
 // PeerInfo describes another peer as this one sees it.

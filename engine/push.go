@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"github.com/telepathine/telepathine/engine/state"
-	"github.com/telepathine/telepathine/engine/wire"
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
 )
 
 // pushItem is a run of fresh entries waiting to be pushed: local changes, or

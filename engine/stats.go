@@ -3,8 +3,8 @@ package engine
 import (
 	"sync/atomic"
 
+	"github.com/telepathine/telepathine/engine/internal/wire"
 	"github.com/telepathine/telepathine/engine/transport"
-	"github.com/telepathine/telepathine/engine/wire"
 )
 
 type counters struct {

@@ -72,9 +72,9 @@ func EventToProto(e *engine.Event) *apiv1.Event {
 		}}
 	case engine.KindPeerNew:
 		out.Kind = &apiv1.Event_PeerNew{PeerNew: &apiv1.PeerChange{}}
-	case engine.KindPeerAlive:
+	case engine.KindPeerStart:
 		out.Kind = &apiv1.Event_PeerAlive{PeerAlive: &apiv1.PeerChange{}}
-	case engine.KindPeerDead:
+	case engine.KindPeerStop:
 		out.Kind = &apiv1.Event_PeerDead{PeerDead: &apiv1.PeerChange{}}
 	}
 	// An unknown kind (an engine newer than this bridge) keeps name and
