@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/telepathine/telepathine/engine/internal/protocol"
 	"github.com/telepathine/telepathine/engine/internal/state"
-	"github.com/telepathine/telepathine/engine/internal/wire"
 )
 
 // On subscribes h to local events whose name matches pattern, with
@@ -91,45 +91,57 @@ func (p *Peer) Say(event string, data Value, opts ...SayOption) error {
 	if o.duration <= 0 {
 		return fmt.Errorf("%w: duration must be positive", ErrInvalidArgument)
 	}
-	_, err := p.say(state.KindEvent, event, data, o.duration, o.buffered, nil)
-	return err
-}
-
-// say appends an event of the local node and pushes it. before, when set,
-// runs under the lock between the two: Ask registers its waiter there, so no
-// reply can arrive before someone waits for it.
-func (p *Peer) say(kind state.Kind, event string, data Value, d time.Duration, buffered bool, before func(*state.Entry)) (*state.Entry, error) {
-	if event == "" || len(event) > p.cfg.MaxEventName || !state.ValidText(event) {
-		return nil, ErrInvalidEvent
+	if err := p.checkEvent(event, data); err != nil {
+		return err
 	}
-	if err := checkEncoding(data); err != nil {
-		return nil, err
-	}
-	if len(data.Data) > p.cfg.MaxEventPayload {
-		return nil, ErrValueTooLarge
-	}
-	if err := checkValue(data); err != nil {
-		return nil, err
-	}
+	now := p.clk.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.ensureState(); err != nil {
-		return nil, err
+	if err := p.usable(); err != nil {
+		return err
 	}
-	if p.status != statusRunning {
-		return nil, ErrNotRunning
-	}
-	from := p.st.Self().Version
-	e, err := p.st.Say(kind, event, data.Data, state.Encoding(data.Encoding), p.clk.Now().Add(d).UnixMilli())
+	out, err := p.core.Say(now, event, data.Data, state.Encoding(data.Encoding), o.duration, o.buffered)
 	if err != nil {
-		return nil, mapStateErr(err)
+		return p.mapCoreErr(err)
 	}
-	p.stats.says.Add(1)
-	if before != nil {
-		before(e)
+	p.report(&out)
+	return nil
+}
+
+// checkEvent validates what Say and Ask send.
+func (p *Peer) checkEvent(event string, data Value) error {
+	if event == "" || len(event) > p.cfg.MaxEventName || !state.ValidText(event) {
+		return ErrInvalidEvent
 	}
-	p.pushLocal(from, buffered)
-	return e, nil
+	if err := checkEncoding(data); err != nil {
+		return err
+	}
+	if len(data.Data) > p.cfg.MaxEventPayload {
+		return ErrValueTooLarge
+	}
+	return checkValue(data)
+}
+
+// usable says why the peer cannot take a call that needs it running.
+// Called with mu held.
+func (p *Peer) usable() error {
+	switch p.status {
+	case statusClosed:
+		return ErrClosed
+	case statusRunning:
+		return nil
+	}
+	return ErrNotRunning
+}
+
+func (p *Peer) mapCoreErr(err error) error {
+	switch {
+	case errors.Is(err, protocol.ErrNotRunning):
+		return ErrNotRunning
+	case errors.Is(err, protocol.ErrUnknownAsk):
+		return ErrUnknownAsk
+	}
+	return mapStateErr(err)
 }
 
 // Reply is one peer's answer to an Ask.
@@ -138,25 +150,23 @@ type Reply struct {
 	Value Value
 }
 
+// askWait collects the replies to one Ask; the core has already dropped
+// second replies and knows when the expected count is reached.
 type askWait struct {
 	mu      sync.Mutex
 	replies []Reply
-	seen    map[string]bool
-	expect  int
 	done    chan struct{}
 	closed  bool
-	endsAt  int64
 }
 
-func (a *askWait) add(r Reply) {
+func (a *askWait) add(r Reply, complete bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed || a.seen[r.Peer] {
+	if a.closed {
 		return
 	}
-	a.seen[r.Peer] = true
 	a.replies = append(a.replies, r)
-	if len(a.replies) >= a.expect {
+	if complete {
 		a.closed = true
 		close(a.done)
 	}
@@ -179,18 +189,26 @@ func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.D
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: timeout must be positive", ErrInvalidArgument)
 	}
-	w := &askWait{seen: map[string]bool{}, done: make(chan struct{})}
-	e, err := p.say(state.KindAsk, event, data, timeout, false, func(e *state.Entry) {
-		w.expect = len(p.liveAddrs())
-		if w.expect == 0 {
-			w.expect = 1 << 30 // nobody to wait for now, but someone may join
-		}
-		w.endsAt = e.ExpiresAt
-		p.asks[e.Version] = w
-	})
-	if err != nil {
+	if err := p.checkEvent(event, data); err != nil {
 		return nil, err
 	}
+	w := &askWait{done: make(chan struct{})}
+	now := p.clk.Now()
+	p.mu.Lock()
+	if err := p.usable(); err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	// The waiter is registered under the same lock as the ask is made, so
+	// no reply can arrive before someone waits for it.
+	out, version, err := p.core.Ask(now, event, data.Data, state.Encoding(data.Encoding), timeout)
+	if err != nil {
+		p.mu.Unlock()
+		return nil, p.mapCoreErr(err)
+	}
+	p.asks[version] = w
+	p.report(&out)
+	p.mu.Unlock()
 	t := p.clk.AfterFunc(timeout, w.finish)
 	defer t.Stop()
 	select {
@@ -199,38 +217,14 @@ func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.D
 		w.finish()
 	}
 	p.mu.Lock()
-	delete(p.asks, e.Version)
+	delete(p.asks, version)
+	p.core.EndAsk(version)
 	p.mu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]Reply, len(w.replies))
-	copy(out, w.replies)
-	return out, ctx.Err()
-}
-
-// heardAsk remembers where to send the reply to an ask heard here.
-type heardAsk struct {
-	asker   state.NodeID
-	version uint64
-	endsAt  int64
-	replied atomic.Bool
-}
-
-// hear turns a say or ask entry of another peer into an event. Called with
-// mu held.
-func (p *Peer) hear(from state.NodeID, e *state.Entry) {
-	v := Value{Data: e.Value, Encoding: Encoding(e.Encoding)}
-	if e.Kind != state.KindAsk {
-		p.emit(newEvent(KindSay, from.Name, e.Key, v, e.ExpiresAt, nil))
-		return
-	}
-	p.nextAsk++
-	id := p.nextAsk
-	h := &heardAsk{asker: from, version: e.Version, endsAt: e.ExpiresAt}
-	p.heard[id] = h
-	ev := newEvent(KindAsk, from.Name, e.Key, v, e.ExpiresAt, func(r Value) error { return p.Reply(id, r) })
-	ev.AskID = id
-	p.emit(ev)
+	out2 := make([]Reply, len(w.replies))
+	copy(out2, w.replies)
+	return out2, ctx.Err()
 }
 
 // Reply answers the ask with the given AskID (Event.AskID); only the first
@@ -245,45 +239,13 @@ func (p *Peer) Reply(askID uint64, v Value) error {
 	if len(v.Data) > p.cfg.MaxEventPayload {
 		return ErrValueTooLarge
 	}
+	now := p.clk.Now()
 	p.mu.Lock()
-	h, ok := p.heard[askID]
-	running := p.status == statusRunning
+	out, err := p.core.Reply(now, askID, v.Data, state.Encoding(v.Encoding))
 	p.mu.Unlock()
-	if !ok || p.nowMS() >= h.endsAt {
-		return ErrUnknownAsk
+	if err != nil {
+		return p.mapCoreErr(err)
 	}
-	if !running {
-		return ErrNotRunning
-	}
-	if !h.replied.CompareAndSwap(false, true) {
-		return nil
-	}
-	p.send(h.asker.Addr, &wire.Packet{Type: wire.Reply, Reply: wire.ReplyMsg{
-		AskNode: h.asker.Key(), AskVersion: h.version, Value: v.Data, Encoding: state.Encoding(v.Encoding),
-	}})
+	p.send(out.Packets)
 	return nil
-}
-
-func (p *Peer) onReply(pk *wire.Packet) {
-	p.mu.Lock()
-	s := p.sess.Load()
-	var w *askWait
-	if pk.Reply.AskNode == s.id.Key() {
-		w = p.asks[pk.Reply.AskVersion]
-	}
-	p.mu.Unlock()
-	if w == nil {
-		p.stats.lateReplies.Add(1)
-		return
-	}
-	w.add(Reply{Peer: pk.Sender.Name, Value: Value{Data: pk.Reply.Value, Encoding: Encoding(pk.Reply.Encoding)}})
-}
-
-// expireAsks forgets heard asks whose time is over. Called with mu held.
-func (p *Peer) expireAsks(now int64) {
-	for id, h := range p.heard {
-		if now >= h.endsAt {
-			delete(p.heard, id)
-		}
-	}
 }

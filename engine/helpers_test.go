@@ -54,7 +54,7 @@ func (cl *cluster) config(i int) Config {
 	} else if i > 0 {
 		c.Seeds = []string{cl.peers[0].Addr()}
 	}
-	c.Seed = uint64(i + 1)
+	c.RandSeed = uint64(i + 1)
 	if cl.cfg != nil {
 		cl.cfg(i, &c)
 	}
