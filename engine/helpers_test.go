@@ -86,6 +86,9 @@ func newNetCluster(t testing.TB, n int, mutate func(i int, c *Config)) *cluster 
 	return cl
 }
 
+// waitFor bounds every wait of the engine's tests.
+const waitFor = 10 * time.Second
+
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
 	t.Helper()

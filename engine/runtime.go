@@ -57,9 +57,9 @@ func (p *Peer) pushLoop(stop chan struct{}) {
 
 func (p *Peer) flushPushes() {
 	p.mu.Lock()
-	out := p.core.FlushPushes()
+	plan := p.core.TakePushes()
 	p.mu.Unlock()
-	p.send(out.Packets)
+	p.send(plan.Packets())
 }
 
 // onPacket is the transport's handler.

@@ -65,13 +65,25 @@ func (c *Core) pushLocal(now int64, from uint64, buffered bool, out *Output) {
 // PushPending reports whether pushes wait for FlushPushes.
 func (c *Core) PushPending() bool { return c.running && len(c.push.items) > 0 }
 
-// FlushPushes sends every queued push: straight to every live peer while
-// there are at most PushDirectMax, otherwise to PushFanout random ones that
-// forward it once. Batches are cut at DeltaBudget.
-func (c *Core) FlushPushes() Output {
-	var out Output
+// PushPlan is a flush of the push queue taken from the core: a snapshot
+// of the runs and the targets. Packets builds the batches from it without
+// the core, so the runtime can do that work outside its lock.
+type PushPlan struct {
+	targets []string
+	relay   bool
+	items   []pushItem
+	nds     []state.NodeDelta
+	budget  int
+	cluster string
+	sender  state.NodeID
+}
+
+// TakePushes empties the push queue into a plan: straight to every live
+// peer while there are at most PushDirectMax, otherwise to PushFanout
+// random ones that forward it once.
+func (c *Core) TakePushes() PushPlan {
 	if !c.running || len(c.push.items) == 0 {
-		return out
+		return PushPlan{}
 	}
 	items := c.push.items
 	c.push.items, c.push.bytes = nil, 0
@@ -81,30 +93,49 @@ func (c *Core) FlushPushes() Output {
 		c.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
 		targets, relay = live[:c.cfg.PushFanout], true
 	}
+	// Snapshot the NodeDeltas now: heartbeats are mutable, entries are not.
 	nds := make([]state.NodeDelta, len(items))
 	for i := range items {
 		nds[i] = items[i].run.NodeDelta()
 	}
-	for _, t := range targets {
-		batch := state.Delta{Relay: relay}
+	c.stats.PushBatches++
+	return PushPlan{targets: targets, relay: relay, items: items, nds: nds,
+		budget: c.cfg.DeltaBudget, cluster: c.cfg.Cluster, sender: c.id}
+}
+
+// Packets builds the plan's packets, cut at DeltaBudget; nothing goes back
+// where it came from or to its own author.
+func (pl *PushPlan) Packets() []Outgoing {
+	var out []Outgoing
+	send := func(t string, d state.Delta) {
+		out = append(out, Outgoing{To: t, Packet: &wire.Packet{
+			Cluster: pl.cluster, Sender: pl.sender, Type: wire.Push, Delta: d}})
+	}
+	for _, t := range pl.targets {
+		batch := state.Delta{Relay: pl.relay}
 		size := 0
-		for i := range nds {
-			if items[i].except == t || nds[i].ID.Addr == t {
+		for i := range pl.nds {
+			if pl.items[i].except == t || pl.nds[i].ID.Addr == t {
 				continue
 			}
-			if size+items[i].size > c.cfg.DeltaBudget && len(batch.Nodes) > 0 {
-				out.send(t, c.stamp(&wire.Packet{Type: wire.Push, Delta: batch}))
-				batch, size = state.Delta{Relay: relay}, 0
+			if size+pl.items[i].size > pl.budget && len(batch.Nodes) > 0 {
+				send(t, batch)
+				batch, size = state.Delta{Relay: pl.relay}, 0
 			}
-			batch.Nodes = append(batch.Nodes, nds[i])
-			size += items[i].size
+			batch.Nodes = append(batch.Nodes, pl.nds[i])
+			size += pl.items[i].size
 		}
 		if len(batch.Nodes) > 0 {
-			out.send(t, c.stamp(&wire.Packet{Type: wire.Push, Delta: batch}))
+			send(t, batch)
 		}
 	}
-	c.stats.PushBatches++
 	return out
+}
+
+// FlushPushes is TakePushes and Packets in one call.
+func (c *Core) FlushPushes() Output {
+	plan := c.TakePushes()
+	return Output{Packets: plan.Packets()}
 }
 
 // liveAddrs lists the addresses of live peers.
