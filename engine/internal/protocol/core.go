@@ -119,9 +119,6 @@ func New(cfg Config, rng *rand.Rand) *Core {
 	return c
 }
 
-// Running reports whether Start was called without a later Stop.
-func (c *Core) Running() bool { return c.running }
-
 // ID returns the current incarnation's identity (the zero NodeID before
 // the first Start, but for the configured name).
 func (c *Core) ID() state.NodeID { return c.id }
