@@ -144,8 +144,8 @@ func (p *Peer) mapCoreErr(err error) error {
 	return mapStateErr(err)
 }
 
-// Reply is one peer's answer to an Ask.
-type Reply struct {
+// Answer is one peer's answer to an Ask.
+type Answer struct {
 	Peer  string
 	Value Value
 }
@@ -154,12 +154,12 @@ type Reply struct {
 // second replies and knows when the expected count is reached.
 type askWait struct {
 	mu      sync.Mutex
-	replies []Reply
+	replies []Answer
 	done    chan struct{}
 	closed  bool
 }
 
-func (a *askWait) add(r Reply, complete bool) {
+func (a *askWait) add(r Answer, complete bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -185,7 +185,7 @@ func (a *askWait) finish() {
 // handlers give (e.Reply) until timeout, ctx ends, or every peer alive when
 // asking has replied. Peers that do not answer are simply absent. The ask
 // is delivered during timeout, like a Say with that duration.
-func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.Duration) ([]Reply, error) {
+func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.Duration) ([]Answer, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: timeout must be positive", ErrInvalidArgument)
 	}
@@ -222,7 +222,7 @@ func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.D
 	p.mu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out2 := make([]Reply, len(w.replies))
+	out2 := make([]Answer, len(w.replies))
 	copy(out2, w.replies)
 	return out2, ctx.Err()
 }

@@ -25,8 +25,8 @@ func (p *Peer) LivePeers() []PeerInfo { return p.peers(func(alive bool) bool { r
 // DeadPeers returns the peers that seem dead, sorted by name.
 func (p *Peer) DeadPeers() []PeerInfo { return p.peers(func(alive bool) bool { return !alive }) }
 
-// Peer returns what is known of one peer.
-func (p *Peer) Peer(name string) (PeerInfo, bool) {
+// Member returns what is known of one other peer.
+func (p *Peer) Member(name string) (PeerInfo, bool) {
 	for _, i := range p.AllPeers() {
 		if i.Name == name {
 			return i, true

@@ -81,7 +81,7 @@ func (p *Peer) report(out *protocol.Output) {
 	}
 	for _, r := range out.Replies {
 		if w := p.asks[r.Version]; w != nil {
-			w.add(Reply{Peer: r.Peer, Value: Value{Data: r.Value, Encoding: Encoding(r.Encoding)}}, r.Complete)
+			w.add(Answer{Peer: r.Peer, Value: Value{Data: r.Value, Encoding: Encoding(r.Encoding)}}, r.Complete)
 		}
 	}
 	if out.PushReady && p.kick != nil {

@@ -39,7 +39,7 @@ func PeersToProto(infos []engine.PeerInfo) *apiv1.PeerList {
 }
 
 // RepliesToProto converts the replies of an ask.
-func RepliesToProto(rs []engine.Reply) *apiv1.AskReplies {
+func RepliesToProto(rs []engine.Answer) *apiv1.AskReplies {
 	out := &apiv1.AskReplies{Replies: make([]*apiv1.Reply, len(rs))}
 	for i, r := range rs {
 		out.Replies[i] = &apiv1.Reply{Peer: r.Peer, Value: ValueToProto(r.Value)}

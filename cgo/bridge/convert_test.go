@@ -90,7 +90,7 @@ func TestValueConversions(t *testing.T) {
 	assert.Equal(t, 0.5, pl.GetPeers()[0].GetPhi())
 	assert.Equal(t, uint64(3), pl.GetPeers()[0].GetHeartbeat())
 
-	rs := RepliesToProto([]engine.Reply{{Peer: "a", Value: engine.String("x")}})
+	rs := RepliesToProto([]engine.Answer{{Peer: "a", Value: engine.String("x")}})
 	require.Len(t, rs.GetReplies(), 1)
 	assert.Equal(t, "a", rs.GetReplies()[0].GetPeer())
 
