@@ -77,7 +77,7 @@ func (c *tpCluster) JoinAll() error {
 func (c *tpCluster) KnowsAll(i int) bool { return len(c.peers[i].LivePeers()) == len(c.peers)-1 }
 
 func (c *tpCluster) Knows(i int, name string) bool {
-	info, ok := c.peers[i].Peer(name)
+	info, ok := c.peers[i].Member(name)
 	return ok && info.Alive
 }
 

@@ -21,10 +21,25 @@ typedef const char tp_cchar;
 
 // cgo cannot call C function pointers: these trampolines do. user_data
 // travels as an integer so that Go never treats it as a pointer.
+//
+// tp_current_sub is the subscription whose callback runs on this thread (0
+// for none): a call into the library made from inside a callback runs on
+// the callback's thread, so the close functions learn from it whether they
+// are called from the very callback they would otherwise wait for. Only
+// tp_call_event and tp_in_callback touch it, both compiled in this file's
+// translation unit.
+static __thread uint64_t tp_current_sub;
+
 static inline void tp_call_event(tp_event_fn fn, uintptr_t user_data,
-                                 const uint8_t *event, size_t len) {
+                                 uint64_t sub, const uint8_t *event,
+                                 size_t len) {
+  uint64_t outer = tp_current_sub;
+  tp_current_sub = sub;
   fn((void *)user_data, event, len);
+  tp_current_sub = outer;
 }
+
+static inline uint64_t tp_in_callback(void) { return tp_current_sub; }
 
 static inline void tp_call_finalizer(tp_finalizer_fn fn, uintptr_t user_data) {
   fn((void *)user_data);
@@ -184,7 +199,7 @@ func tp_engine_stop(engine C.tp_engine, errOut *C.tp_buf) (rc C.int) {
 func tp_engine_close(engine C.tp_engine, errOut *C.tp_buf) (rc C.int) {
 	defer guard(&rc, errOut)
 	zero(errOut)
-	return status(errOut, br.CloseEngine(uint64(engine)))
+	return status(errOut, br.CloseEngine(uint64(engine), uint64(C.tp_in_callback())))
 }
 
 //export tp_engine_info
@@ -380,14 +395,14 @@ const (
 	keepEventBuf = 64 << 10 // a larger buffer is shrunk after a smaller event
 )
 
-func (c *callback) deliver(ev []byte) {
+func (c *callback) deliver(sub uint64, ev []byte) {
 	if len(ev) > c.size || (c.size > keepEventBuf && len(ev) <= keepEventBuf) {
 		C.free(c.buf)
 		c.size = max(len(ev), minEventBuf)
 		c.buf = C.malloc(C.size_t(c.size))
 	}
 	copy(unsafe.Slice((*byte)(c.buf), c.size), ev)
-	C.tp_call_event(c.fn, c.ud, (*C.uint8_t)(c.buf), C.size_t(len(ev)))
+	C.tp_call_event(c.fn, c.ud, C.uint64_t(sub), (*C.uint8_t)(c.buf), C.size_t(len(ev)))
 }
 
 // finalize runs once, after the last deliver returned.
@@ -426,7 +441,7 @@ func tp_engine_subscribe(engine C.tp_engine, pattern *C.tp_cbyte, patternLen C.s
 func tp_subscription_close(subscription C.tp_subscription, errOut *C.tp_buf) (rc C.int) {
 	defer guard(&rc, errOut)
 	zero(errOut)
-	return status(errOut, br.CloseSubscription(uint64(subscription)))
+	return status(errOut, br.CloseSubscription(uint64(subscription), uint64(C.tp_in_callback())))
 }
 
 //export tp_events_open

@@ -273,9 +273,15 @@ func TestHearOnceAndCancel(t *testing.T) {
 }
 
 func TestEventsStreamPolls(t *testing.T) {
-	cl := newMemCluster(t, 2, transport.MemOptions{}, nil)
-	st := cl.peers[1].Events("peer:*", 16)
+	cl := newMemCluster(t, 1, transport.MemOptions{}, nil)
+	// Subscribed before Start: the peer:new that comes with the join cannot
+	// be missed.
+	joiner, err := New(cl.config(1))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = joiner.Close() })
+	st := joiner.Events("peer:*", 16)
 	defer st.Close()
+	require.NoError(t, joiner.Start(context.Background()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	e, err := st.Next(ctx)

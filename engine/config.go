@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/telepathine/telepathine/engine/clock"
+	"github.com/telepathine/telepathine/engine/internal/failure"
+	"github.com/telepathine/telepathine/engine/internal/protocol"
+	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/transport"
 )
 
@@ -149,14 +152,10 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives diagnostics. Default: discard.
 	Logger *slog.Logger
-	// Seed makes peer selection deterministic (simulations). Default 0:
-	// random.
-	Seed uint64
-
-	// manual (tests only) starts no goroutines: the test drives gossip
-	// rounds and push flushes itself, with a manual clock, so a simulation
-	// is deterministic and runs faster than real time.
-	manual bool
+	// RandSeed seeds the random choices (gossip targets, digest subsets),
+	// making a run reproducible: a simulation, a replayed bug report.
+	// Default 0: a random seed.
+	RandSeed uint64
 }
 
 // Upper bounds of Config fields that size allocations made up front.
@@ -226,6 +225,34 @@ func LocalConfig() Config {
 	c.DeadGrace = time.Minute
 	c.TombstoneGrace = 30 * time.Second
 	return c
+}
+
+// protocol is what the protocol core needs of the configuration.
+func (c *Config) protocol() protocol.Config {
+	return protocol.Config{
+		Cluster: c.Cluster, GossipInterval: c.GossipInterval, HeartbeatInterval: c.HeartbeatInterval,
+		Fanout: c.Fanout, QuietFanout: c.QuietFanout, QuietAfter: c.QuietAfter,
+		DeltaBudget: c.DeltaBudget, FullDigestEvery: c.FullDigestEvery,
+		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.PushQueueBytes,
+		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
+		MTU: c.MTU, TCPOnly: c.TransportMode == transport.TCPOnly, MaxPacketSize: c.MaxPacketSize,
+		Phi: failure.Config{
+			Threshold:       c.PhiThreshold,
+			WindowSize:      c.PhiWindow,
+			MinStdDev:       c.PhiMinStdDev,
+			AcceptablePause: c.PhiAcceptablePause,
+			FirstInterval:   c.HeartbeatInterval,
+			// A gap of many intervals is a partition or a pause, not a
+			// rhythm to learn from.
+			MaxInterval: 10 * c.HeartbeatInterval,
+		},
+		Limits: state.Limits{
+			MaxKey: c.MaxKeySize, MaxValue: c.MaxValueSize, MaxNodes: c.MaxPeers,
+			MaxPend: 256, PendingMS: (10 * c.GossipInterval).Milliseconds(),
+		},
+		Seeds:  c.Seeds,
+		Logger: c.Logger,
+	}
 }
 
 // withDefaults fills zero fields from LANConfig and normalises seeds.

@@ -285,7 +285,7 @@ func TestDeletedKeyDoesNotComeBackAfterPartition(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool {
 		owner.mu.Lock()
 		defer owner.mu.Unlock()
-		return owner.st.Self().GCFloor > 0
+		return owner.core.CollectedUpTo() > 0
 	}, "tombstone collected")
 	_, stale := cl.peers[3].GetRemote(owner.Name(), "doomed")
 	require.True(t, stale, "the isolated peer still holds the old value")

@@ -1,10 +1,6 @@
 package engine
 
-import (
-	"errors"
-
-	"github.com/telepathine/telepathine/engine/state"
-)
+import "errors"
 
 // Errors returned by the Peer. Compare with errors.Is.
 var (
@@ -17,7 +13,7 @@ var (
 	// ErrRunning: Start on a peer that is already running.
 	ErrRunning = errors.New("telepathine: peer already running")
 	// ErrInvalidKey: empty, too long, not UTF-8, or containing NUL.
-	ErrInvalidKey = state.ErrInvalidKey
+	ErrInvalidKey = errors.New("telepathine: invalid key")
 	// ErrValueTooLarge: a value above MaxValueSize or a payload above
 	// MaxEventPayload.
 	ErrValueTooLarge = errors.New("telepathine: value too large")
@@ -29,4 +25,6 @@ var (
 	// ErrInvalidArgument: an argument out of its range (negative duration,
 	// unknown encoding...).
 	ErrInvalidArgument = errors.New("telepathine: invalid argument")
+	// ErrNotAsk: Reply on an event that is not an ask.
+	ErrNotAsk = errors.New("telepathine: event is not an ask")
 )

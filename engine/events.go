@@ -2,41 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/telepathine/telepathine/engine/bus"
-	"github.com/telepathine/telepathine/engine/state"
-	"github.com/telepathine/telepathine/engine/wire"
-)
-
-// Event is a local event; see bus.Event for its fields and the read-only
-// rule, and On for the handler contract.
-type Event = bus.Event
-
-// Handler handles events; see On for the contract.
-type Handler = bus.Handler
-
-// Subscription is returned by On and friends; Cancel ends it.
-type Subscription = bus.Subscription
-
-// Stream is a pull subscription returned by Events.
-type Stream = bus.Stream
-
-// Event kinds, re-exported.
-const (
-	KindStart     = bus.KindStart
-	KindStop      = bus.KindStop
-	KindSet       = bus.KindSet
-	KindDelete    = bus.KindDelete
-	KindExpired   = bus.KindExpired
-	KindSay       = bus.KindSay
-	KindAsk       = bus.KindAsk
-	KindPeerNew   = bus.KindPeerNew
-	KindPeerAlive = bus.KindPeerAlive
-	KindPeerDead  = bus.KindPeerDead
+	"github.com/telepathine/telepathine/engine/internal/protocol"
+	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
 // On subscribes h to local events whose name matches pattern, with
@@ -58,34 +30,38 @@ const (
 // counted in Stats), and nothing else waits for it: not gossip, not failure
 // detection, not other subscriptions. A panic in h is logged and counted.
 // The *Event and its Value bytes are shared: read-only.
-func (p *Peer) On(pattern string, h Handler) *Subscription { return p.bus.On(pattern, h) }
+func (p *Peer) On(pattern string, h Handler) *Subscription {
+	return &Subscription{p.bus.On(pattern, h)}
+}
 
 // Once is On for the first matching event only.
-func (p *Peer) Once(pattern string, h Handler) *Subscription { return p.bus.Once(pattern, h) }
+func (p *Peer) Once(pattern string, h Handler) *Subscription {
+	return &Subscription{p.bus.Once(pattern, h)}
+}
 
 // Events returns a pull subscription for hosts that cannot take callbacks:
 // events matching pattern wait in a queue of queueLen (HandlerQueue if 0)
 // until Next takes them.
 func (p *Peer) Events(pattern string, queueLen int) *Stream {
-	return p.bus.Stream(pattern, queueLen)
+	return &Stream{p.bus.Stream(pattern, queueLen)}
 }
 
 // Hear subscribes to say events: pattern "chat:*" hears Say("chat:hello",
 // ...). The handler gets the data and the sender's name; asks are heard too
 // (reply with e.Reply).
 func (p *Peer) Hear(pattern string, h func(data Value, from string, e *Event)) *Subscription {
-	return p.bus.On("say:"+pattern, func(e *Event) { h(e.Value, e.Peer, e) })
+	return p.On("say:"+pattern, func(e *Event) { h(e.Value, e.Peer, e) })
 }
 
 // HearOnce is Hear for the first matching event only.
 func (p *Peer) HearOnce(pattern string, h func(data Value, from string, e *Event)) *Subscription {
-	return p.bus.Once("say:"+pattern, func(e *Event) { h(e.Value, e.Peer, e) })
+	return p.Once("say:"+pattern, func(e *Event) { h(e.Value, e.Peer, e) })
 }
 
 // Know subscribes to changes of keys matching pattern on any peer: sugar
 // for On("set:"+pattern).
 func (p *Peer) Know(pattern string, h func(peer string, value Value, e *Event)) *Subscription {
-	return p.bus.On("set:"+pattern, func(e *Event) { h(e.Peer, e.Value, e) })
+	return p.On("set:"+pattern, func(e *Event) { h(e.Peer, e.Value, e) })
 }
 
 // SayOption modifies a Say.
@@ -115,72 +91,82 @@ func (p *Peer) Say(event string, data Value, opts ...SayOption) error {
 	if o.duration <= 0 {
 		return fmt.Errorf("%w: duration must be positive", ErrInvalidArgument)
 	}
-	_, err := p.say(state.KindEvent, event, data, o.duration, o.buffered, nil)
-	return err
-}
-
-// say appends an event of the local node and pushes it. before, when set,
-// runs under the lock between the two: Ask registers its waiter there, so no
-// reply can arrive before someone waits for it.
-func (p *Peer) say(kind state.Kind, event string, data Value, d time.Duration, buffered bool, before func(*state.Entry)) (*state.Entry, error) {
-	if event == "" || len(event) > p.cfg.MaxEventName || !state.ValidText(event) {
-		return nil, ErrInvalidEvent
+	if err := p.checkEvent(event, data); err != nil {
+		return err
 	}
-	if err := checkEncoding(data); err != nil {
-		return nil, err
-	}
-	if len(data.Data) > p.cfg.MaxEventPayload {
-		return nil, ErrValueTooLarge
-	}
-	if err := checkValue(data); err != nil {
-		return nil, err
-	}
+	now := p.clk.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.ensureState(); err != nil {
-		return nil, err
+	if err := p.usable(); err != nil {
+		return err
 	}
-	if p.status != statusRunning {
-		return nil, ErrNotRunning
-	}
-	from := p.st.Self().Version
-	e, err := p.st.Say(kind, event, data.Data, data.Encoding, p.clk.Now().Add(d).UnixMilli())
+	out, err := p.core.Say(now, event, data.Data, state.Encoding(data.Encoding), o.duration, o.buffered)
 	if err != nil {
-		return nil, mapStateErr(err)
+		return p.mapCoreErr(err)
 	}
-	p.stats.says.Add(1)
-	if before != nil {
-		before(e)
-	}
-	p.pushLocal(from, buffered)
-	return e, nil
+	p.report(&out)
+	return nil
 }
 
-// Reply is one peer's answer to an Ask.
-type Reply struct {
+// checkEvent validates what Say and Ask send.
+func (p *Peer) checkEvent(event string, data Value) error {
+	if event == "" || len(event) > p.cfg.MaxEventName || !state.ValidText(event) {
+		return ErrInvalidEvent
+	}
+	if err := checkEncoding(data); err != nil {
+		return err
+	}
+	if len(data.Data) > p.cfg.MaxEventPayload {
+		return ErrValueTooLarge
+	}
+	return checkValue(data)
+}
+
+// usable says why the peer cannot take a call that needs it running.
+// Called with mu held.
+func (p *Peer) usable() error {
+	switch p.status {
+	case statusClosed:
+		return ErrClosed
+	case statusRunning:
+		return nil
+	}
+	return ErrNotRunning
+}
+
+func (p *Peer) mapCoreErr(err error) error {
+	switch {
+	case errors.Is(err, protocol.ErrNotRunning):
+		return ErrNotRunning
+	case errors.Is(err, protocol.ErrUnknownAsk):
+		return ErrUnknownAsk
+	}
+	return mapStateErr(err)
+}
+
+// Answer is one peer's answer to an Ask.
+type Answer struct {
 	Peer  string
 	Value Value
 }
 
+// askWait collects the replies to one Ask; the core has already dropped
+// second replies and knows when the expected count is reached.
 type askWait struct {
 	mu      sync.Mutex
-	replies []Reply
-	seen    map[string]bool
-	expect  int
+	replies []Answer
 	done    chan struct{}
 	closed  bool
-	endsAt  int64
 }
 
-func (a *askWait) add(r Reply) {
+func (a *askWait) add(r Answer, complete bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed || a.seen[r.Peer] {
+	if a.closed {
 		return
 	}
-	a.seen[r.Peer] = true
 	a.replies = append(a.replies, r)
-	if len(a.replies) >= a.expect {
+	if complete {
 		a.closed = true
 		close(a.done)
 	}
@@ -199,22 +185,30 @@ func (a *askWait) finish() {
 // handlers give (e.Reply) until timeout, ctx ends, or every peer alive when
 // asking has replied. Peers that do not answer are simply absent. The ask
 // is delivered during timeout, like a Say with that duration.
-func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.Duration) ([]Reply, error) {
+func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.Duration) ([]Answer, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: timeout must be positive", ErrInvalidArgument)
 	}
-	w := &askWait{seen: map[string]bool{}, done: make(chan struct{})}
-	e, err := p.say(state.KindAsk, event, data, timeout, false, func(e *state.Entry) {
-		w.expect = len(p.liveAddrs())
-		if w.expect == 0 {
-			w.expect = 1 << 30 // nobody to wait for now, but someone may join
-		}
-		w.endsAt = e.ExpiresAt
-		p.asks[e.Version] = w
-	})
-	if err != nil {
+	if err := p.checkEvent(event, data); err != nil {
 		return nil, err
 	}
+	w := &askWait{done: make(chan struct{})}
+	now := p.clk.Now()
+	p.mu.Lock()
+	if err := p.usable(); err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	// The waiter is registered under the same lock as the ask is made, so
+	// no reply can arrive before someone waits for it.
+	out, version, err := p.core.Ask(now, event, data.Data, state.Encoding(data.Encoding), timeout)
+	if err != nil {
+		p.mu.Unlock()
+		return nil, p.mapCoreErr(err)
+	}
+	p.asks[version] = w
+	p.report(&out)
+	p.mu.Unlock()
 	t := p.clk.AfterFunc(timeout, w.finish)
 	defer t.Stop()
 	select {
@@ -223,38 +217,14 @@ func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.D
 		w.finish()
 	}
 	p.mu.Lock()
-	delete(p.asks, e.Version)
+	delete(p.asks, version)
+	p.core.EndAsk(version)
 	p.mu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]Reply, len(w.replies))
-	copy(out, w.replies)
-	return out, ctx.Err()
-}
-
-// heardAsk remembers where to send the reply to an ask heard here.
-type heardAsk struct {
-	asker   state.NodeID
-	version uint64
-	endsAt  int64
-	replied atomic.Bool
-}
-
-// hear turns a say or ask entry of another peer into an event. Called with
-// mu held.
-func (p *Peer) hear(from state.NodeID, e *state.Entry) {
-	v := Value{Data: e.Value, Encoding: e.Encoding}
-	if e.Kind != state.KindAsk {
-		p.emit(bus.NewEvent(bus.KindSay, from.Name, e.Key, v, e.ExpiresAt, nil))
-		return
-	}
-	p.nextAsk++
-	id := p.nextAsk
-	h := &heardAsk{asker: from, version: e.Version, endsAt: e.ExpiresAt}
-	p.heard[id] = h
-	ev := bus.NewEvent(bus.KindAsk, from.Name, e.Key, v, e.ExpiresAt, func(r Value) error { return p.Reply(id, r) })
-	ev.AskID = id
-	p.emit(ev)
+	out2 := make([]Answer, len(w.replies))
+	copy(out2, w.replies)
+	return out2, ctx.Err()
 }
 
 // Reply answers the ask with the given AskID (Event.AskID); only the first
@@ -269,45 +239,13 @@ func (p *Peer) Reply(askID uint64, v Value) error {
 	if len(v.Data) > p.cfg.MaxEventPayload {
 		return ErrValueTooLarge
 	}
+	now := p.clk.Now()
 	p.mu.Lock()
-	h, ok := p.heard[askID]
-	running := p.status == statusRunning
+	out, err := p.core.Reply(now, askID, v.Data, state.Encoding(v.Encoding))
 	p.mu.Unlock()
-	if !ok || p.nowMS() >= h.endsAt {
-		return ErrUnknownAsk
+	if err != nil {
+		return p.mapCoreErr(err)
 	}
-	if !running {
-		return ErrNotRunning
-	}
-	if !h.replied.CompareAndSwap(false, true) {
-		return nil
-	}
-	p.send(h.asker.Addr, &wire.Packet{Type: wire.Reply, Reply: wire.ReplyMsg{
-		AskNode: h.asker.Key(), AskVersion: h.version, Value: v.Data, Encoding: v.Encoding,
-	}})
+	p.send(out.Packets)
 	return nil
-}
-
-func (p *Peer) onReply(pk *wire.Packet) {
-	p.mu.Lock()
-	s := p.sess.Load()
-	var w *askWait
-	if pk.Reply.AskNode == s.id.Key() {
-		w = p.asks[pk.Reply.AskVersion]
-	}
-	p.mu.Unlock()
-	if w == nil {
-		p.stats.lateReplies.Add(1)
-		return
-	}
-	w.add(Reply{Peer: pk.Sender.Name, Value: Value{Data: pk.Reply.Value, Encoding: pk.Reply.Encoding}})
-}
-
-// expireAsks forgets heard asks whose time is over. Called with mu held.
-func (p *Peer) expireAsks(now int64) {
-	for id, h := range p.heard {
-		if now >= h.endsAt {
-			delete(p.heard, id)
-		}
-	}
 }

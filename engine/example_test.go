@@ -11,7 +11,10 @@ import (
 // Two peers on loopback: one sets a key and says something, the other reads
 // the replica and hears the event.
 func Example_twoPeers() {
-	ctx := context.Background()
+	// Every wait below ends by this deadline: a broken build prints
+	// "timed out" and fails the example instead of hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	cfg := engine.LocalConfig()
 	cfg.Cluster = "example"
 
@@ -46,12 +49,22 @@ func Example_twoPeers() {
 			fmt.Println("b reads a's color:", v)
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			fmt.Println("timed out waiting for the replica")
+			return
+		case <-time.After(10 * time.Millisecond): // poll again
+		}
 	}
 	if err := a.Say("greeting", engine.String("hello")); err != nil {
 		panic(err)
 	}
-	fmt.Println("b hears:", <-heard)
+	select {
+	case msg := <-heard:
+		fmt.Println("b hears:", msg)
+	case <-ctx.Done():
+		fmt.Println("timed out waiting for the greeting")
+	}
 	// Output:
 	// b reads a's color: blue
 	// b hears: hello

@@ -54,7 +54,7 @@ func (cl *cluster) config(i int) Config {
 	} else if i > 0 {
 		c.Seeds = []string{cl.peers[0].Addr()}
 	}
-	c.Seed = uint64(i + 1)
+	c.RandSeed = uint64(i + 1)
 	if cl.cfg != nil {
 		cl.cfg(i, &c)
 	}
@@ -85,6 +85,9 @@ func newNetCluster(t testing.TB, n int, mutate func(i int, c *Config)) *cluster 
 	}
 	return cl
 }
+
+// waitFor bounds every wait of the engine's tests.
+const waitFor = 10 * time.Second
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {

@@ -2,10 +2,11 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
 // SetOption modifies a Set.
@@ -54,38 +55,36 @@ func (p *Peer) Set(key string, value Value, opts ...SetOption) error {
 	if err := checkValue(value); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.ensureState(); err != nil {
-		return err
-	}
 	if len(value.Data) > p.cfg.MaxValueSize {
 		return ErrValueTooLarge
 	}
-	from := p.st.Self().Version
-	if _, err := p.st.Set(key, value.Data, value.Encoding, o.expiresAt); err != nil {
-		return mapStateErr(err)
+	now := p.clk.Now()
+	p.mu.Lock()
+	if p.status == statusClosed {
+		p.mu.Unlock()
+		return ErrClosed
 	}
-	p.stats.sets.Add(1)
-	p.pushLocal(from, false)
-	return nil
+	out, err := p.core.Set(now, key, value.Data, state.Encoding(value.Encoding), o.expiresAt)
+	p.report(&out)
+	p.mu.Unlock()
+	return mapStateErr(err)
 }
 
 // Delete removes key from the local peer's state everywhere: a tombstone is
 // replicated, then collected after TombstoneGrace. It reports whether a live
 // value was deleted.
 func (p *Peer) Delete(key string) (bool, error) {
+	now := p.clk.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.ensureState(); err != nil {
-		return false, err
+	if p.status == statusClosed {
+		return false, ErrClosed
 	}
-	from := p.st.Self().Version
-	_, deleted, err := p.st.Delete(key, p.nowMS())
+	out, deleted, err := p.core.Delete(now, key)
 	if err != nil {
 		return false, mapStateErr(err)
 	}
-	p.pushLocal(from, false)
+	p.report(&out)
 	return deleted, nil
 }
 
@@ -107,78 +106,40 @@ func (p *Peer) GetRemote(peer, key string) (Value, bool) {
 func (p *Peer) Lookup(peer, key string) (KeyValue, bool) { return p.lookup(peer, key) }
 
 func (p *Peer) lookup(peer, key string) (KeyValue, bool) {
+	nowMS := p.clk.Now().UnixMilli()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.st == nil {
+	e, ok := p.core.Get(peer, key, nowMS)
+	if !ok {
 		return KeyValue{}, false
 	}
 	if peer == "" {
-		peer = p.id.Name
-	}
-	e, ok := p.st.Get(peer, key, p.nowMS())
-	if !ok {
-		return KeyValue{}, false
+		peer = p.core.ID().Name
 	}
 	// Copy: callers may keep or modify what they get.
 	return KeyValue{
 		Peer: peer, Key: key, ExpiresAt: e.ExpiresAt, Version: e.Version,
-		Value: Value{Data: bytes.Clone(e.Value), Encoding: e.Encoding},
+		Value: Value{Data: bytes.Clone(e.Value), Encoding: Encoding(e.Encoding)},
 	}, true
 }
 
 // GetRemoteKeys returns the live keys held for peer, sorted.
 func (p *Peer) GetRemoteKeys(peer string) []string {
+	nowMS := p.clk.Now().UnixMilli()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.st == nil {
-		return nil
-	}
-	if peer == "" {
-		peer = p.id.Name
-	}
-	return p.st.Keys(peer, p.nowMS())
+	return p.core.Keys(peer, nowMS)
 }
 
 // Keys returns the local peer's live keys, sorted.
 func (p *Peer) Keys() []string { return p.GetRemoteKeys("") }
 
-// ensureState creates the local state before the first Start, so Set works
-// on a peer that has not started yet. Called with mu held.
-func (p *Peer) ensureState() error {
-	if p.status == statusClosed {
-		return ErrClosed
-	}
-	if p.st == nil {
-		// The real identity is given at Start; until then the state is
-		// private and Start republishes it under the real one.
-		p.st = state.NewCluster(state.NodeID{Name: p.cfg.Name}, state.Limits{
-			MaxKey: p.cfg.MaxKeySize, MaxValue: p.cfg.MaxValueSize, MaxNodes: p.cfg.MaxPeers,
-			MaxPend: 256, PendingMS: (10 * p.cfg.GossipInterval).Milliseconds(),
-		})
-	}
-	return nil
-}
-
-// pushLocal queues the local entries above from for an immediate push
-// (unless buffered, which waits for the next round). Called with mu held.
-func (p *Peer) pushLocal(from uint64, buffered bool) {
-	if p.status != statusRunning {
-		return
-	}
-	p.lastNews = p.clk.Now()
-	run := p.st.LocalRun(from, p.nowMS())
-	it := pushItem{run: run}
-	if buffered {
-		p.roundQ = append(p.roundQ, it)
-		return
-	}
-	p.enqueuePush(it)
-}
-
 func mapStateErr(err error) error {
-	switch err {
-	case state.ErrValueSize:
+	switch {
+	case errors.Is(err, state.ErrValueSize):
 		return ErrValueTooLarge
+	case errors.Is(err, state.ErrInvalidKey):
+		return ErrInvalidKey
 	}
 	return err
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/telepathine/telepathine/engine/state"
-	"github.com/telepathine/telepathine/engine/wire"
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
 )
 
 // TestMalformedPacketsDroppedAndCounted throws bad bytes at a live peer over

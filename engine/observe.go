@@ -62,7 +62,7 @@ func (p *Peer) Subscriptions() []SubscriptionStats {
 func (p *Peer) PushQueue() (runs, bytes int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.pushQ), p.pushBytes
+	return p.core.PushQueue()
 }
 
 // Replica is this peer's replica of one other peer's state.
@@ -79,17 +79,11 @@ type Replica struct {
 // by name.
 func (p *Peer) Replicas() []Replica {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.st == nil {
-		return nil
+	rs := p.core.Replicas()
+	p.mu.Unlock()
+	out := make([]Replica, len(rs))
+	for i, r := range rs {
+		out[i] = Replica(r)
 	}
-	self := p.st.Self()
-	var out []Replica
-	for _, n := range p.st.Nodes() {
-		if n == self {
-			continue
-		}
-		out = append(out, Replica{Peer: n.ID.Name, Held: n.Version, Known: n.Known()})
-	}
-	return out // Nodes is sorted by name
+	return out
 }

@@ -16,14 +16,12 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/telepathine/telepathine/engine/bus"
 	"github.com/telepathine/telepathine/engine/clock"
-	"github.com/telepathine/telepathine/engine/failure"
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/bus"
+	"github.com/telepathine/telepathine/engine/internal/protocol"
+	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/transport"
-	"github.com/telepathine/telepathine/engine/wire"
 )
 
 type status int
@@ -35,94 +33,69 @@ const (
 	statusClosed
 )
 
-// Peer is one member of a cluster. All methods are safe for concurrent use.
+// Peer is one member of a cluster: the runtime around the protocol core
+// (goroutines, lock, transport, event delivery). All methods are safe for
+// concurrent use.
 type Peer struct {
 	cfg Config
 	clk clock.Clock
 	log *slog.Logger
-	bus *bus.Bus
+	bus *bus.Bus[*Event]
 
-	// lifeMu serialises Start, Stop and Close; mu guards everything below.
+	// lifeMu serialises Start, Stop and Close; mu guards everything below
+	// and every call into core.
 	lifeMu sync.Mutex
 	mu     sync.Mutex
 
-	status  status
-	id      state.NodeID
-	st      *state.Cluster
-	members map[string]*member
-	rng     *rand.Rand
-	tr      transport.Transport
-	seeds   map[string]bool
-	// sess is the running incarnation's identity and transport, read
-	// without mu by the send path.
+	status status
+	core   *protocol.Core
+	tr     transport.Transport
+	// sess is the running incarnation's transport, read without mu by the
+	// send path.
 	sess      atomic.Pointer[session]
 	boundAddr string
-
-	round     uint64
-	lastBeat  time.Time
-	lastNews  time.Time // last change learnt or made: gossip at full fanout until QuietAfter later
-	needFull  bool
-	followups map[string]int
-
-	pushQ     []pushItem
-	pushBytes int
-	roundQ    []pushItem
-
-	asks     map[uint64]*askWait // by version of the ask entry
-	heard    map[uint64]*heardAsk
-	nextAsk  uint64
-	lastWarn time.Time
+	asks      map[uint64]*askWait // by version of the ask entry
 
 	stop chan struct{}
 	kick chan struct{}
 	wg   sync.WaitGroup
 
-	stats counters
+	stats sendCounters
 }
 
 type session struct {
-	id state.NodeID
 	tr transport.Transport
 }
 
-// member is what the local peer thinks of another peer's liveness.
-type member struct {
-	fd        *failure.Detector
-	alive     bool
-	deadSince time.Time
-}
-
-// New creates a peer from cfg (zero fields take LAN defaults). It binds
-// nothing until Start.
+// New creates a peer from cfg (zero fields take the defaults documented on
+// Config). It binds nothing until Start.
 func New(cfg Config) (*Peer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	seed := cfg.Seed
+	seed := cfg.RandSeed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	p := &Peer{
-		cfg:     cfg,
-		clk:     cfg.Clock,
-		log:     cfg.Logger,
-		bus:     bus.New(cfg.HandlerQueue, cfg.Logger),
-		members: make(map[string]*member),
-		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		seeds:   make(map[string]bool),
-		asks:    make(map[uint64]*askWait),
-		heard:   make(map[uint64]*heardAsk),
+		cfg:  cfg,
+		clk:  cfg.Clock,
+		log:  cfg.Logger,
+		bus:  bus.New(cfg.HandlerQueue, cfg.Logger, topicOf),
+		core: protocol.New(cfg.protocol(), rng),
+		asks: make(map[uint64]*askWait),
 	}
-	for _, s := range cfg.Seeds {
-		p.seeds[s] = true
-	}
+	p.core.SetName(cfg.Name)
 	return p, nil
 }
 
 // Start binds the transport, joins the cluster through the seeds and starts
-// gossiping. A stopped peer can be started again: it comes back as a new
-// generation, republishing its own keys, so its fresh values win everywhere.
+// gossiping; "start" is emitted once the transport runs. A stopped peer can
+// be started again: it comes back as a new generation, republishing its own
+// keys, so its fresh values win everywhere. A failed Start leaves the peer
+// as it was. ctx bounds the start (an ended ctx returns its error).
 func (p *Peer) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -139,6 +112,7 @@ func (p *Peer) Start(ctx context.Context) error {
 		return ErrClosed
 	}
 	restart := p.status == statusStopped
+	prev := p.core.ID()
 	p.mu.Unlock()
 
 	tr, err := p.openTransport(restart)
@@ -152,63 +126,45 @@ func (p *Peer) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		_ = tr.Close()
+		return err
+	}
 	now := p.clk.Now()
-	p.mu.Lock()
 	gen := p.cfg.Generation
 	if gen == 0 || restart {
 		gen = uint64(now.UnixNano())
 	}
-	if restart && gen <= p.id.Generation {
-		gen = p.id.Generation + 1
+	if restart && gen <= prev.Generation {
+		gen = prev.Generation + 1
 	}
-	name := p.id.Name
-	if name == "" {
-		name = p.cfg.Name
-	}
+	name := prev.Name
 	if name == "" {
 		name = advertise
 	}
-	p.id = state.NodeID{Name: name, Generation: gen, Addr: advertise}
-	if p.st != nil {
-		// A restart, or values set before the first start: republish the
-		// local keys under this incarnation.
-		p.st.Restart(p.id, now.UnixMilli())
-		for _, m := range p.members {
-			m.fd.Reset()
-			m.alive = false
-			m.deadSince = now
-		}
-	} else {
-		p.st = state.NewCluster(p.id, state.Limits{
-			MaxKey: p.cfg.MaxKeySize, MaxValue: p.cfg.MaxValueSize, MaxNodes: p.cfg.MaxPeers,
-			MaxPend: 256, PendingMS: (10 * p.cfg.GossipInterval).Milliseconds(),
-		})
+	id := state.NodeID{Name: name, Generation: gen, Addr: advertise}
+
+	// The transport starts before the core: packets that arrive before the
+	// core runs are dropped by it (and come again), and a transport that
+	// fails to start leaves nothing behind.
+	p.sess.Store(&session{tr: tr})
+	if err := tr.Start(p.onPacket); err != nil {
+		p.sess.Store(nil)
+		_ = tr.Close()
+		return fmt.Errorf("telepathine: start transport: %w", err)
 	}
-	delete(p.seeds, advertise)
+	p.mu.Lock()
+	p.core.Start(now, id)
 	p.tr = tr
-	p.sess.Store(&session{id: p.id, tr: tr})
-	p.lastBeat = now
-	p.lastNews = now
-	p.needFull = true
 	p.stop = make(chan struct{})
 	p.kick = make(chan struct{}, 1)
 	p.status = statusRunning
-	p.emit(bus.NewEvent(bus.KindStart, name, "", Value{}, 0, nil))
+	p.emit(newEvent(KindStart, name, "", Value{}, 0, nil))
 	p.mu.Unlock()
-
-	if err := tr.Start(p.onPacket); err != nil {
-		p.mu.Lock()
-		p.status = statusStopped
-		p.mu.Unlock()
-		_ = tr.Close()
-		return err
-	}
-	if !p.cfg.manual {
-		p.wg.Add(2)
-		go p.gossipLoop(p.stop)
-		go p.pushLoop(p.stop)
-		p.startSeeds(p.stop) // seeds.go: DNS seed names
-	}
+	p.wg.Add(2)
+	go p.gossipLoop(p.stop)
+	go p.pushLoop(p.stop)
+	p.startSeeds(p.stop) // seeds.go: DNS seed names
 	p.log.Info("peer started", "name", name, "addr", advertise, "generation", gen, "cluster", p.cfg.Cluster)
 	return nil
 }
@@ -237,10 +193,16 @@ func (p *Peer) openTransport(restart bool) (transport.Transport, error) {
 // Stop leaves the cluster: gossip stops, sockets close, and the other peers
 // declare this one dead once their failure detectors notice. State and
 // subscriptions are kept; Start brings the peer back. Safe to call twice.
+// ctx bounds the stop: today it takes no time worth bounding (the graceful
+// leave that will use it is to come); an ended ctx still stops the peer
+// and returns ctx's error.
 func (p *Peer) Stop(ctx context.Context) error {
 	p.lifeMu.Lock()
 	defer p.lifeMu.Unlock()
-	return p.stopLocked()
+	if err := p.stopLocked(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 func (p *Peer) stopLocked() error {
@@ -252,6 +214,7 @@ func (p *Peer) stopLocked() error {
 	p.status = statusStopped
 	close(p.stop)
 	tr := p.tr
+	p.core.Stop()
 	for _, a := range p.asks {
 		a.finish()
 	}
@@ -259,15 +222,16 @@ func (p *Peer) stopLocked() error {
 	p.wg.Wait()
 	err := tr.Close()
 	p.mu.Lock()
-	p.emit(bus.NewEvent(bus.KindStop, p.id.Name, "", Value{}, 0, nil))
+	p.emit(newEvent(KindStop, p.core.ID().Name, "", Value{}, 0, nil))
 	p.mu.Unlock()
-	p.log.Info("peer stopped", "name", p.id.Name)
+	p.log.Info("peer stopped", "name", p.core.ID().Name)
 	return err
 }
 
-// Close stops the peer if needed and ends every subscription. Handlers that
-// are running are waited for (except the caller's own, when Close is called
-// from a handler). Safe to call twice; a closed peer cannot be restarted.
+// Close stops the peer if needed and ends every subscription and stream:
+// no handler call starts after it returns; one already running finishes
+// (each Subscription's Done tells when). Safe to call twice, from a handler
+// too; a closed peer cannot be restarted.
 func (p *Peer) Close() error {
 	p.lifeMu.Lock()
 	defer p.lifeMu.Unlock()
@@ -279,28 +243,26 @@ func (p *Peer) Close() error {
 	return err
 }
 
-// Name returns the peer's name (set once the peer has started).
+// Name returns the peer's name (set once the peer has started, unless
+// Config.Name set it).
 func (p *Peer) Name() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.id.Name == "" {
-		return p.cfg.Name
-	}
-	return p.id.Name
+	return p.core.ID().Name
 }
 
 // Addr returns the advertised address (set once the peer has started).
 func (p *Peer) Addr() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.id.Addr
+	return p.core.ID().Addr
 }
 
 // Generation returns the current incarnation's generation.
 func (p *Peer) Generation() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.id.Generation
+	return p.core.ID().Generation
 }
 
 // Running reports whether the peer is started.
@@ -313,30 +275,6 @@ func (p *Peer) Running() bool {
 // Config returns the configuration in effect (defaults filled in).
 func (p *Peer) Config() Config { return p.cfg }
 
-func (p *Peer) nowMS() int64 { return p.clk.Now().UnixMilli() }
-
 // emit hands an event to the bus. It is called with mu held, so events reach
 // subscribers in the order the state changed.
-func (p *Peer) emit(e *bus.Event) { p.bus.Emit(e) }
-
-// send encodes and sends a packet; it must be called without mu held (the
-// in-memory transport may deliver synchronously into another peer).
-func (p *Peer) send(addr string, pk *wire.Packet) {
-	s := p.sess.Load()
-	pk.Cluster = p.cfg.Cluster
-	pk.Sender = s.id
-	b, err := wire.Encode(pk)
-	if err != nil {
-		p.stats.encodeErrors.Add(1)
-		p.log.Error("encode failed", "type", pk.Type, "err", err)
-		return
-	}
-	if len(b) > p.cfg.MaxPacketSize {
-		p.stats.oversizedOut.Add(1)
-		return
-	}
-	p.stats.sent[pk.Type].Add(1)
-	if err := s.tr.Send(p.cfg.route(addr), b); err != nil {
-		p.stats.sendErrors.Add(1)
-	}
-}
+func (p *Peer) emit(e *Event) { p.bus.Emit(e) }

@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"sort"
-
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
 // PeerInfo describes another peer as this one sees it.
@@ -19,16 +17,16 @@ type PeerInfo struct {
 }
 
 // AllPeers returns every other peer known, alive or dead, sorted by name.
-func (p *Peer) AllPeers() []PeerInfo { return p.peers(func(*member) bool { return true }) }
+func (p *Peer) AllPeers() []PeerInfo { return p.peers(func(bool) bool { return true }) }
 
 // LivePeers returns the peers that seem alive, sorted by name.
-func (p *Peer) LivePeers() []PeerInfo { return p.peers(func(m *member) bool { return m.alive }) }
+func (p *Peer) LivePeers() []PeerInfo { return p.peers(func(alive bool) bool { return alive }) }
 
 // DeadPeers returns the peers that seem dead, sorted by name.
-func (p *Peer) DeadPeers() []PeerInfo { return p.peers(func(m *member) bool { return !m.alive }) }
+func (p *Peer) DeadPeers() []PeerInfo { return p.peers(func(alive bool) bool { return !alive }) }
 
-// Peer returns what is known of one peer.
-func (p *Peer) Peer(name string) (PeerInfo, bool) {
+// Member returns what is known of one other peer.
+func (p *Peer) Member(name string) (PeerInfo, bool) {
 	for _, i := range p.AllPeers() {
 		if i.Name == name {
 			return i, true
@@ -37,25 +35,15 @@ func (p *Peer) Peer(name string) (PeerInfo, bool) {
 	return PeerInfo{}, false
 }
 
-func (p *Peer) peers(keep func(*member) bool) []PeerInfo {
+func (p *Peer) peers(keep func(alive bool) bool) []PeerInfo {
 	now := p.clk.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]PeerInfo, 0, len(p.members))
-	for name, m := range p.members {
-		if !keep(m) {
-			continue
-		}
-		n, ok := p.st.Node(name)
-		if !ok {
-			continue
-		}
-		out = append(out, PeerInfo{
-			Name: name, Addr: n.ID.Addr, Alive: m.alive, Phi: m.fd.Phi(now),
-			Generation: n.ID.Generation, Heartbeat: n.Heartbeat, Version: n.Version,
-		})
+	infos := p.core.Peers(now, keep)
+	p.mu.Unlock()
+	out := make([]PeerInfo, len(infos))
+	for i, n := range infos {
+		out[i] = PeerInfo(n)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

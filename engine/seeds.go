@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/telepathine/telepathine/engine/transport"
-	"github.com/telepathine/telepathine/engine/wire"
 )
 
 // seedResolveRounds is how many gossip rounds pass between two resolutions
@@ -75,31 +74,10 @@ func (p *Peer) probeSeeds(addrs []string) {
 	if len(addrs) == 0 {
 		return
 	}
-	_, ok := p.lockRunning()
-	if !ok {
-		return
-	}
-	live := make(map[string]bool, len(p.members))
-	for name, m := range p.members {
-		if n, ok := p.st.Node(name); ok && m.alive {
-			live[n.ID.Addr] = true
-		}
-	}
-	var to []string
-	for _, a := range addrs {
-		if !live[a] && a != p.id.Addr {
-			to = append(to, a)
-		}
-	}
-	if len(to) == 0 {
-		p.mu.Unlock()
-		return
-	}
-	digest := p.st.FullDigest(p.digestLines(), nil, p.rng)
+	p.mu.Lock()
+	out := p.core.ProbeSeeds(addrs)
 	p.mu.Unlock()
-	for _, a := range to {
-		p.send(a, &wire.Packet{Type: wire.Syn, Digest: digest})
-	}
+	p.send(out.Packets)
 }
 
 // resolveSeeds rebuilds the seed set: the configured IP seeds, every
@@ -111,22 +89,17 @@ func (p *Peer) resolveSeeds(ctx context.Context, names []string, res *transport.
 	if ctx.Err() != nil {
 		return nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	seeds := make(map[string]bool, len(p.cfg.Seeds)+len(addrs))
+	seeds := make([]string, 0, len(p.cfg.Seeds)+len(addrs)+len(failed))
 	for _, s := range p.cfg.Seeds {
 		if !transport.IsHostName(s) {
-			seeds[s] = true
+			seeds = append(seeds, s)
 		}
 	}
-	for _, s := range addrs {
-		seeds[s] = true
-	}
-	for _, s := range failed {
-		seeds[s] = true
-	}
-	delete(seeds, p.id.Addr)
-	p.seeds = seeds
+	seeds = append(seeds, addrs...)
+	seeds = append(seeds, failed...)
+	p.mu.Lock()
+	p.core.SetSeeds(seeds)
+	p.mu.Unlock()
 	p.log.Debug("seeds resolved", "names", names, "addresses", addrs, "failed", failed)
 	return addrs
 }
@@ -136,13 +109,5 @@ func (p *Peer) resolveSeeds(ctx context.Context, names []string, res *transport.
 func (p *Peer) seedAnswers() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for name, m := range p.members {
-		if !m.alive {
-			continue
-		}
-		if n, ok := p.st.Node(name); ok && p.seeds[n.ID.Addr] {
-			return true
-		}
-	}
-	return false
+	return p.core.SeedAnswers()
 }

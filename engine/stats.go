@@ -1,23 +1,9 @@
 package engine
 
 import (
-	"sync/atomic"
-
+	"github.com/telepathine/telepathine/engine/internal/wire"
 	"github.com/telepathine/telepathine/engine/transport"
-	"github.com/telepathine/telepathine/engine/wire"
 )
-
-type counters struct {
-	rounds, sets, says, pushes, followups atomic.Uint64
-	received                              atomic.Uint64
-	sent, recvType                        [wire.NumTypes]atomic.Uint64
-	truncated, oversized, badMagic        atomic.Uint64
-	badVersion, malformed, badDelta       atomic.Uint64
-	foreignCluster, selfPackets           atomic.Uint64
-	encodeErrors, oversizedOut            atomic.Uint64
-	sendErrors, pushDropped, lateReplies  atomic.Uint64
-	deaths                                atomic.Uint64
-}
 
 // Stats is a snapshot of a peer's counters. Counters only grow (since New);
 // the gauges (Peers, LivePeers, ...) are current values.
@@ -60,40 +46,31 @@ type Stats struct {
 
 // Stats returns the peer's counters.
 func (p *Peer) Stats() Stats {
-	c := &p.stats
+	nowMS := p.clk.Now().UnixMilli()
+	p.mu.Lock()
+	c := p.core.Stats()
+	g := p.core.Gauges(nowMS)
+	var ts transport.Stats
+	if sess := p.sess.Load(); sess != nil {
+		ts = sess.tr.Stats()
+	}
+	p.mu.Unlock()
 	s := Stats{
-		Rounds: c.rounds.Load(), Sets: c.sets.Load(), Says: c.says.Load(),
-		PushBatches: c.pushes.Load(), Followups: c.followups.Load(),
+		Rounds: c.Rounds, Sets: c.Sets, Says: c.Says, PushBatches: c.PushBatches, Followups: c.Followups,
 		PacketsSent: map[string]uint64{}, PacketsReceived: map[string]uint64{},
-		Truncated: c.truncated.Load(), Oversized: c.oversized.Load(), BadMagic: c.badMagic.Load(),
-		BadVersion: c.badVersion.Load(), Malformed: c.malformed.Load(), BadDelta: c.badDelta.Load(),
-		ForeignCluster: c.foreignCluster.Load(), SelfPackets: c.selfPackets.Load(),
-		EncodeErrors: c.encodeErrors.Load() + c.oversizedOut.Load(), SendErrors: c.sendErrors.Load(),
-		PushDropped: c.pushDropped.Load(), LateReplies: c.lateReplies.Load(),
-		Deaths: c.deaths.Load(),
+		Truncated: c.Truncated, Oversized: c.Oversized, BadMagic: c.BadMagic,
+		BadVersion: c.BadVersion, Malformed: c.Malformed, BadDelta: c.BadDelta,
+		ForeignCluster: c.ForeignCluster, SelfPackets: c.SelfPackets,
+		EncodeErrors: p.stats.encodeErrors.Load(), SendErrors: p.stats.sendErrors.Load(),
+		PushDropped: c.PushDropped, LateReplies: c.LateReplies, Deaths: c.Deaths,
+		Peers: g.Peers, LivePeers: g.LivePeers, DeadPeers: g.DeadPeers, Keys: g.Keys, PendingRuns: g.PendingRuns,
+		Transport: ts,
 	}
 	for t := range wire.NumTypes {
 		name := wire.Type(t).String()
-		s.PacketsSent[name] = c.sent[t].Load()
-		s.PacketsReceived[name] = c.recvType[t].Load()
+		s.PacketsSent[name] = p.stats.sent[t].Load()
+		s.PacketsReceived[name] = c.ReceivedByType[t]
 	}
 	s.EventsDropped, s.HandlerPanics = p.bus.Stats()
-	p.mu.Lock()
-	for _, m := range p.members {
-		s.Peers++
-		if m.alive {
-			s.LivePeers++
-		} else {
-			s.DeadPeers++
-		}
-	}
-	if p.st != nil {
-		s.Keys = len(p.st.Keys(p.st.Self().ID.Name, p.nowMS()))
-		s.PendingRuns = p.st.PendingRuns()
-	}
-	if sess := p.sess.Load(); sess != nil {
-		s.Transport = sess.tr.Stats()
-	}
-	p.mu.Unlock()
 	return s
 }

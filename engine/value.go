@@ -3,25 +3,42 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
-
-	"github.com/telepathine/telepathine/engine/bus"
 )
 
 // Value is bytes with an encoding tag (raw, text, JSON), so each language
 // binding returns the type that was set. Values handed out by the Peer
 // (events, Get) must be treated as read-only.
-type Value = bus.Value
+type Value struct {
+	Data     []byte
+	Encoding Encoding
+}
 
-// Encoding tags a Value's bytes.
-type Encoding = bus.Encoding
+// String returns the bytes as a string, whatever the encoding.
+func (v Value) String() string { return string(v.Data) }
+
+// Encoding tags a Value's bytes. The numbers are the wire's: append only.
+type Encoding uint8
 
 // Encodings.
 const (
-	Raw  = bus.Raw
-	Text = bus.Text
-	JSON = bus.JSON
+	Raw  Encoding = iota // bytes
+	Text                 // UTF-8 text
+	JSON                 // a JSON document
 )
+
+func (e Encoding) String() string {
+	switch e {
+	case Raw:
+		return "raw"
+	case Text:
+		return "text"
+	case JSON:
+		return "json"
+	}
+	return "encoding(" + strconv.Itoa(int(e)) + ")"
+}
 
 // Bytes returns a raw value. The peer keeps b: do not modify it afterwards.
 func Bytes(b []byte) Value { return Value{Data: b, Encoding: Raw} }

@@ -85,11 +85,11 @@ func benchDrain(b *testing.B, viaBridge bool) {
 		event := "bench" + strconv.Itoa(i)
 		var cancel func()
 		if viaBridge {
-			sub, err := br.Subscribe(c, []byte("say:"+event), func([]byte) { handle() }, nil)
+			sub, err := br.Subscribe(c, []byte("say:"+event), func(uint64, []byte) { handle() }, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
-			cancel = func() { _ = br.CloseSubscription(sub) }
+			cancel = func() { _ = br.CloseSubscription(sub, 0) }
 		} else {
 			cancel = receiver.On("say:"+event, func(*engine.Event) { handle() }).Cancel
 		}

@@ -108,8 +108,10 @@ func (b *Bridge) Stop(h uint64) error {
 // CloseEngine closes the engine and ends its subscriptions (finalizers
 // run) and streams (still pollable until drained). Idempotent: 0 and a
 // closed handle are fine. Every concurrent closer returns only once the
-// engine's callbacks are over (except a closer's own callback).
-func (b *Bridge) CloseEngine(h uint64) error {
+// engine's callbacks are over (except a closer's own callback: caller is
+// the handle of the subscription whose callback makes the call, 0 outside
+// any).
+func (b *Bridge) CloseEngine(h, caller uint64) error {
 	e, ok, err := find[*engineEntry](b.t, h, kindEngine)
 	if !ok {
 		return err
@@ -123,12 +125,12 @@ func (b *Bridge) CloseEngine(h uint64) error {
 	}
 	e.mu.Unlock()
 	if first {
-		// Closing the peer closes its bus: streams end, and handlers that
-		// are running are waited for (except the caller's own).
+		// Closing the peer ends its streams and subscriptions; the loop
+		// below waits for callbacks that are running.
 		err = e.peer.Close()
 	}
 	for _, s := range subs {
-		s.end()
+		s.end(s.handle == caller)
 	}
 	if first {
 		for _, s := range subs {

@@ -45,14 +45,14 @@ func TestEngineLifecycle(t *testing.T) {
 	assert.Equal(t, i.GetAddr(), info(t, b, h).GetAddr())
 	assert.Greater(t, info(t, b, h).GetGeneration(), i.GetGeneration())
 
-	require.NoError(t, b.CloseEngine(h))
-	require.NoError(t, b.CloseEngine(h)) // idempotent
-	require.NoError(t, b.CloseEngine(0))
+	require.NoError(t, b.CloseEngine(h, 0))
+	require.NoError(t, b.CloseEngine(h, 0)) // idempotent
+	require.NoError(t, b.CloseEngine(0, 0))
 	requireCode(t, ErrClosed, b.Start(h))
 	requireCode(t, ErrClosed, b.Set(h, []byte("k"), nil, 0, 0))
 	_, err = b.Info(h)
 	requireCode(t, ErrClosed, err)
-	requireCode(t, ErrHandle, b.CloseEngine(h+4)) // never issued
+	requireCode(t, ErrHandle, b.CloseEngine(h+4, 0)) // never issued
 	requireCode(t, ErrHandle, b.Start(0))
 	assert.Equal(t, 0, b.Handles())
 }
@@ -63,7 +63,7 @@ func TestStartFailsOnBusyAddress(t *testing.T) {
 	addr := info(t, b, a).GetAddr()
 	c, err := b.NewEngine(localConfig(t, newCluster(t), func(c *apiv1.Config) { c.BindAddr = addr }))
 	require.NoError(t, err)
-	defer b.CloseEngine(c)
+	defer b.CloseEngine(c, 0)
 	requireCode(t, ErrIO, b.Start(c))
 }
 
@@ -178,7 +178,7 @@ func TestBadInputs(t *testing.T) {
 		requireCode(t, ErrInvalidArgument, err)
 	}
 	for _, p := range [][]byte{nil, bad, nul, long(32 + patternSlack + 1)} {
-		_, err := b.Subscribe(h, p, func([]byte) {}, nil)
+		_, err := b.Subscribe(h, p, func(uint64, []byte) {}, nil)
 		requireCode(t, ErrInvalidArgument, err)
 		_, err = b.OpenEvents(h, p, 0)
 		requireCode(t, ErrInvalidArgument, err)
@@ -244,7 +244,7 @@ func TestAskAndReply(t *testing.T) {
 	b := New()
 	a, c := pair(t, b)
 	// c answers every ask through the bridge, with Event.ask.ask_id.
-	sub, err := b.Subscribe(c, []byte("say:whoami"), func(raw []byte) {
+	sub, err := b.Subscribe(c, []byte("say:whoami"), func(_ uint64, raw []byte) {
 		ev := decodeEvent(t, raw)
 		ask := ev.GetAsk()
 		if ask == nil {
@@ -260,7 +260,7 @@ func TestAskAndReply(t *testing.T) {
 		}
 	}, nil)
 	require.NoError(t, err)
-	defer b.CloseSubscription(sub)
+	defer b.CloseSubscription(sub, 0)
 
 	// Up to three tries: engine.Ask registers its waiter only after the ask
 	// is pushed, and drops a reply that comes back sooner as late (an engine

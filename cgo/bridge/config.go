@@ -80,7 +80,7 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 		cfg.Generation = c.GetGeneration()
 	}
 	if c.GetSeed() != 0 {
-		cfg.Seed = c.GetSeed()
+		cfg.RandSeed = c.GetSeed()
 	}
 	switch c.GetTransportMode() {
 	case apiv1.TransportMode_TRANSPORT_MODE_UNSPECIFIED, apiv1.TransportMode_TRANSPORT_MODE_UDP_PREFERRED:

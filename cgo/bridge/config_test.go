@@ -66,7 +66,7 @@ func TestConfigOverrides(t *testing.T) {
 	want.PhiThreshold, want.PhiWindow, want.PhiMinStdDev, want.PhiAcceptablePause = 9.5, 100, 33*ms, 44*ms
 	want.DeadGrace, want.TombstoneGrace, want.SayDuration = 55*ms, 66*ms, 77*ms
 	want.MaxKeySize, want.MaxValueSize, want.MaxEventName, want.MaxEventPayload = 512, 1<<20, 128, 1<<16
-	want.HandlerQueue, want.MaxPeers, want.Seed = 64, 10, 99
+	want.HandlerQueue, want.MaxPeers, want.RandSeed = 64, 10, 99
 	want.QuietFanout, want.QuietAfter, want.PushDirectMax = 2, 88*ms, 7
 	assert.Equal(t, want, got)
 
@@ -148,7 +148,7 @@ func TestConfigFieldsCoverTheEngine(t *testing.T) {
 			reached[f] = true
 		}
 	}
-	notSettable := map[string]bool{"Transport": true, "Clock": true, "Logger": true} // Go values
+	notSettable := map[string]bool{"Transport": true, "Clock": true, "Logger": true, "Resolver": true} // Go values
 	ct := reflect.TypeOf(engine.Config{})
 	for i := range ct.NumField() {
 		f := ct.Field(i)

@@ -39,7 +39,7 @@ func PeersToProto(infos []engine.PeerInfo) *apiv1.PeerList {
 }
 
 // RepliesToProto converts the replies of an ask.
-func RepliesToProto(rs []engine.Reply) *apiv1.AskReplies {
+func RepliesToProto(rs []engine.Answer) *apiv1.AskReplies {
 	out := &apiv1.AskReplies{Replies: make([]*apiv1.Reply, len(rs))}
 	for i, r := range rs {
 		out.Replies[i] = &apiv1.Reply{Peer: r.Peer, Value: ValueToProto(r.Value)}
@@ -72,9 +72,9 @@ func EventToProto(e *engine.Event) *apiv1.Event {
 		}}
 	case engine.KindPeerNew:
 		out.Kind = &apiv1.Event_PeerNew{PeerNew: &apiv1.PeerChange{}}
-	case engine.KindPeerAlive:
+	case engine.KindPeerStart:
 		out.Kind = &apiv1.Event_PeerAlive{PeerAlive: &apiv1.PeerChange{}}
-	case engine.KindPeerDead:
+	case engine.KindPeerStop:
 		out.Kind = &apiv1.Event_PeerDead{PeerDead: &apiv1.PeerChange{}}
 	}
 	// An unknown kind (an engine newer than this bridge) keeps name and

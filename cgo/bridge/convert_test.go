@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/bus"
 	"github.com/telepathine/telepathine/engine/transport"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
 )
@@ -20,17 +19,17 @@ func TestEventToProtoEveryKind(t *testing.T) {
 		name string
 		kind any
 	}{
-		{bus.NewEvent(bus.KindStart, "me", "", engine.Value{}, 0, nil), "start", &apiv1.Event_Start{}},
-		{bus.NewEvent(bus.KindStop, "me", "", engine.Value{}, 0, nil), "stop", &apiv1.Event_Stop{}},
-		{bus.NewEvent(bus.KindSet, "p", "k", v, 5, nil), "set:k", &apiv1.Event_Set{}},
-		{bus.NewEvent(bus.KindDelete, "p", "k", v, 0, nil), "delete:k", &apiv1.Event_Delete{}},
-		{bus.NewEvent(bus.KindExpired, "p", "k", v, 5, nil), "key:expired", &apiv1.Event_Expired{}},
-		{bus.NewEvent(bus.KindSay, "p", "chat:hi", v, 9, nil), "say:chat:hi", &apiv1.Event_Say{}},
-		{bus.NewEvent(bus.KindPeerNew, "p", "", engine.Value{}, 0, nil), "peer:new", &apiv1.Event_PeerNew{}},
-		{bus.NewEvent(bus.KindPeerAlive, "p", "", engine.Value{}, 0, nil), "peer:start", &apiv1.Event_PeerAlive{}},
-		{bus.NewEvent(bus.KindPeerDead, "p", "", engine.Value{}, 0, nil), "peer:stop", &apiv1.Event_PeerDead{}},
+		{engine.NewEvent(engine.KindStart, "me", "", engine.Value{}, 0), "start", &apiv1.Event_Start{}},
+		{engine.NewEvent(engine.KindStop, "me", "", engine.Value{}, 0), "stop", &apiv1.Event_Stop{}},
+		{engine.NewEvent(engine.KindSet, "p", "k", v, 5), "set:k", &apiv1.Event_Set{}},
+		{engine.NewEvent(engine.KindDelete, "p", "k", v, 0), "delete:k", &apiv1.Event_Delete{}},
+		{engine.NewEvent(engine.KindExpired, "p", "k", v, 5), "key:expired", &apiv1.Event_Expired{}},
+		{engine.NewEvent(engine.KindSay, "p", "chat:hi", v, 9), "say:chat:hi", &apiv1.Event_Say{}},
+		{engine.NewEvent(engine.KindPeerNew, "p", "", engine.Value{}, 0), "peer:new", &apiv1.Event_PeerNew{}},
+		{engine.NewEvent(engine.KindPeerStart, "p", "", engine.Value{}, 0), "peer:start", &apiv1.Event_PeerAlive{}},
+		{engine.NewEvent(engine.KindPeerStop, "p", "", engine.Value{}, 0), "peer:stop", &apiv1.Event_PeerDead{}},
 	}
-	ask := bus.NewEvent(bus.KindAsk, "p", "who", v, 9, func(engine.Value) error { return nil })
+	ask := engine.NewEvent(engine.KindAsk, "p", "who", v, 9)
 	ask.AskID = 42
 	cases = append(cases, struct {
 		ev   *engine.Event
@@ -91,7 +90,7 @@ func TestValueConversions(t *testing.T) {
 	assert.Equal(t, 0.5, pl.GetPeers()[0].GetPhi())
 	assert.Equal(t, uint64(3), pl.GetPeers()[0].GetHeartbeat())
 
-	rs := RepliesToProto([]engine.Reply{{Peer: "a", Value: engine.String("x")}})
+	rs := RepliesToProto([]engine.Answer{{Peer: "a", Value: engine.String("x")}})
 	require.Len(t, rs.GetReplies(), 1)
 	assert.Equal(t, "a", rs.GetReplies()[0].GetPeer())
 

@@ -4,7 +4,6 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/bus"
 )
 
 // Every event delivered to C is serialized, so the Event message is written
@@ -30,10 +29,10 @@ const (
 )
 
 // eventField is the Event oneof field of each kind.
-var eventField = map[bus.Kind]protowire.Number{
+var eventField = map[engine.Kind]protowire.Number{
 	engine.KindStart: 10, engine.KindStop: 11, engine.KindSet: 12, engine.KindDelete: 13,
 	engine.KindExpired: 14, engine.KindSay: 15, engine.KindAsk: 16, engine.KindPeerNew: 17,
-	engine.KindPeerAlive: 18, engine.KindPeerDead: 19,
+	engine.KindPeerStart: 18, engine.KindPeerStop: 19,
 }
 
 // appendEvent appends the serialized api Event of e to b.

@@ -7,7 +7,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/bus"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
 )
 
@@ -30,16 +29,16 @@ func TestAppendEventMatchesGeneratedCode(t *testing.T) {
 		{}, {Data: []byte{}}, engine.String("v"), engine.Bytes([]byte{0, 1, 2}),
 		{Data: []byte(`{"a":[1,2]}`), Encoding: engine.JSON}, engine.Bytes(make([]byte, 300)),
 	}
-	kinds := []bus.Kind{
+	kinds := []engine.Kind{
 		engine.KindStart, engine.KindStop, engine.KindSet, engine.KindDelete, engine.KindExpired,
-		engine.KindSay, engine.KindAsk, engine.KindPeerNew, engine.KindPeerAlive, engine.KindPeerDead,
-		bus.Kind(200), // unknown to this bridge
+		engine.KindSay, engine.KindAsk, engine.KindPeerNew, engine.KindPeerStart, engine.KindPeerStop,
+		engine.Kind(200), // unknown to this bridge
 	}
 	for _, k := range kinds {
 		for _, v := range values {
 			for _, exp := range []int64{0, 1, 1700000000000, -1} {
 				for _, key := range []string{"", "k", "chat:héllo"} {
-					e := bus.NewEvent(k, "127.0.0.1:7946", key, v, exp, nil)
+					e := engine.NewEvent(k, "127.0.0.1:7946", key, v, exp)
 					if k == engine.KindAsk {
 						e.AskID = uint64(exp) * 3
 					}
@@ -53,9 +52,9 @@ func TestAppendEventMatchesGeneratedCode(t *testing.T) {
 func FuzzAppendEvent(f *testing.F) {
 	f.Add(uint8(engine.KindSet), "peer", "key", []byte("value"), uint8(1), int64(5), uint64(0))
 	f.Add(uint8(engine.KindAsk), "", "q", []byte(nil), uint8(0), int64(-7), uint64(1<<63))
-	f.Add(uint8(engine.KindPeerDead), "p", "", []byte{0xff}, uint8(2), int64(0), uint64(9))
+	f.Add(uint8(engine.KindPeerStop), "p", "", []byte{0xff}, uint8(2), int64(0), uint64(9))
 	f.Fuzz(func(t *testing.T, kind uint8, peer, key string, data []byte, enc uint8, exp int64, askID uint64) {
-		e := bus.NewEvent(bus.Kind(kind), peer, key, engine.Value{Data: data, Encoding: engine.Encoding(enc % 3)}, exp, nil)
+		e := engine.NewEvent(engine.Kind(kind), peer, key, engine.Value{Data: data, Encoding: engine.Encoding(enc % 3)}, exp)
 		e.AskID = askID
 		if e.Kind != engine.KindAsk {
 			e.AskID = 0 // only asks carry one

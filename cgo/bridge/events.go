@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/bus"
 )
 
-// Deliver receives one serialized api Event. The slice is reused for the
-// next event of the subscription: it is valid during the call only.
-// Calls of one subscription are serialised (never concurrent).
-type Deliver func(event []byte)
+// Deliver receives one serialized api Event of subscription sub (its
+// handle, so that a call made from inside the callback can say whose
+// callback it is). The slice is reused for the next event of the
+// subscription: it is valid during the call only. Calls of one subscription
+// are serialised (never concurrent).
+type Deliver func(sub uint64, event []byte)
 
 // subscription is what a subscription handle names: an engine subscription
 // whose handler serializes each event and hands it to deliver.
@@ -57,42 +58,46 @@ func (b *Bridge) Subscribe(h uint64, pattern []byte, deliver Deliver, finalize f
 	}
 	s.sub = e.peer.On(pat, func(ev *engine.Event) {
 		s.buf = appendEvent(s.buf[:0], ev)
-		deliver(s.buf)
+		deliver(s.handle, s.buf)
 	})
 	e.subs[s] = struct{}{}
 	return s.handle, nil
 }
 
-// end stops delivery and runs the finalizer once the last call returned:
-// here when called from outside the handler (Cancel has waited for it),
-// otherwise on a goroutine that waits for the handler to return.
-func (s *subscription) end() {
+// end stops delivery and runs the finalizer once the last call returned.
+// Outside the handler (self false) it waits for a running call to return;
+// from inside it (self true) it cannot, so the finalizer runs on a
+// goroutine once the closing call has returned. Every non-self closer
+// waits, whoever runs the finalizer.
+func (s *subscription) end(self bool) {
 	s.sub.Cancel()
-	if !s.finalized.CompareAndSwap(false, true) || s.finalize == nil {
+	first := s.finalized.CompareAndSwap(false, true) && s.finalize != nil
+	if self {
+		if first {
+			go func() {
+				<-s.sub.Done()
+				s.finalize()
+			}()
+		}
 		return
 	}
-	select {
-	case <-s.sub.Done():
+	<-s.sub.Done()
+	if first {
 		s.finalize()
-	default:
-		// Cancel was called from inside the handler, which is still running.
-		go func() {
-			<-s.sub.Done()
-			s.finalize()
-		}()
 	}
 }
 
-// CloseSubscription ends a subscription. When it returns the callback is
-// not running and will not run again, unless called from inside that
-// callback (then the current call is the last). Idempotent; concurrent
-// closers all wait.
-func (b *Bridge) CloseSubscription(h uint64) error {
+// CloseSubscription ends a subscription. caller is the handle of the
+// subscription whose callback makes this call, 0 outside any callback (the
+// C layer knows it per thread). When it returns the callback is not running
+// and will not run again, unless called from inside that callback (then the
+// current call is the last). Idempotent; concurrent closers all wait.
+func (b *Bridge) CloseSubscription(h, caller uint64) error {
 	s, ok, err := find[*subscription](b.t, h, kindSubscription)
 	if !ok {
 		return err
 	}
-	s.end()
+	s.end(h == caller)
 	b.t.drop(h)
 	s.owner.mu.Lock()
 	delete(s.owner.subs, s)
@@ -153,7 +158,7 @@ func (b *Bridge) Poll(h uint64, timeoutMS int64) ([]byte, error) {
 	switch {
 	case err == nil:
 		return appendEvent(nil, ev), nil
-	case errors.Is(err, bus.ErrClosed):
+	case errors.Is(err, engine.ErrClosed):
 		return nil, errorf(ErrClosed, "event stream %d ended", h)
 	case ctx.Err() != nil:
 		return nil, errorf(Timeout, "no event within %d ms", timeoutMS)

@@ -28,7 +28,7 @@ type recorder struct {
 	slow      time.Duration
 }
 
-func (r *recorder) deliver(raw []byte) {
+func (r *recorder) deliver(_ uint64, raw []byte) {
 	if n := r.inFlight.Add(1); n != 1 {
 		r.t.Errorf("callback ran concurrently with itself (%d in flight)", n)
 	}
@@ -77,7 +77,7 @@ func TestLocalLifecycleEvents(t *testing.T) {
 	b := New()
 	h, err := b.NewEngine(localConfig(t, newCluster(t)))
 	require.NoError(t, err)
-	defer b.CloseEngine(h)
+	defer b.CloseEngine(h, 0)
 	r := &recorder{t: t}
 	sub, err := b.Subscribe(h, []byte("*"), r.deliver, r.finalize) // one-segment names
 	require.NoError(t, err)
@@ -90,7 +90,7 @@ func TestLocalLifecycleEvents(t *testing.T) {
 	assert.Equal(t, "stop", evs[1].GetName())
 	assert.NotNil(t, evs[1].GetStop())
 	assert.Equal(t, info(t, b, h).GetName(), evs[0].GetPeer())
-	require.NoError(t, b.CloseSubscription(sub))
+	require.NoError(t, b.CloseSubscription(sub, 0))
 	assert.Equal(t, int32(1), r.finalized.Load())
 }
 
@@ -109,8 +109,8 @@ func TestSubscribeHearsSays(t *testing.T) {
 	assert.Equal(t, "chat:hello", ev.GetSay().GetEvent())
 	assert.Equal(t, "hi", string(ev.GetSay().GetData().GetData()))
 	assert.Greater(t, ev.GetSay().GetExpiresAtMs(), time.Now().UnixMilli())
-	require.NoError(t, b.CloseSubscription(sub))
-	require.NoError(t, b.CloseSubscription(sub))
+	require.NoError(t, b.CloseSubscription(sub, 0))
+	require.NoError(t, b.CloseSubscription(sub, 0))
 	assert.Equal(t, int32(1), r.finalized.Load())
 }
 
@@ -120,7 +120,7 @@ func TestCallbacksAreSerialisedAndOrdered(t *testing.T) {
 	r := &recorder{t: t, slow: 200 * time.Microsecond}
 	sub, err := b.Subscribe(c, []byte("say:n"), r.deliver, r.finalize)
 	require.NoError(t, err)
-	defer b.CloseSubscription(sub)
+	defer b.CloseSubscription(sub, 0)
 	const n = 200
 	for i := range n {
 		say(t, b, a, "n", strconv.Itoa(i))
@@ -159,7 +159,7 @@ func TestNoCallbackAfterCloseReturns(t *testing.T) {
 		}
 	}()
 	require.Eventually(t, func() bool { return r.count() >= 20 }, waitFor, time.Millisecond)
-	require.NoError(t, b.CloseSubscription(sub))
+	require.NoError(t, b.CloseSubscription(sub, 0))
 	closed.Store(true)
 	seen := r.count()
 	// Keep saying for a while: nothing more may arrive.
@@ -187,7 +187,7 @@ func TestConcurrentClosesFinalizeOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if err := b.CloseSubscription(sub); err != nil {
+			if err := b.CloseSubscription(sub, 0); err != nil {
 				t.Error(err)
 			}
 			// Whichever close returns, no callback runs any more.
@@ -202,7 +202,8 @@ func TestConcurrentClosesFinalizeOnce(t *testing.T) {
 }
 
 // A callback that closes its own subscription must not deadlock: the
-// engine's Cancel knows it runs inside the handler. The current call is the
+// caller says it runs inside that callback (the C layer knows it per
+// thread). The current call is the
 // last; the finalizer runs once it returns.
 func TestCloseFromInsideCallback(t *testing.T) {
 	b := New()
@@ -211,7 +212,7 @@ func TestCloseFromInsideCallback(t *testing.T) {
 	var closeErr atomic.Value
 	r := &recorder{t: t}
 	r.onEvent = func(*apiv1.Event) {
-		if err := b.CloseSubscription(sub.Load()); err != nil {
+		if err := b.CloseSubscription(sub.Load(), sub.Load()); err != nil {
 			closeErr.Store(err)
 		}
 		if r.finalized.Load() != 0 {
@@ -228,7 +229,7 @@ func TestCloseFromInsideCallback(t *testing.T) {
 	assert.Nil(t, closeErr.Load())
 	assert.Equal(t, 1, r.count(), "calls after the closing one")
 	// The handle is closed: closing again is fine.
-	require.NoError(t, b.CloseSubscription(h))
+	require.NoError(t, b.CloseSubscription(h, 0))
 	assert.Equal(t, int32(1), r.finalized.Load())
 }
 
@@ -242,18 +243,18 @@ func TestEngineCloseEndsSubscriptions(t *testing.T) {
 	require.NoError(t, err)
 	say(t, b, a, "x", "1")
 	require.Eventually(t, func() bool { return r2.count() == 1 }, waitFor, time.Millisecond)
-	require.NoError(t, b.CloseEngine(c))
+	require.NoError(t, b.CloseEngine(c, 0))
 	assert.Equal(t, int32(1), r1.finalized.Load())
 	// Their handles are closed: closing is a no-op, other uses say closed.
-	require.NoError(t, b.CloseSubscription(s1))
-	require.NoError(t, b.CloseSubscription(s2))
+	require.NoError(t, b.CloseSubscription(s1, 0))
+	require.NoError(t, b.CloseSubscription(s2, 0))
 	assert.Equal(t, int32(1), r1.finalized.Load())
 	// Subscribing to a closed engine fails and never calls the finalizer.
 	r3 := &recorder{t: t}
 	_, err = b.Subscribe(c, []byte("**"), r3.deliver, r3.finalize)
 	requireCode(t, ErrClosed, err)
 	assert.Equal(t, int32(0), r3.finalized.Load())
-	require.NoError(t, b.CloseEngine(a))
+	require.NoError(t, b.CloseEngine(a, 0))
 	assert.Equal(t, 0, b.Handles())
 }
 
@@ -261,13 +262,15 @@ func TestEngineCloseFromInsideCallback(t *testing.T) {
 	b := New()
 	a, c := pair(t, b)
 	r := &recorder{t: t}
+	var sub atomic.Uint64
 	r.onEvent = func(*apiv1.Event) {
-		if err := b.CloseEngine(c); err != nil {
+		if err := b.CloseEngine(c, sub.Load()); err != nil {
 			t.Error(err)
 		}
 	}
-	_, err := b.Subscribe(c, []byte("say:x"), r.deliver, r.finalize)
+	h, err := b.Subscribe(c, []byte("say:x"), r.deliver, r.finalize)
 	require.NoError(t, err)
+	sub.Store(h)
 	say(t, b, a, "x", "1")
 	require.Eventually(t, func() bool { return r.finalized.Load() == 1 }, waitFor, time.Millisecond)
 	assert.Equal(t, 1, r.count())
@@ -333,13 +336,13 @@ func TestPollDrainsAfterEngineClose(t *testing.T) {
 	r := &recorder{t: t}
 	sub, err := b.Subscribe(c, []byte("say:d"), r.deliver, nil)
 	require.NoError(t, err)
-	defer b.CloseSubscription(sub)
+	defer b.CloseSubscription(sub, 0)
 	for i := range 3 {
 		say(t, b, a, "d", fmt.Sprint(i))
 	}
 	// The subscription saw them all, so the stream has them queued.
 	require.Eventually(t, func() bool { return r.count() == 3 }, waitFor, time.Millisecond)
-	require.NoError(t, b.CloseEngine(c))
+	require.NoError(t, b.CloseEngine(c, 0))
 	for i := range 3 {
 		raw, err := b.Poll(ev, 0)
 		require.NoError(t, err)
@@ -362,7 +365,7 @@ func TestPollQueueOverflowIsCounted(t *testing.T) {
 	r := &recorder{t: t}
 	sub, err := b.Subscribe(c, []byte("say:o"), r.deliver, nil)
 	require.NoError(t, err)
-	defer b.CloseSubscription(sub)
+	defer b.CloseSubscription(sub, 0)
 	for i := range 5 {
 		say(t, b, a, "o", fmt.Sprint(i))
 	}

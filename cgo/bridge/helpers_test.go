@@ -41,7 +41,7 @@ func started(t testing.TB, b *Bridge, cfg []byte) uint64 {
 	t.Helper()
 	h, err := b.NewEngine(cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.CloseEngine(h) })
+	t.Cleanup(func() { _ = b.CloseEngine(h, 0) })
 	require.NoError(t, b.Start(h))
 	return h
 }

@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/bus"
 )
 
 // ABI version, as TP_ABI_VERSION_MAJOR and _MINOR in cgo/telepathine.h (a
@@ -88,7 +87,7 @@ var engineCodes = []struct {
 }{
 	{engine.ErrConfig, ErrConfig},
 	{engine.ErrClosed, ErrClosed},
-	{bus.ErrClosed, ErrClosed},
+	{engine.ErrClosed, ErrClosed},
 	{engine.ErrNotRunning, ErrNotRunning},
 	{engine.ErrRunning, ErrRunning},
 	{engine.ErrInvalidKey, ErrInvalidKey},

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/bus"
 )
 
 func TestStatusMapsEngineErrors(t *testing.T) {
@@ -20,7 +19,7 @@ func TestStatusMapsEngineErrors(t *testing.T) {
 		{nil, OK},
 		{engine.ErrConfig, ErrConfig},
 		{engine.ErrClosed, ErrClosed},
-		{bus.ErrClosed, ErrClosed},
+		{engine.ErrClosed, ErrClosed},
 		{engine.ErrNotRunning, ErrNotRunning},
 		{engine.ErrRunning, ErrRunning},
 		{engine.ErrInvalidKey, ErrInvalidKey},

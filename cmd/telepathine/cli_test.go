@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,8 +60,12 @@ func startAgent(t *testing.T, seeds ...string) *agent {
 	out := &syncBuffer{}
 	go func() { a.done <- runAgent(ctx, cfg, a.control, out) }()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "listening on") }, 10*time.Second, 5*time.Millisecond)
+	// The socket file appears at bind, before listen: wait until it accepts.
 	require.Eventually(t, func() bool {
-		_, err := os.Stat(a.control)
+		c, err := net.Dial("unix", a.control)
+		if err == nil {
+			_ = c.Close()
+		}
 		return err == nil
 	}, 10*time.Second, 5*time.Millisecond)
 	line := out.String()

@@ -233,7 +233,7 @@ func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
 			}
 			ev := eventJSON{Name: e.Name(), Peer: e.Peer, Key: e.Key, ExpiresAt: e.ExpiresAt}
 			if e.Kind != engine.KindStart && e.Kind != engine.KindStop && e.Kind != engine.KindPeerNew &&
-				e.Kind != engine.KindPeerAlive && e.Kind != engine.KindPeerDead {
+				e.Kind != engine.KindPeerStart && e.Kind != engine.KindPeerStop {
 				ev.Value = &e.Value
 			}
 			if err := enc.Encode(response{OK: true, Event: &ev}); err != nil {

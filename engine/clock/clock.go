@@ -46,6 +46,3 @@ type realTicker struct{ t *time.Ticker }
 
 func (r realTicker) C() <-chan time.Time { return r.t.C }
 func (r realTicker) Stop()               { r.t.Stop() }
-
-// UnixMilli is the engine's wire time unit: milliseconds since the Unix epoch.
-func UnixMilli(c Clock) int64 { return c.Now().UnixMilli() }

@@ -182,10 +182,13 @@ func metricValue(t *testing.T, c prometheus.Collector, name string, fragments ..
 		}
 	series:
 		for _, m := range mf.GetMetric() {
-			s := m.String()
+			labels := make(map[string]string, len(m.GetLabel()))
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
 			for _, f := range fragments {
 				name, value, _ := strings.Cut(strings.ReplaceAll(f, `"`, ""), "=")
-				if !strings.Contains(s, `name:"`+name+`" value:"`+value+`"`) {
+				if v, ok := labels[name]; !ok || v != value {
 					continue series
 				}
 			}

@@ -122,7 +122,7 @@ func runInProcess(ctx context.Context, n *narrator, count int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var replies []engine.Reply
+	var replies []engine.Answer
 	for try := 0; try < 3 && len(replies) == 0; try++ { // see the multi-language demo
 		var err error
 		if replies, err = ps[0].Ask(ctx, "whoami", engine.String("?"), time.Second); err != nil {

@@ -1,7 +1,7 @@
 'use strict';
-// The Go matcher (engine/bus) is held to EventEmitter2's behaviour by shared
+// The Go matcher (engine/internal/bus) is held to EventEmitter2's behaviour by shared
 // vectors: ffi_tests/vectors/gen-ee2-patterns.js, run with the eventemitter2
-// this package installs, must reproduce engine/bus/testdata/ee2_patterns.json
+// this package installs, must reproduce engine/internal/bus/testdata/ee2_patterns.json
 // exactly. (The binding itself matches with that same eventemitter2.)
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -17,7 +17,7 @@ test('gen-ee2-patterns.js with the installed eventemitter2 reproduces ee2_patter
     env: { ...process.env, NODE_PATH: path.join(pkg, 'node_modules') },
     encoding: 'utf8',
   });
-  const committed = fs.readFileSync(path.join(repo, 'engine', 'bus', 'testdata', 'ee2_patterns.json'), 'utf8');
+  const committed = fs.readFileSync(path.join(repo, 'engine', 'internal', 'bus', 'testdata', 'ee2_patterns.json'), 'utf8');
   assert.equal(out, committed);
   const installed = require('eventemitter2/package.json').version;
   assert.match(JSON.parse(committed).generator, new RegExp(`eventemitter2@${installed.replace(/\./g, '\\.')} `));
@@ -25,7 +25,7 @@ test('gen-ee2-patterns.js with the installed eventemitter2 reproduces ee2_patter
 
 test('a peer matches patterns as the vectors say', async () => {
   const { Telepathine } = require('..');
-  const { vectors } = JSON.parse(fs.readFileSync(path.join(repo, 'engine', 'bus', 'testdata', 'ee2_patterns.json'), 'utf8'));
+  const { vectors } = JSON.parse(fs.readFileSync(path.join(repo, 'engine', 'internal', 'bus', 'testdata', 'ee2_patterns.json'), 'utf8'));
   const p = new Telepathine(0, [], { preset: 'local' });
   try {
     for (const v of vectors) {

@@ -1,5 +1,5 @@
 """A reference matcher of EventEmitter2 patterns (':' as delimiter), checked
-against the shared vectors of engine/bus/testdata/ee2_patterns.json; the
+against the shared vectors of engine/internal/bus/testdata/ee2_patterns.json; the
 tests use it as the oracle of what the engine must deliver."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-VECTORS = Path(__file__).resolve().parents[3] / "engine" / "bus" / "testdata" / "ee2_patterns.json"
+VECTORS = Path(__file__).resolve().parents[3] / "engine" / "internal" / "bus" / "testdata" / "ee2_patterns.json"
 
 
 def load_vectors() -> list[dict[str, Any]] | None:

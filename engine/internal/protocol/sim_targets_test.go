@@ -1,7 +1,6 @@
-package engine
+package protocol
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -19,9 +18,9 @@ type lanTargets struct {
 func measureLAN(tb testing.TB, n int) lanTargets {
 	var out lanTargets
 	s := newSim(tb, n, simConfig())
-	start := s.now
+	start := s.elapsed()
 	s.until(100, s.allKnowAll, "join")
-	out.join = s.now - start
+	out.join = s.elapsed() - start
 
 	// Quiet: let detectors settle, then count bytes over 30 s.
 	for i := 0; i < 50; i++ {
@@ -29,7 +28,7 @@ func measureLAN(tb testing.TB, n int) lanTargets {
 	}
 	var before uint64
 	for _, p := range s.peers {
-		before += p.Stats().Transport.BytesSent()
+		before += p.bytes
 	}
 	const quiet = 150 // rounds: 30 s
 	for i := 0; i < quiet; i++ {
@@ -37,29 +36,27 @@ func measureLAN(tb testing.TB, n int) lanTargets {
 	}
 	var after uint64
 	for _, p := range s.peers {
-		after += p.Stats().Transport.BytesSent()
+		after += p.bytes
 	}
-	out.quietBps = float64(after-before) / float64(n) / (float64(quiet) * s.base.GossipInterval.Seconds())
+	out.quietBps = float64(after-before) / float64(n) / (float64(quiet) * s.cfg.GossipInterval.Seconds())
 
 	// A Set with the push fast path: synchronous in the simulator, so it is
 	// everywhere before the next round unless the epidemic missed someone.
 	owner := s.peers[n/2]
-	_ = owner.Set("k1", String("v"))
+	s.set(owner, "k1", "v", 0)
 	s.flush()
 	r := s.until(20, func() bool { return s.allHave(owner, "k1", "v") }, "spread with push")
-	out.spreadPush = time.Duration(r) * s.base.GossipInterval
+	out.spreadPush = time.Duration(r) * s.cfg.GossipInterval
 	// Anti-entropy alone (no push), for comparison.
-	owner.mu.Lock()
-	_, _ = owner.st.Set("k2", []byte("v"), 1, 0)
-	owner.mu.Unlock()
+	s.setQuietly(owner, "k2", "v")
 	r = s.until(50, func() bool { return s.allHave(owner, "k2", "v") }, "spread by anti-entropy")
-	out.spreadAE = time.Duration(r) * s.base.GossipInterval
+	out.spreadAE = time.Duration(r) * s.cfg.GossipInterval
 
 	// Crash one peer.
 	victim := s.peers[n-1]
 	s.net.Isolate(memAddr(n - 1))
-	_ = victim.Stop(context.Background())
-	crashed := s.now
+	s.stop(victim)
+	crashed := s.elapsed()
 	s.until(100, func() bool {
 		for _, p := range s.running() {
 			if _, dead := find(p.DeadPeers(), victim.Name()); !dead {
@@ -68,7 +65,7 @@ func measureLAN(tb testing.TB, n int) lanTargets {
 		}
 		return true
 	}, "detection")
-	out.detect = s.now - crashed
+	out.detect = s.elapsed() - crashed
 	for _, p := range s.running() {
 		out.falseDeaths += len(p.DeadPeers()) - 1
 	}
@@ -111,12 +108,10 @@ func BenchmarkRoundsToSpread(b *testing.B) {
 				k++
 				owner := s.peers[s.rng.IntN(n)]
 				key := fmt.Sprintf("k%d", k)
-				owner.mu.Lock()
-				_, _ = owner.st.Set(key, []byte("v"), 1, 0)
-				owner.mu.Unlock()
+				s.setQuietly(owner, key, "v")
 				ae += s.until(100, func() bool { return s.allHave(owner, key, "v") }, "anti-entropy")
 				key += "p"
-				_ = owner.Set(key, String("v"))
+				s.set(owner, key, "v", 0)
 				s.flush()
 				push += s.until(100, func() bool { return s.allHave(owner, key, "v") }, "push")
 			}

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
 var sender = state.NodeID{Name: "127.0.0.1:7946", Generation: 1_700_000_000_123_456_789, Addr: "127.0.0.1:7946"}

@@ -11,3 +11,10 @@ func (n *Node) Known() uint64 {
 	}
 	return k
 }
+
+// Each calls f for every node held, self included, in no particular order.
+func (c *Cluster) Each(f func(*Node)) {
+	for _, n := range c.byName {
+		f(n)
+	}
+}

@@ -3,7 +3,6 @@ package state
 import (
 	"container/heap"
 	"errors"
-	"sort"
 )
 
 // Limits bound what the network may make a replica hold.
@@ -68,26 +67,10 @@ func NewCluster(self NodeID, limits Limits) *Cluster {
 // Self returns the local node.
 func (c *Cluster) Self() *Node { return c.self }
 
-// Limits returns the limits the cluster enforces.
-func (c *Cluster) Limits() Limits { return c.limits }
-
 // Node returns the node of that name.
 func (c *Cluster) Node(name string) (*Node, bool) {
 	n, ok := c.byName[name]
 	return n, ok
-}
-
-// Len returns the number of nodes held, self included.
-func (c *Cluster) Len() int { return len(c.byName) }
-
-// Nodes returns every node, self included, sorted by name.
-func (c *Cluster) Nodes() []*Node {
-	out := make([]*Node, 0, len(c.byName))
-	for _, n := range c.byName {
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID.Name < out[j].ID.Name })
-	return out
 }
 
 // Fingerprint summarises (node, version) over every node held.

@@ -133,16 +133,3 @@ func (n *Node) clear() map[string]*Entry {
 	n.pending = nil
 	return old
 }
-
-// Counts reports the node's number of live values, tombstones, log entries
-// and pending runs at now.
-func (n *Node) Counts(now int64) (live, tombstones, log, pending int) {
-	for _, e := range n.kv {
-		if e.Live(now) {
-			live++
-		} else {
-			tombstones++
-		}
-	}
-	return live, tombstones, len(n.log), len(n.pending)
-}

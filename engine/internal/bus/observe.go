@@ -14,17 +14,17 @@ type SinkStats struct {
 
 // Sinks returns the counters of every live subscription and stream, in no
 // particular order.
-func (b *Bus) Sinks() []SinkStats {
+func (b *Bus[E]) Sinks() []SinkStats {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	out := make([]SinkStats, 0, len(b.sinks))
 	for s := range b.sinks {
-		var q *queue
+		var q *queue[E]
 		st := SinkStats{Pattern: s.pattern().String()}
 		switch v := s.(type) {
-		case *Subscription:
+		case *Subscription[E]:
 			q = &v.queue
-		case *Stream:
+		case *Stream[E]:
 			q, st.Stream = &v.queue, true
 		default:
 			continue

@@ -3,7 +3,7 @@ package wire
 import (
 	"testing"
 
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
 func addSeeds(f *testing.F) {

@@ -16,7 +16,7 @@ import (
 
 	gen "github.com/telepathine/telepathine/gen/wire"
 
-	"github.com/telepathine/telepathine/engine/state"
+	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
 // Type is the kind of message a packet carries. Values follow the schema's

@@ -1,0 +1,360 @@
+// Package bus delivers local events to subscribers chosen by
+// EventEmitter2-style patterns. It knows nothing of what an event is: the
+// engine defines its event type and gives each event a Topic (the names it
+// is emitted under). Each subscription has its own goroutine and a bounded
+// queue: emitting never blocks, a slow handler only delays (and, past its
+// queue, loses) its own events, and whoever emits never waits for
+// application code.
+package bus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// Topic is the set of names an event is emitted under, split into segments
+// once so that matching does not split them per subscription.
+type Topic struct {
+	names []string
+	segs  [][]string
+}
+
+// NewTopic returns the topic of an event emitted under names, the most
+// specific last.
+func NewTopic(names ...string) Topic {
+	t := Topic{names: names, segs: make([][]string, len(names))}
+	for i, n := range names {
+		t.segs[i] = splitName(n)
+	}
+	return t
+}
+
+// Names returns every name of the topic.
+func (t *Topic) Names() []string { return t.names }
+
+// Name returns the most specific name.
+func (t *Topic) Name() string {
+	if len(t.names) == 0 {
+		return ""
+	}
+	return t.names[len(t.names)-1]
+}
+
+// Matches reports whether the pattern matches any of the names.
+func (t *Topic) Matches(p Pattern) bool {
+	for i, n := range t.names {
+		if p.MatchSegments(n, t.segs[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+type sink[E any] interface {
+	pattern() Pattern
+	offer(E) bool
+	shutdown()
+}
+
+// Bus fans events of type E out to subscriptions.
+type Bus[E any] struct {
+	mu       sync.RWMutex
+	sinks    map[sink[E]]struct{}
+	queueLen int
+	log      *slog.Logger
+	topic    func(E) *Topic
+	closed   bool
+	dropped  atomic.Uint64
+	panics   atomic.Uint64
+	emitMu   sync.Mutex // serialises Emit so that every sink sees one order
+}
+
+// New returns a bus whose subscriptions queue up to queueLen events; topic
+// tells the names of an event.
+func New[E any](queueLen int, log *slog.Logger, topic func(E) *Topic) *Bus[E] {
+	if queueLen <= 0 {
+		queueLen = 1024
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Bus[E]{sinks: make(map[sink[E]]struct{}), queueLen: queueLen, log: log, topic: topic}
+}
+
+// ErrClosed is returned by Stream.Next once the stream or bus is closed.
+var ErrClosed = errors.New("bus: closed")
+
+// Emit offers e to every matching subscription without blocking. A full
+// queue drops the event for that subscription and counts it.
+func (b *Bus[E]) Emit(e E) {
+	t := b.topic(e)
+	b.emitMu.Lock()
+	defer b.emitMu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for s := range b.sinks {
+		if t.Matches(s.pattern()) && !s.offer(e) {
+			b.dropped.Add(1)
+		}
+	}
+}
+
+// Stats returns how many events were dropped on full queues and how many
+// handler calls panicked, since New.
+func (b *Bus[E]) Stats() (dropped, panics uint64) { return b.dropped.Load(), b.panics.Load() }
+
+// Subscriptions returns the number of live subscriptions and streams.
+func (b *Bus[E]) Subscriptions() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.sinks)
+}
+
+// On subscribes h to the events whose topic matches pattern.
+//
+// The handler contract:
+//   - h runs on a goroutine owned by this subscription, never on the
+//     goroutine that emitted the event, and never concurrently with itself.
+//   - Events arrive in the order they were emitted.
+//   - h may block and may call back into the emitter. While it blocks, its
+//     events queue (up to the bus queue length); beyond that they are
+//     dropped and counted. Other subscriptions are never delayed.
+//   - A panic in h is recovered, logged and counted; the subscription goes on.
+//
+// Cancel the returned subscription to stop delivery.
+func (b *Bus[E]) On(pattern string, h func(E)) *Subscription[E] {
+	return b.subscribe(pattern, h, false)
+}
+
+// Once is On for the first matching event only.
+func (b *Bus[E]) Once(pattern string, h func(E)) *Subscription[E] {
+	return b.subscribe(pattern, h, true)
+}
+
+func (b *Bus[E]) subscribe(pattern string, h func(E), once bool) *Subscription[E] {
+	s := &Subscription[E]{queue: newQueue[E](b.queueLen), bus: b, pat: Compile(pattern), h: h, once: once, done: make(chan struct{})}
+	if !b.add(s) {
+		s.close()
+		close(s.done)
+		return s
+	}
+	go s.run()
+	return s
+}
+
+// Stream subscribes a pull-style consumer: events wait in a queue of
+// queueLen (the bus default if 0) until Next takes them.
+func (b *Bus[E]) Stream(pattern string, queueLen int) *Stream[E] {
+	if queueLen <= 0 {
+		queueLen = b.queueLen
+	}
+	s := &Stream[E]{queue: newQueue[E](queueLen), bus: b, pat: Compile(pattern)}
+	if !b.add(s) {
+		s.shutdown()
+	}
+	return s
+}
+
+func (b *Bus[E]) add(s sink[E]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.sinks[s] = struct{}{}
+	return true
+}
+
+func (b *Bus[E]) remove(s sink[E]) {
+	b.mu.Lock()
+	delete(b.sinks, s)
+	b.mu.Unlock()
+}
+
+// Close cancels every subscription and stream without waiting; Wait (or
+// each subscription's Done) tells when their handlers have returned. Later
+// subscriptions are born cancelled.
+func (b *Bus[E]) Close() {
+	b.mu.Lock()
+	b.closed = true
+	sinks := make([]sink[E], 0, len(b.sinks))
+	for s := range b.sinks {
+		sinks = append(sinks, s)
+	}
+	b.sinks = map[sink[E]]struct{}{}
+	b.mu.Unlock()
+	for _, s := range sinks {
+		s.shutdown()
+	}
+}
+
+// queue is the bounded queue of a subscription or stream: offers never
+// block; past its capacity events are dropped and counted.
+type queue[E any] struct {
+	q        chan E
+	stop     chan struct{}
+	stopOnce sync.Once
+	dropped  atomic.Uint64
+	queued   atomic.Uint64 // accepted events (observe.go)
+}
+
+func newQueue[E any](n int) queue[E] {
+	return queue[E]{q: make(chan E, n), stop: make(chan struct{})}
+}
+
+// offer queues e unless stopped; false means the queue was full.
+func (q *queue[E]) offer(e E) bool {
+	select {
+	case <-q.stop:
+		return true
+	default:
+	}
+	select {
+	case q.q <- e:
+		q.queued.Add(1)
+		return true
+	default:
+		q.dropped.Add(1)
+		return false
+	}
+}
+
+func (q *queue[E]) close() { q.stopOnce.Do(func() { close(q.stop) }) }
+
+// Dropped returns how many events were lost to a full queue.
+func (q *queue[E]) Dropped() uint64 { return q.dropped.Load() }
+
+// Subscription is a push subscription created by On or Once.
+type Subscription[E any] struct {
+	queue[E]
+	bus   *Bus[E]
+	pat   Pattern
+	h     func(E)
+	once  bool
+	fired atomic.Bool
+	done  chan struct{}
+}
+
+func (s *Subscription[E]) pattern() Pattern { return s.pat }
+
+func (s *Subscription[E]) offer(e E) bool {
+	if s.once && s.fired.Load() {
+		return true
+	}
+	return s.queue.offer(e)
+}
+
+func (s *Subscription[E]) run() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case e := <-s.q:
+			// stop wins over queued events: after Cancel nothing new starts.
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			if s.once && !s.fired.CompareAndSwap(false, true) {
+				continue
+			}
+			s.call(e)
+			if s.once {
+				s.bus.remove(s)
+				s.close()
+				return
+			}
+		}
+	}
+}
+
+func (s *Subscription[E]) call(e E) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.bus.panics.Add(1)
+			s.bus.log.Error("event handler panicked", "pattern", s.pat.String(), "event", s.bus.topic(e).Name(), "panic", r)
+		}
+	}()
+	s.h(e)
+}
+
+// Pattern returns the subscription's pattern.
+func (s *Subscription[E]) Pattern() string { return s.pat.String() }
+
+// Cancel stops delivery without waiting: no handler call starts after it
+// returns, but one already running goes on; Done is closed once it has
+// returned. Safe to call more than once, from any goroutine, from inside
+// the handler too.
+func (s *Subscription[E]) Cancel() {
+	s.bus.remove(s)
+	s.shutdown()
+}
+
+func (s *Subscription[E]) shutdown() { s.close() }
+
+// Done is closed once the handler is not running and never will again:
+// after Cancel (once a running call returned), after a Once subscription
+// fired, or after the bus closed.
+func (s *Subscription[E]) Done() <-chan struct{} { return s.done }
+
+// Stream is a pull subscription: the consumer takes events with Next.
+type Stream[E any] struct {
+	queue[E]
+	bus *Bus[E]
+	pat Pattern
+}
+
+func (s *Stream[E]) pattern() Pattern { return s.pat }
+
+func (s *Stream[E]) shutdown() { s.close() }
+
+// Next returns the next event, waiting until one arrives, ctx ends or the
+// stream is closed (ErrClosed). Events queued before Close are still
+// returned; ErrClosed comes once they are drained.
+func (s *Stream[E]) Next(ctx context.Context) (E, error) {
+	var zero E
+	select {
+	case e := <-s.q:
+		return e, nil
+	default:
+	}
+	select {
+	case e := <-s.q:
+		return e, nil
+	case <-s.stop:
+		select {
+		case e := <-s.q:
+			return e, nil
+		default:
+			return zero, ErrClosed
+		}
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// Pattern returns the stream's pattern.
+func (s *Stream[E]) Pattern() string { return s.pat.String() }
+
+// Close stops the stream; safe to call more than once.
+func (s *Stream[E]) Close() {
+	s.bus.remove(s)
+	s.shutdown()
+}
+
+func splitName(n string) []string {
+	var segs []string
+	start := 0
+	for i := 0; i < len(n); i++ {
+		if n[i] == ':' {
+			segs = append(segs, n[start:i])
+			start = i + 1
+		}
+	}
+	return append(segs, n[start:])
+}

@@ -1,0 +1,184 @@
+// Package protocol is Telepathine's protocol core, sans I/O: one Core takes
+// what happens to a peer — a packet arrived (now, from, bytes), a timer
+// fired, the application set a key or said something — and returns what to
+// do about it: packets to send (address and packet) and events to report.
+// It owns no lock, goroutine, socket or clock, and its randomness is a
+// *rand.Rand the caller seeds, so a test or a simulation drives it
+// deterministically in a plain loop. The runtime around it (engine.Peer)
+// serialises calls, reads the clock, moves bytes and delivers events.
+package protocol
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/telepathine/telepathine/engine/internal/failure"
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
+)
+
+// Config is what the core needs of the engine's configuration, defaults
+// already filled in.
+type Config struct {
+	Cluster           string
+	GossipInterval    time.Duration
+	HeartbeatInterval time.Duration
+	Fanout            int
+	QuietFanout       int
+	QuietAfter        time.Duration
+	DeltaBudget       int
+	FullDigestEvery   int
+	PushFanout        int
+	PushDirectMax     int
+	PushQueueBytes    int
+	DeadGrace         time.Duration
+	TombstoneGrace    time.Duration
+	// MTU bounds a digest to one datagram; TCPOnly lifts that bound.
+	MTU     int
+	TCPOnly bool
+	// MaxPacketSize bounds packets accepted and sent.
+	MaxPacketSize int
+	// Phi configures each peer's failure detector.
+	Phi failure.Config
+	// Limits bound what the network may make the replica hold.
+	Limits state.Limits
+	// Seeds are the addresses contacted to join and to heal partitions.
+	Seeds []string
+	// Logger receives diagnostics (warnings rate-limited to one a second).
+	Logger *slog.Logger
+}
+
+// Outgoing is one packet to send. The core fills Cluster and Sender;
+// Encode turns it into bytes.
+type Outgoing struct {
+	To     string
+	Packet *wire.Packet
+}
+
+// Output is what one call asks the runtime to do.
+type Output struct {
+	// Packets to send, in order.
+	Packets []Outgoing
+	// Events to report, in the order they happened.
+	Events []Event
+	// Replies to asks of this peer, for their waiters.
+	Replies []AskReply
+	// PushReady is set when fresh changes wait in the push queue: the
+	// runtime should call FlushPushes soon.
+	PushReady bool
+}
+
+func (o *Output) send(to string, pk *wire.Packet) {
+	o.Packets = append(o.Packets, Outgoing{To: to, Packet: pk})
+}
+
+// Core is one peer's protocol state. It is not safe for concurrent use:
+// the runtime serialises every call (Encode excepted).
+type Core struct {
+	cfg Config
+	rng *rand.Rand
+
+	running bool
+	id      state.NodeID
+	st      *state.Cluster
+	members membership
+	seeds   map[string]bool
+
+	round     uint64
+	lastBeat  time.Time
+	lastNews  time.Time // last change learnt or made: full fanout until QuietAfter later
+	needFull  bool
+	followups map[string]int
+
+	push  pushQueue
+	asks  askRegistry
+	log   *slog.Logger
+	warns logLimiter
+
+	stats Counters
+}
+
+// New returns a core that is not running yet; local operations (Set,
+// Delete) already work on its private state.
+func New(cfg Config, rng *rand.Rand) *Core {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Core{
+		cfg:     cfg,
+		rng:     rng,
+		members: newMembership(cfg.Phi),
+		seeds:   make(map[string]bool),
+		asks:    newAskRegistry(),
+		log:     cfg.Logger,
+	}
+	for _, s := range cfg.Seeds {
+		c.seeds[s] = true
+	}
+	return c
+}
+
+// ID returns the current incarnation's identity (the zero NodeID before
+// the first Start, but for the configured name).
+func (c *Core) ID() state.NodeID { return c.id }
+
+// SetName names the peer before its first Start.
+func (c *Core) SetName(name string) { c.id.Name = name }
+
+// ensureState creates the local state before the first Start, so Set works
+// on a peer that has not started yet: the real identity comes with Start,
+// which republishes the state under it.
+func (c *Core) ensureState() {
+	if c.st == nil {
+		c.st = state.NewCluster(state.NodeID{Name: c.id.Name}, c.cfg.Limits)
+	}
+}
+
+// Start begins an incarnation with identity id: a restart (or values set
+// before the first start) republishes the local keys under it, and every
+// known peer is dead until heard from again.
+func (c *Core) Start(now time.Time, id state.NodeID) {
+	c.id = id
+	if c.st != nil {
+		c.st.Restart(id, now.UnixMilli())
+		c.members.resetAll(now)
+	} else {
+		c.st = state.NewCluster(id, c.cfg.Limits)
+	}
+	delete(c.seeds, id.Addr)
+	c.lastBeat = now
+	c.lastNews = now
+	c.needFull = true
+	c.running = true
+}
+
+// Stop ends the incarnation: asks waiting here end, state and membership
+// stay for the next Start.
+func (c *Core) Stop() {
+	c.running = false
+	c.asks.stopAsking()
+	c.push.clear()
+}
+
+// Encode turns an outgoing packet into bytes. It reads only the immutable
+// configuration, so the runtime may call it without serialising it with
+// the other calls (after releasing its lock). It is the seam where an
+// envelope (checksum, encryption) will wrap packets.
+func (c *Core) Encode(o Outgoing) ([]byte, error) {
+	b, err := wire.Encode(o.Packet)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > c.cfg.MaxPacketSize {
+		return nil, ErrOversized
+	}
+	return b, nil
+}
+
+// stamp fills what every packet of this incarnation carries.
+func (c *Core) stamp(pk *wire.Packet) *wire.Packet {
+	pk.Cluster = c.cfg.Cluster
+	pk.Sender = c.id
+	return pk
+}

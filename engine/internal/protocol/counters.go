@@ -1,0 +1,64 @@
+package protocol
+
+import (
+	"errors"
+
+	"github.com/telepathine/telepathine/engine/internal/wire"
+)
+
+// ErrOversized is returned by Encode for a packet above MaxPacketSize.
+var ErrOversized = errors.New("protocol: packet above the size limit")
+
+// Counters are the core's counters since New. They only grow.
+type Counters struct {
+	Rounds, Sets, Says, PushBatches, Followups uint64
+	Received                                   uint64
+	ReceivedByType                             [wire.NumTypes]uint64
+	Truncated, Oversized, BadMagic             uint64
+	BadVersion, Malformed, BadDelta            uint64
+	ForeignCluster, SelfPackets                uint64
+	PushDropped, LateReplies                   uint64
+	Deaths                                     uint64
+}
+
+// Stats returns the counters.
+func (c *Core) Stats() Counters { return c.stats }
+
+// Gauges are current values.
+type Gauges struct {
+	Peers, LivePeers, DeadPeers int
+	Keys, PendingRuns           int
+}
+
+// Gauges returns the current values at now.
+func (c *Core) Gauges(nowMS int64) Gauges {
+	var g Gauges
+	for _, m := range c.members.byName {
+		g.Peers++
+		if m.alive {
+			g.LivePeers++
+		} else {
+			g.DeadPeers++
+		}
+	}
+	if c.st != nil {
+		g.Keys = len(c.st.Keys(c.st.Self().ID.Name, nowMS))
+		g.PendingRuns = c.st.PendingRuns()
+	}
+	return g
+}
+
+func (c *Core) countDecodeError(err error) {
+	switch {
+	case errors.Is(err, wire.ErrTruncated):
+		c.stats.Truncated++
+	case errors.Is(err, wire.ErrOversized):
+		c.stats.Oversized++
+	case errors.Is(err, wire.ErrMagic):
+		c.stats.BadMagic++
+	case errors.Is(err, wire.ErrVersion):
+		c.stats.BadVersion++
+	default:
+		c.stats.Malformed++
+	}
+}

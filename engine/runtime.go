@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/telepathine/telepathine/engine/internal/protocol"
+	"github.com/telepathine/telepathine/engine/internal/wire"
+	"github.com/telepathine/telepathine/engine/transport"
+)
+
+// The runtime around the protocol core: two loops (gossip rounds, pushes),
+// the transport's packet handler, and the send path. Every call into the
+// core happens under mu; what the core returns is reported under mu too
+// (so events reach subscribers in the order the state changed) and its
+// packets are encoded and sent after mu is released (the in-memory
+// transport may deliver synchronously into another peer).
+
+func (p *Peer) gossipLoop(stop chan struct{}) {
+	defer p.wg.Done()
+	t := p.clk.NewTicker(p.cfg.GossipInterval)
+	defer t.Stop()
+	p.gossipRound() // join at once instead of one interval later
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C():
+			p.gossipRound()
+		}
+	}
+}
+
+func (p *Peer) gossipRound() {
+	now := p.clk.Now()
+	p.mu.Lock()
+	out := p.core.Tick(now)
+	p.report(&out)
+	p.mu.Unlock()
+	p.send(out.Packets)
+}
+
+// pushLoop sends queued pushes as soon as it can. While it is busy sending,
+// new items accumulate and leave together in the next batch: the faster the
+// changes, the larger the batches.
+func (p *Peer) pushLoop(stop chan struct{}) {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-p.kick:
+			p.flushPushes()
+		}
+	}
+}
+
+func (p *Peer) flushPushes() {
+	p.mu.Lock()
+	plan := p.core.TakePushes()
+	p.mu.Unlock()
+	p.send(plan.Packets())
+}
+
+// onPacket is the transport's handler.
+func (p *Peer) onPacket(in transport.Packet) {
+	now := p.clk.Now()
+	p.mu.Lock()
+	out := p.core.HandlePacket(now, in.From, in.Data)
+	p.report(&out)
+	p.mu.Unlock()
+	p.send(out.Packets)
+}
+
+// report hands what the core learnt to the application: events to the bus,
+// replies to the waiting asks, and a kick to the pusher. Called with mu
+// held.
+func (p *Peer) report(out *protocol.Output) {
+	for i := range out.Events {
+		p.emit(p.event(&out.Events[i]))
+	}
+	for _, r := range out.Replies {
+		if w := p.asks[r.Version]; w != nil {
+			w.add(Answer{Peer: r.Peer, Value: Value{Data: r.Value, Encoding: Encoding(r.Encoding)}}, r.Complete)
+		}
+	}
+	if out.PushReady && p.kick != nil {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+var eventKinds = [...]Kind{
+	protocol.PeerNew: KindPeerNew, protocol.PeerStart: KindPeerStart, protocol.PeerStop: KindPeerStop,
+	protocol.KeySet: KindSet, protocol.KeyDeleted: KindDelete, protocol.KeyExpired: KindExpired,
+	protocol.Said: KindSay, protocol.Asked: KindAsk,
+}
+
+func (p *Peer) event(e *protocol.Event) *Event {
+	v := Value{Data: e.Value, Encoding: Encoding(e.Encoding)}
+	var reply func(Value) error
+	if e.Kind == protocol.Asked {
+		id := e.AskID
+		reply = func(r Value) error { return p.Reply(id, r) }
+	}
+	ev := newEvent(eventKinds[e.Kind], e.Peer, e.Key, v, e.ExpiresAt, reply)
+	ev.AskID = e.AskID
+	return ev
+}
+
+// send encodes and sends packets; it must be called without mu held.
+func (p *Peer) send(pks []protocol.Outgoing) {
+	if len(pks) == 0 {
+		return
+	}
+	s := p.sess.Load()
+	if s == nil {
+		return
+	}
+	for _, o := range pks {
+		b, err := p.core.Encode(o)
+		if err != nil {
+			p.stats.encodeErrors.Add(1)
+			if !errors.Is(err, protocol.ErrOversized) {
+				p.log.Error("encode failed", "type", o.Packet.Type, "err", err)
+			}
+			continue
+		}
+		p.stats.sent[o.Packet.Type].Add(1)
+		if err := s.tr.Send(p.cfg.route(o.To), b); err != nil {
+			p.stats.sendErrors.Add(1)
+		}
+	}
+}
+
+// sendCounters count the send path, which runs outside mu.
+type sendCounters struct {
+	sent                     [wire.NumTypes]atomic.Uint64
+	encodeErrors, sendErrors atomic.Uint64
+}
