@@ -235,7 +235,11 @@ enum {
   STATS_EVENTS_DROPPED = 20,
   STATS_LIVE_PEERS = 24,
   CONFIG_KEYS = 41,
+  CONFIG_NETWORK_KEY = 42,
+  CONFIG_ACCEPT_PLAINTEXT = 43,
+  CONFIG_SEND_PLAINTEXT = 44,
   KEYRING_KEYS = 1,
+  STATS_DROPS = 29, /* map<string, uint64>: entries of key = 1, value = 2 */
 };
 
 /* A Config for the Local preset in cluster, seeded with seed (may be NULL). */
