@@ -78,7 +78,7 @@ def test_wrong_types_never_reach_the_library() -> None:
         with pytest.raises(TypeError):
             p.set_plaintext(accept=1, send=0)  # type: ignore[arg-type]
         with pytest.raises(TypeError):
-            p.set_plaintext(True, False)  # type: ignore[misc]
+            p.set_plaintext(True, False)  # type: ignore[call-arg]
         assert p.cluster_keys() == [K1]
 
 

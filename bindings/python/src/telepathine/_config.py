@@ -108,7 +108,7 @@ def build(cluster: str | None, bind_addr: str, seeds: list[str], options: dict[s
             if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
                 raise TypeError(f"{key} must be a dict of str to str")
             getattr(c, key).update(v)
-        elif fd.label == FieldDescriptor.LABEL_REPEATED and fd.type == FieldDescriptor.TYPE_BYTES:
+        elif fd.is_repeated and fd.type == FieldDescriptor.TYPE_BYTES:
             # keys: a list of cluster keys; the engine checks their length.
             if isinstance(v, (bytes, bytearray, memoryview, str)) or not isinstance(v, (list, tuple)):
                 raise TypeError(f"{key} must be a list of bytes, not {type(v).__name__}")
