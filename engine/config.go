@@ -148,6 +148,10 @@ type Config struct {
 	// ignored. Default 4096.
 	MaxPeers int
 
+	// Security is the cluster keyring, the staged plaintext upgrade and the
+	// state directory (config_security.go). Default: plain mode (CRC-32C).
+	Security SecurityConfig
+
 	// Clock is the time source. Default the wall clock.
 	Clock clock.Clock
 	// Logger receives diagnostics. Default: discard.

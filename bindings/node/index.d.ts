@@ -63,6 +63,16 @@ export interface Options {
   pushDirectMax?: number;
   /** Translates addresses when sending: { 'host:port seen': 'host:port to use' } (NAT, port forwarding). */
   addressMap?: Record<string, string> | Map<string, string>;
+  /** Cluster keys, 32 bytes each (AES-256); the first is the primary. Default none: plain mode (CRC-32C). */
+  keys?: Uint8Array[];
+  /** A passphrase from which the primary key is derived (argon2id, salted with the cluster name). */
+  networkKey?: string;
+  /** Keep accepting plaintext although keys are set (upgrade stages 1-2). */
+  acceptPlaintext?: boolean;
+  /** Keep sending plaintext although keys are set (upgrade stage 1). */
+  sendPlaintext?: boolean;
+  /** A directory where the last generation is kept, so a restart always wins. */
+  stateDir?: string;
 
   // The reference library's names (lib/reference.js), with their meaning.
   /** = gossipIntervalMs. */
@@ -73,7 +83,7 @@ export interface Options {
   heartBeatIntervalMS?: number;
   /** false: TCP only (transportMode 'tcp'); true: the default 'udp'. */
   udp?: boolean;
-  /** A passphrase for the cluster's keyring (networkKey); refused by builds without one. */
+  /** = networkKey: a passphrase for the cluster's keyring. */
   network?: string;
   /** Every heartbeat seen from another peer also fires 'set' (peer, '__heartbeat__', n) and 'set:__heartbeat__' (peer, n). */
   emitValueOnHeartBeat?: boolean;
@@ -124,6 +134,8 @@ export interface Stats {
   deadPeers: number;
   keys: number;
   transport: Record<string, number>;
+  /** Incoming packets dropped, by cause ('malformed', 'foreign_cluster', ...). */
+  drops: Record<string, number>;
   [counter: string]: number | Record<string, number>;
 }
 
@@ -198,6 +210,17 @@ export declare class Telepathine extends EventEmitter2 {
   getRemote(peer: string, key: string): ReceivedValue | undefined;
   getRemoteKeys(peer: string): string[];
   delete(key: string): boolean;
+
+  /** Installs an accepted cluster key (32 bytes). TelepathineError TP_ERR_KEY_MATERIAL otherwise. */
+  installKey(key: Uint8Array): this;
+  /** Makes an installed key the primary (TP_ERR_KEY_NOT_INSTALLED otherwise). */
+  useKey(key: Uint8Array): this;
+  /** Removes an installed key; never the primary (TP_ERR_PRIMARY_KEY). */
+  removeKey(key: Uint8Array): this;
+  /** The installed cluster keys, primary first; [] in plain mode. */
+  clusterKeys(): Buffer[];
+  /** The staged upgrade to encryption: stage 1 {true, true}, stage 2 {true, false}, stage 3 {false, false}. */
+  setPlaintext(stages: { accept: boolean; send: boolean }): this;
 
   allPeers(): string[];
   livePeers(): string[];

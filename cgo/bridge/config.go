@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"math"
@@ -136,6 +137,8 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	dur(&cfg.TombstoneGrace, c.GetTombstoneGraceMs(), "tombstone_grace_ms")
 	dur(&cfg.SayDuration, c.GetSayDurationMs(), "say_duration_ms")
 
+	securityFrom(c, &cfg.Security)
+
 	if t := c.GetPhiThreshold(); t != 0 {
 		if math.IsNaN(t) || math.IsInf(t, 0) || t < 0 {
 			errs = append(errs, fmt.Sprintf("phi_threshold %v is not a positive number", t))
@@ -147,4 +150,19 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 		return cfg, errorf(ErrConfig, "invalid config: %v", errs)
 	}
 	return cfg, nil
+}
+
+// securityFrom copies the keyring fields (the message may be reused, so the
+// keys are cloned). The engine judges them: key sizes, the passphrase.
+func securityFrom(c *apiv1.Config, sec *engine.SecurityConfig) {
+	if ks := c.GetKeys(); len(ks) > 0 {
+		sec.Keys = make([][]byte, len(ks))
+		for i, k := range ks {
+			sec.Keys[i] = bytes.Clone(k)
+		}
+	}
+	sec.NetworkKey = c.GetNetworkKey()
+	sec.AcceptPlaintext = c.GetAcceptPlaintext()
+	sec.SendPlaintext = c.GetSendPlaintext()
+	sec.StateDir = c.GetStateDir()
 }

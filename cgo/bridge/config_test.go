@@ -125,8 +125,12 @@ func TestConfigFieldsCoverTheEngine(t *testing.T) {
 		switch {
 		case fd.IsMap():
 			m.Mutable(fd).Map().Set(protoreflect.ValueOfString("10.0.0.1:7946").MapKey(), protoreflect.ValueOfString("10.0.0.2:7946"))
+		case fd.IsList() && fd.Kind() == protoreflect.BytesKind:
+			m.Mutable(fd).List().Append(protoreflect.ValueOfBytes(make([]byte, 32)))
 		case fd.IsList():
 			m.Mutable(fd).List().Append(protoreflect.ValueOfString("10.0.0.1:7946"))
+		case fd.Kind() == protoreflect.BoolKind:
+			m.Set(fd, protoreflect.ValueOfBool(true))
 		case fd.Kind() == protoreflect.StringKind:
 			m.Set(fd, protoreflect.ValueOfString("x:1"))
 		case fd.Kind() == protoreflect.EnumKind:

@@ -55,6 +55,9 @@ function scalar(field, key, v) {
     case ScalarType.STRING:
       if (typeof v !== 'string') throw argType(name, 'a string', v);
       return v;
+    case ScalarType.BOOL:
+      if (typeof v !== 'boolean') throw argType(name, 'a boolean', v);
+      return v;
     case ScalarType.DOUBLE:
       if (typeof v !== 'number' || !Number.isFinite(v)) throw argType(name, 'a finite number', v);
       return v;
@@ -118,6 +121,13 @@ function buildConfig(port, seeds, options) {
     } else if (key === 'seeds') {
       if (!Array.isArray(v)) throw argType('options.seeds', "an array of 'host:port' strings", v);
       init.seeds = init.seeds.concat(v.map(seedAddr));
+    } else if (field.fieldKind === 'list' && field.scalar === ScalarType.BYTES) {
+      // keys: cluster keys as bytes; the engine checks their length.
+      if (!Array.isArray(v)) throw argType(`options.${key}`, 'an array of Buffers', v);
+      init[key] = v.map((x, i) => {
+        if (!(x instanceof Uint8Array)) throw argType(`options.${key}[${i}]`, 'a Buffer or Uint8Array', x);
+        return new Uint8Array(x);
+      });
     } else {
       init[key] = scalar(field, key, v);
     }

@@ -53,6 +53,11 @@ CALLS: dict[str, Callable[[Peer], object]] = {
     "on": lambda p: p.on("**", lambda e: None),
     "events": lambda p: p.events("**"),
     "enter": lambda p: p.__enter__(),
+    "install_key": lambda p: p.install_key(bytes(32)),
+    "use_key": lambda p: p.use_key(bytes(32)),
+    "remove_key": lambda p: p.remove_key(bytes(32)),
+    "cluster_keys": lambda p: p.cluster_keys(),
+    "set_plaintext": lambda p: p.set_plaintext(accept=True, send=False),
 }
 
 
@@ -370,7 +375,8 @@ OTHER_FUNCTIONS = [
     "tp_engine_stats", "tp_engine_set", "tp_engine_get", "tp_engine_get_remote", "tp_engine_get_remote_keys",
     "tp_engine_delete", "tp_engine_all_peers", "tp_engine_live_peers", "tp_engine_dead_peers", "tp_engine_say",
     "tp_engine_ask", "tp_engine_reply", "tp_engine_subscribe", "tp_subscription_close", "tp_events_open",
-    "tp_events_poll", "tp_events_close",
+    "tp_events_poll", "tp_events_close", "tp_engine_install_key", "tp_engine_use_key", "tp_engine_remove_key",
+    "tp_engine_keys", "tp_engine_set_plaintext",
 ]  # fmt: skip
 
 
@@ -385,7 +391,7 @@ def test_a_library_of_another_abi_is_refused_at_import(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
     assert out.returncode != 0
     assert "AbiMismatchError" in out.stderr
-    assert "C ABI version 2.7" in out.stderr and "needs 1.0" in out.stderr
+    assert "C ABI version 2.7" in out.stderr and "needs 1.1" in out.stderr
     check = (
         "try:\n    import telepathine\n"
         "except ImportError as e:\n    print(type(e).__name__, isinstance(e, ImportError))\n"

@@ -54,6 +54,11 @@ class ConfigOptions(TypedDict, total=False):
     quiet_after_ms: int
     push_direct_max: int
     address_map: dict[str, str]
+    keys: list[bytes]
+    network_key: str | None
+    accept_plaintext: bool
+    send_plaintext: bool
+    state_dir: str | None
 
 
 # Fields Peer sets from its own arguments.
@@ -103,6 +108,18 @@ def build(cluster: str | None, bind_addr: str, seeds: list[str], options: dict[s
             if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
                 raise TypeError(f"{key} must be a dict of str to str")
             getattr(c, key).update(v)
+        elif fd.is_repeated and fd.type == FieldDescriptor.TYPE_BYTES:
+            # keys: a list of cluster keys; the engine checks their length.
+            if isinstance(v, (bytes, bytearray, memoryview, str)) or not isinstance(v, (list, tuple)):
+                raise TypeError(f"{key} must be a list of bytes, not {type(v).__name__}")
+            for x in v:
+                if not isinstance(x, (bytes, bytearray, memoryview)):
+                    raise TypeError(f"{key} must be a list of bytes, not a list holding {type(x).__name__}")
+            getattr(c, key).extend(bytes(x) for x in v)
+        elif fd.type == FieldDescriptor.TYPE_BOOL:
+            if not isinstance(v, bool):
+                raise TypeError(f"{key} must be bool, not {type(v).__name__}")
+            setattr(c, key, v)
         elif fd.type == FieldDescriptor.TYPE_ENUM:
             setattr(c, key, _enum_value(key, fd, v))
         elif fd.type == FieldDescriptor.TYPE_STRING:

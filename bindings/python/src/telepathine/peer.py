@@ -315,6 +315,48 @@ class Peer(Managed):
         _native.call(_native.engine_delete, self._h(), k, len(k), ctypes.byref(deleted))
         return bool(deleted.value)
 
+    # ------------------------------------------------------ cluster keyring
+    # AES-256 keys of 32 bytes; the primary seals what this peer sends, every
+    # installed key opens what it receives. Rotation without downtime:
+    # install_key(new) on every peer, then use_key(new), then
+    # remove_key(old). The engine checks the keys (KeyMaterialError...).
+
+    def _key_call(self, fn: Any, key: bytes | bytearray | memoryview) -> None:
+        if not isinstance(key, (bytes, bytearray, memoryview)):
+            raise TypeError(f"key must be bytes, not {type(key).__name__}")
+        k = bytes(key)
+        _native.call(fn, self._h(), k, len(k))
+
+    def install_key(self, key: bytes | bytearray | memoryview) -> None:
+        """Installs a 32-byte cluster key as an accepted key (the first one
+        of an empty keyring becomes the primary). Installing twice is
+        harmless. KeyMaterialError if it is not 32 bytes."""
+        self._key_call(_native.engine_install_key, key)
+
+    def use_key(self, key: bytes | bytearray | memoryview) -> None:
+        """Makes an installed key the primary. KeyNotInstalledError if it
+        is not installed."""
+        self._key_call(_native.engine_use_key, key)
+
+    def remove_key(self, key: bytes | bytearray | memoryview) -> None:
+        """Removes an installed key. PrimaryKeyError for the primary,
+        KeyNotInstalledError for a key not installed."""
+        self._key_call(_native.engine_remove_key, key)
+
+    def cluster_keys(self) -> list[bytes]:
+        """The installed cluster keys, primary first; empty in plain mode.
+        (keys() is the peer's state keys.)"""
+        raw = _native.call_out(_native.engine_keys, self._h())
+        return list(api_pb2.Keyring.FromString(raw or b"").keys)
+
+    def set_plaintext(self, *, accept: bool, send: bool) -> None:
+        """The staged upgrade of a running cluster to encryption: stage 1
+        accept=True, send=True; stage 2 accept=True, send=False; stage 3
+        both False, each on every peer before the next."""
+        if not isinstance(accept, bool) or not isinstance(send, bool):
+            raise TypeError("accept and send must be bool")
+        _native.call(_native.engine_set_plaintext, self._h(), int(accept), int(send))
+
     # ---------------------------------------------------------------- peers
 
     def all_peers(self) -> dict[str, PeerInfo]:

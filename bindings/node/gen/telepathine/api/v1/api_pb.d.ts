@@ -288,6 +288,48 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
    * @generated from field: map<string, string> address_map = 40;
    */
   addressMap: { [key: string]: string };
+
+  /**
+   * Cluster keys: AES-256 keys of exactly 32 bytes. The first is the
+   * primary (it seals what this peer sends); every key opens what arrives.
+   * Default none: plain mode, every packet still carries a CRC-32C.
+   *
+   * @generated from field: repeated bytes keys = 41;
+   */
+  keys: Uint8Array[];
+
+  /**
+   * A passphrase from which a key is derived (argon2id salted with the
+   * cluster name) and put first, as the primary. The reference library's
+   * `network` option. Default none.
+   *
+   * @generated from field: string network_key = 42;
+   */
+  networkKey: string;
+
+  /**
+   * Keeps accepting plaintext packets although keys are set (upgrade
+   * stages 1 and 2). Default false.
+   *
+   * @generated from field: bool accept_plaintext = 43;
+   */
+  acceptPlaintext: boolean;
+
+  /**
+   * Keeps sending plaintext although keys are set (upgrade stage 1).
+   * Default false.
+   *
+   * @generated from field: bool send_plaintext = 44;
+   */
+  sendPlaintext: boolean;
+
+  /**
+   * A directory where the last generation is persisted, so a restart always
+   * wins, even after the clock stepped back. Default none.
+   *
+   * @generated from field: string state_dir = 45;
+   */
+  stateDir: string;
 };
 
 /**
@@ -391,6 +433,27 @@ export declare type KeyList = Message<"telepathine.api.v1.KeyList"> & {
  * Use `create(KeyListSchema)` to create a new message.
  */
 export declare const KeyListSchema: GenMessage<KeyList>;
+
+/**
+ * Keyring is the cluster keys installed in an engine, primary first
+ * (tp_engine_keys). Named apart from KeyList, which holds state keys.
+ *
+ * @generated from message telepathine.api.v1.Keyring
+ */
+export declare type Keyring = Message<"telepathine.api.v1.Keyring"> & {
+  /**
+   * The 32-byte keys; the first is the primary. Empty in plain mode.
+   *
+   * @generated from field: repeated bytes keys = 1;
+   */
+  keys: Uint8Array[];
+};
+
+/**
+ * Describes the message telepathine.api.v1.Keyring.
+ * Use `create(KeyringSchema)` to create a new message.
+ */
+export declare const KeyringSchema: GenMessage<Keyring>;
 
 /**
  * PeerInfo describes another peer as the local one sees it.
@@ -1134,6 +1197,16 @@ export declare type Stats = Message<"telepathine.api.v1.Stats"> & {
    * @generated from field: telepathine.api.v1.TransportStats transport = 28;
    */
   transport?: TransportStats | undefined;
+
+  /**
+   * Incoming packets dropped, by cause ("malformed", "foreign_cluster",
+   * the security causes...): every counter of the engine's
+   * Stats.DropCauses, so a cause added to the engine shows up here without
+   * a schema change.
+   *
+   * @generated from field: map<string, uint64> drops = 29;
+   */
+  drops: { [key: string]: bigint };
 };
 
 /**
