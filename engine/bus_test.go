@@ -21,7 +21,7 @@ import (
 func TestManySendersExactlyOnceInOrder(t *testing.T) {
 	const peers, senders, events = 16, 4, 1000
 	cl := newNetCluster(t, peers, func(i int, c *Config) {
-		c.HandlerQueue = senders * events
+		c.Limits.HandlerQueue = senders * events
 		c.SayDuration = time.Minute
 	})
 	eventually(t, 20*time.Second, cl.converged, "converge")
@@ -166,7 +166,7 @@ func TestWildcardMatrix(t *testing.T) {
 }
 
 func TestSlowHandlerDoesNotDelayFailureDetection(t *testing.T) {
-	cl := newMemCluster(t, 4, transport.MemOptions{}, func(i int, c *Config) { c.HandlerQueue = 8 })
+	cl := newMemCluster(t, 4, transport.MemOptions{}, func(i int, c *Config) { c.Limits.HandlerQueue = 8 })
 	eventually(t, 10*time.Second, cl.converged, "converge")
 	slow := cl.peers[1]
 	block := make(chan struct{})

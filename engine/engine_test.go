@@ -321,7 +321,7 @@ func TestForeignClusterNeverMerges(t *testing.T) {
 }
 
 func TestOneMegabyteValueCrossesInUDPPreferredMode(t *testing.T) {
-	cl := newNetCluster(t, 2, func(i int, c *Config) { c.TransportMode = transport.UDPPreferred })
+	cl := newNetCluster(t, 2, func(i int, c *Config) { c.TransportMode = UDPPreferred })
 	big := make([]byte, 1<<20)
 	for i := range big {
 		big[i] = byte(i * 7)
@@ -337,7 +337,7 @@ func TestOneMegabyteValueCrossesInUDPPreferredMode(t *testing.T) {
 }
 
 func TestTCPOnlyMode(t *testing.T) {
-	cl := newNetCluster(t, 3, func(i int, c *Config) { c.TransportMode = transport.TCPOnly })
+	cl := newNetCluster(t, 3, func(i int, c *Config) { c.TransportMode = TCPOnly })
 	require.NoError(t, cl.peers[2].Set("k", String("v")))
 	eventually(t, 10*time.Second, func() bool {
 		v, ok := cl.peers[0].GetRemote(cl.peers[2].Name(), "k")
@@ -395,18 +395,18 @@ func TestBadArguments(t *testing.T) {
 	assert.ErrorIs(t, p.Set("k", Value{Data: []byte{0xff}, Encoding: Text}), ErrInvalidArgument)
 	assert.ErrorIs(t, p.Set("k", Value{Data: []byte("{"), Encoding: JSON}), ErrInvalidArgument)
 	assert.ErrorIs(t, p.Set("k", Value{Encoding: 9}), ErrInvalidArgument)
-	assert.ErrorIs(t, p.Set("k", Bytes(make([]byte, p.Config().MaxValueSize+1))), ErrValueTooLarge)
+	assert.ErrorIs(t, p.Set("k", Bytes(make([]byte, p.Config().Limits.ValueSize+1))), ErrValueTooLarge)
 	assert.ErrorIs(t, p.Say("", String("v")), ErrInvalidEvent)
 	assert.ErrorIs(t, p.Say(string(make([]byte, 300)), String("v")), ErrInvalidEvent)
-	assert.ErrorIs(t, p.Say("e", Bytes(make([]byte, p.Config().MaxEventPayload+1))), ErrValueTooLarge)
+	assert.ErrorIs(t, p.Say("e", Bytes(make([]byte, p.Config().Limits.EventPayloadSize+1))), ErrValueTooLarge)
 	assert.ErrorIs(t, p.Say("e", String("v"), For(-time.Second)), ErrInvalidArgument)
 	_, err := New(Config{MTU: 10})
 	assert.ErrorIs(t, err, ErrConfig)
 	_, err = New(Config{Cluster: "bad\x00"})
 	assert.ErrorIs(t, err, ErrConfig)
-	_, err = New(Config{HandlerQueue: MaxHandlerQueue + 1})
+	_, err = New(Config{Limits: LimitsConfig{HandlerQueue: MaxHandlerQueue + 1}})
 	assert.ErrorIs(t, err, ErrConfig, "an unbounded queue would be allocated whole")
-	_, err = New(Config{PhiWindow: MaxPhiWindow + 1})
+	_, err = New(Config{Failure: FailureConfig{Window: MaxPhiWindow + 1}})
 	assert.ErrorIs(t, err, ErrConfig)
 }
 
@@ -414,13 +414,37 @@ func TestZeroConfigIsLAN(t *testing.T) {
 	p, err := New(Config{})
 	require.NoError(t, err)
 	got, want := p.Config(), LANConfig()
-	assert.Equal(t, want.PhiAcceptablePause, got.PhiAcceptablePause)
+	assert.Equal(t, want.Failure.AcceptablePause, got.Failure.AcceptablePause)
 	assert.Equal(t, want.GossipInterval, got.GossipInterval)
 	assert.Equal(t, want.QuietAfter, got.QuietAfter)
 	assert.Equal(t, want.PushDirectMax, got.PushDirectMax)
-	p2, err := New(Config{PhiAcceptablePause: -1})
+	p2, err := New(Config{Failure: FailureConfig{AcceptablePause: -1}})
 	require.NoError(t, err)
-	assert.Zero(t, p2.Config().PhiAcceptablePause, "negative means none")
+	assert.Zero(t, p2.Config().Failure.AcceptablePause, "negative means none")
+}
+
+// A zero field takes LANConfig's value whatever preset the others came
+// from, as Config's doc says; the preset's other fields are kept.
+func TestZeroFieldTakesLANDefault(t *testing.T) {
+	c := WANConfig()
+	c.Failure.MinStdDev = 0
+	c.Limits.HandlerQueue = 0
+	p, err := New(c)
+	require.NoError(t, err)
+	got, lan, wan := p.Config(), LANConfig(), WANConfig()
+	require.NotEqual(t, lan.Failure.MinStdDev, wan.Failure.MinStdDev, "the presets must differ for the test to mean anything")
+	assert.Equal(t, lan.Failure.MinStdDev, got.Failure.MinStdDev)
+	assert.Equal(t, lan.Limits.HandlerQueue, got.Limits.HandlerQueue)
+	assert.Equal(t, wan.Failure.AcceptablePause, got.Failure.AcceptablePause)
+	assert.Equal(t, wan.GossipInterval, got.GossipInterval)
+
+	// Config{} is LANConfig() field for field, once the defaults the
+	// Peer fills in (clock, logger, seeds) are set aside.
+	p0, err := New(Config{})
+	require.NoError(t, err)
+	z := p0.Config()
+	z.Clock, z.Logger, z.Seeds = nil, nil, nil
+	assert.Equal(t, lan, z)
 }
 
 func TestDelayedLossyDuplicatingNetworkConverges(t *testing.T) {

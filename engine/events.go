@@ -110,13 +110,13 @@ func (p *Peer) Say(event string, data Value, opts ...SayOption) error {
 
 // checkEvent validates what Say and Ask send.
 func (p *Peer) checkEvent(event string, data Value) error {
-	if event == "" || len(event) > p.cfg.MaxEventName || !state.ValidText(event) {
+	if event == "" || len(event) > p.cfg.Limits.EventNameSize || !state.ValidText(event) {
 		return ErrInvalidEvent
 	}
 	if err := checkEncoding(data); err != nil {
 		return err
 	}
-	if len(data.Data) > p.cfg.MaxEventPayload {
+	if len(data.Data) > p.cfg.Limits.EventPayloadSize {
 		return ErrValueTooLarge
 	}
 	return checkValue(data)
@@ -236,7 +236,7 @@ func (p *Peer) Reply(askID uint64, v Value) error {
 	if err := checkValue(v); err != nil {
 		return err
 	}
-	if len(v.Data) > p.cfg.MaxEventPayload {
+	if len(v.Data) > p.cfg.Limits.EventPayloadSize {
 		return ErrValueTooLarge
 	}
 	now := p.clk.Now()

@@ -47,7 +47,7 @@ func (cl *cluster) config(i int) Config {
 		addr := memAddr(i)
 		mode := c.TransportMode
 		c.AdvertiseAddr = addr
-		c.Transport = func() (transport.Transport, error) { return cl.net.Endpoint(addr, mode), nil }
+		c.Transport = func() (transport.Transport, error) { return cl.net.Endpoint(addr, mode.transport()), nil }
 		if i > 0 {
 			c.Seeds = []string{memAddr(0)}
 		}

@@ -55,7 +55,7 @@ func (p *Peer) Set(key string, value Value, opts ...SetOption) error {
 	if err := checkValue(value); err != nil {
 		return err
 	}
-	if len(value.Data) > p.cfg.MaxValueSize {
+	if len(value.Data) > p.cfg.Limits.ValueSize {
 		return ErrValueTooLarge
 	}
 	now := p.clk.Now()

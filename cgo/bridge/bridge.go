@@ -70,8 +70,8 @@ func (b *Bridge) NewEngine(config []byte) (uint64, error) {
 	e := &engineEntry{
 		peer: p,
 		lim: limits{
-			key: c.MaxKeySize, value: c.MaxValueSize, eventName: c.MaxEventName,
-			eventPayload: c.MaxEventPayload, queue: c.HandlerQueue,
+			key: c.Limits.KeySize, value: c.Limits.ValueSize, eventName: c.Limits.EventNameSize,
+			eventPayload: c.Limits.EventPayloadSize, queue: c.Limits.HandlerQueue,
 		},
 		subs: make(map[*subscription]struct{}),
 	}

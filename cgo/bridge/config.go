@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/transport"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -84,9 +83,9 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	}
 	switch c.GetTransportMode() {
 	case apiv1.TransportMode_TRANSPORT_MODE_UNSPECIFIED, apiv1.TransportMode_TRANSPORT_MODE_UDP_PREFERRED:
-		cfg.TransportMode = transport.UDPPreferred
+		cfg.TransportMode = engine.UDPPreferred
 	case apiv1.TransportMode_TRANSPORT_MODE_TCP_ONLY:
-		cfg.TransportMode = transport.TCPOnly
+		cfg.TransportMode = engine.TCPOnly
 	default:
 		return cfg, errorf(ErrConfig, "unknown transport mode %d", c.GetTransportMode())
 	}
@@ -102,21 +101,21 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 		}
 	}
 	num(&cfg.MTU, c.GetMtu(), 0, "mtu")
-	num(&cfg.MaxPacketSize, c.GetMaxPacketSize(), 0, "max_packet_size")
+	num(&cfg.Limits.PacketSize, c.GetMaxPacketSize(), 0, "max_packet_size")
 	num(&cfg.Fanout, c.GetFanout(), 0, "fanout")
 	num(&cfg.QuietFanout, c.GetQuietFanout(), 0, "quiet_fanout")
 	num(&cfg.PushDirectMax, c.GetPushDirectMax(), 0, "push_direct_max")
 	num(&cfg.DeltaBudget, c.GetDeltaBudget(), 0, "delta_budget")
 	num(&cfg.FullDigestEvery, c.GetFullDigestEvery(), 0, "full_digest_every")
 	num(&cfg.PushFanout, c.GetPushFanout(), 0, "push_fanout")
-	num(&cfg.PushQueueBytes, c.GetPushQueueBytes(), 0, "push_queue_bytes")
-	num(&cfg.PhiWindow, c.GetPhiWindow(), MaxPhiWindow, "phi_window")
-	num(&cfg.MaxKeySize, c.GetMaxKeySize(), 0, "max_key_size")
-	num(&cfg.MaxValueSize, c.GetMaxValueSize(), 0, "max_value_size")
-	num(&cfg.MaxEventName, c.GetMaxEventName(), 0, "max_event_name")
-	num(&cfg.MaxEventPayload, c.GetMaxEventPayload(), 0, "max_event_payload")
-	num(&cfg.HandlerQueue, c.GetHandlerQueue(), MaxQueue, "handler_queue")
-	num(&cfg.MaxPeers, c.GetMaxPeers(), 0, "max_peers")
+	num(&cfg.Limits.PushQueueBytes, c.GetPushQueueBytes(), 0, "push_queue_bytes")
+	num(&cfg.Failure.Window, c.GetPhiWindow(), MaxPhiWindow, "phi_window")
+	num(&cfg.Limits.KeySize, c.GetMaxKeySize(), 0, "max_key_size")
+	num(&cfg.Limits.ValueSize, c.GetMaxValueSize(), 0, "max_value_size")
+	num(&cfg.Limits.EventNameSize, c.GetMaxEventName(), 0, "max_event_name")
+	num(&cfg.Limits.EventPayloadSize, c.GetMaxEventPayload(), 0, "max_event_payload")
+	num(&cfg.Limits.HandlerQueue, c.GetHandlerQueue(), MaxQueue, "handler_queue")
+	num(&cfg.Limits.Peers, c.GetMaxPeers(), 0, "max_peers")
 
 	dur := func(dst *time.Duration, ms uint64, name string) {
 		switch {
@@ -130,8 +129,8 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	dur(&cfg.GossipInterval, c.GetGossipIntervalMs(), "gossip_interval_ms")
 	dur(&cfg.HeartbeatInterval, c.GetHeartbeatIntervalMs(), "heartbeat_interval_ms")
 	dur(&cfg.QuietAfter, c.GetQuietAfterMs(), "quiet_after_ms")
-	dur(&cfg.PhiMinStdDev, c.GetPhiMinStdDevMs(), "phi_min_std_dev_ms")
-	dur(&cfg.PhiAcceptablePause, c.GetPhiAcceptablePauseMs(), "phi_acceptable_pause_ms")
+	dur(&cfg.Failure.MinStdDev, c.GetPhiMinStdDevMs(), "phi_min_std_dev_ms")
+	dur(&cfg.Failure.AcceptablePause, c.GetPhiAcceptablePauseMs(), "phi_acceptable_pause_ms")
 	dur(&cfg.DeadGrace, c.GetDeadGraceMs(), "dead_grace_ms")
 	dur(&cfg.TombstoneGrace, c.GetTombstoneGraceMs(), "tombstone_grace_ms")
 	dur(&cfg.SayDuration, c.GetSayDurationMs(), "say_duration_ms")
@@ -140,7 +139,7 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 		if math.IsNaN(t) || math.IsInf(t, 0) || t < 0 {
 			errs = append(errs, fmt.Sprintf("phi_threshold %v is not a positive number", t))
 		} else {
-			cfg.PhiThreshold = t
+			cfg.Failure.Threshold = t
 		}
 	}
 	if len(errs) > 0 {

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/transport"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
 )
 
@@ -59,14 +58,14 @@ func TestConfigOverrides(t *testing.T) {
 	ms := time.Millisecond
 	want := engine.LocalConfig()
 	want.Name, want.Cluster, want.BindAddr, want.AdvertiseAddr = "n1", "c1", "127.0.0.1:0", "127.0.0.1:9"
-	want.Seeds, want.Generation, want.TransportMode = []string{"a:1", "b:2"}, 7, transport.TCPOnly
-	want.MTU, want.MaxPacketSize = 1200, 16<<20
+	want.Seeds, want.Generation, want.TransportMode = []string{"a:1", "b:2"}, 7, engine.TCPOnly
+	want.MTU, want.Limits.PacketSize = 1200, 16<<20
 	want.GossipInterval, want.Fanout, want.HeartbeatInterval = 11*ms, 5, 22*ms
-	want.DeltaBudget, want.FullDigestEvery, want.PushFanout, want.PushQueueBytes = 4096, 3, 2, 1<<20
-	want.PhiThreshold, want.PhiWindow, want.PhiMinStdDev, want.PhiAcceptablePause = 9.5, 100, 33*ms, 44*ms
+	want.DeltaBudget, want.FullDigestEvery, want.PushFanout, want.Limits.PushQueueBytes = 4096, 3, 2, 1<<20
+	want.Failure = engine.FailureConfig{Threshold: 9.5, Window: 100, MinStdDev: 33 * ms, AcceptablePause: 44 * ms}
 	want.DeadGrace, want.TombstoneGrace, want.SayDuration = 55*ms, 66*ms, 77*ms
-	want.MaxKeySize, want.MaxValueSize, want.MaxEventName, want.MaxEventPayload = 512, 1<<20, 128, 1<<16
-	want.HandlerQueue, want.MaxPeers, want.RandSeed = 64, 10, 99
+	want.Limits.KeySize, want.Limits.ValueSize, want.Limits.EventNameSize, want.Limits.EventPayloadSize = 512, 1<<20, 128, 1<<16
+	want.Limits.HandlerQueue, want.Limits.Peers, want.RandSeed = 64, 10, 99
 	want.QuietFanout, want.QuietAfter, want.PushDirectMax = 2, 88*ms, 7
 	assert.Equal(t, want, got)
 

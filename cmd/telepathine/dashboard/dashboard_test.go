@@ -28,7 +28,7 @@ func memCluster(t *testing.T, n int) []*engine.Peer {
 		cfg.Cluster = "dash"
 		cfg.Name = fmt.Sprintf("p%d", i)
 		cfg.AdvertiseAddr = addr
-		cfg.Transport = func() (transport.Transport, error) { return net.Endpoint(addr, cfg.TransportMode), nil }
+		cfg.Transport = func() (transport.Transport, error) { return net.Endpoint(addr, transport.UDPPreferred), nil }
 		if i > 0 {
 			cfg.Seeds = []string{"10.0.0.1:7946"}
 		}
