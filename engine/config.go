@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 
@@ -135,7 +136,8 @@ type Config struct {
 // measured against the rhythm its heartbeats had so far.
 type FailureConfig struct {
 	// Threshold is the suspicion level above which a peer is dead.
-	// Default 8 (about a 1e-8 chance of a false suspicion per check).
+	// Default 8 (about a 1e-8 chance of a false suspicion per check); a
+	// positive finite number.
 	Threshold float64
 	// Window is how many heartbeat intervals the detector remembers.
 	// Default 1000; at most MaxPhiWindow (allocated per peer).
@@ -343,7 +345,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.FullDigestEvery, d.FullDigestEvery)
 	setInt(&c.PushFanout, d.PushFanout)
 	setInt(&c.PushDirectMax, d.PushDirectMax)
-	if c.Failure.Threshold <= 0 {
+	if c.Failure.Threshold == 0 {
 		c.Failure.Threshold = d.Failure.Threshold
 	}
 	setInt(&c.Failure.Window, d.Failure.Window)
@@ -397,6 +399,9 @@ func (c *Config) validate() error {
 	// Both are allocated whole, per subscription and per peer.
 	if l.HandlerQueue > MaxHandlerQueue {
 		errs = append(errs, fmt.Errorf("Limits.HandlerQueue %d above %d", l.HandlerQueue, MaxHandlerQueue))
+	}
+	if t := c.Failure.Threshold; !(t > 0) || math.IsInf(t, 0) {
+		errs = append(errs, fmt.Errorf("Failure.Threshold %v is not a positive finite number", t))
 	}
 	if c.Failure.Window > MaxPhiWindow {
 		errs = append(errs, fmt.Errorf("Failure.Window %d above %d", c.Failure.Window, MaxPhiWindow))

@@ -25,6 +25,8 @@ var (
 	// ErrInvalidArgument: an argument out of its range (negative duration,
 	// unknown encoding...).
 	ErrInvalidArgument = errors.New("telepathine: invalid argument")
+	// ErrNotFound: Lookup found no live value.
+	ErrNotFound = errors.New("telepathine: not found")
 	// ErrNotAsk: Reply on an event that is not an ask.
 	ErrNotAsk = errors.New("telepathine: event is not an ask")
 )

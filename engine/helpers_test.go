@@ -144,3 +144,9 @@ func record(p *Peer, pattern string) *recorder {
 	p.On(pattern, r.handler)
 	return r
 }
+
+// remote is Lookup reduced to what most tests check: the value, if any.
+func remote(p *Peer, peer, key string) (Value, bool) {
+	kv, err := p.Lookup(peer, key)
+	return kv.Value, err == nil
+}

@@ -68,7 +68,7 @@ func TestMalformedPacketsDroppedAndCounted(t *testing.T) {
 	// Still working: a fresh value arrives, and nobody named "evil" exists.
 	require.NoError(t, cl.peers[1].Set("after", String("ok")))
 	eventually(t, 10*time.Second, func() bool {
-		v, ok := victim.GetRemote(cl.peers[1].Name(), "after")
+		v, ok := remote(victim, cl.peers[1].Name(), "after")
 		return ok && v.String() == "ok"
 	}, "peer kept working")
 	_, found := find(victim.AllPeers(), "evil")

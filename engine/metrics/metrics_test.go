@@ -89,7 +89,8 @@ func TestTrafficDropsAndReplication(t *testing.T) {
 	c := New(peers[0])
 	require.NoError(t, peers[1].Set("color", engine.String("blue")))
 	require.Eventually(t, func() bool {
-		_, ok := peers[0].GetRemote("p1", "color")
+		_, err := peers[0].Lookup("p1", "color")
+		ok := err == nil
 		return ok
 	}, 5*time.Second, 5*time.Millisecond)
 
