@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/telepathine/telepathine/engine/transport"
 )
@@ -40,17 +41,19 @@ func TestManySendersExactlyOnceInOrder(t *testing.T) {
 			total.Add(1)
 		})
 	}
-	var wg sync.WaitGroup
+	var g errgroup.Group
 	for s := 0; s < senders; s++ {
-		wg.Add(1)
-		go func(p *Peer) {
-			defer wg.Done()
+		p := cl.peers[s*3]
+		g.Go(func() error {
 			for k := 0; k < events; k++ {
-				require.NoError(t, p.Say(fmt.Sprintf("load:%d", k%7), String(fmt.Sprint(k))))
+				if err := p.Say(fmt.Sprintf("load:%d", k%7), String(fmt.Sprint(k))); err != nil {
+					return fmt.Errorf("sender %s, event %d: %w", p.Name(), k, err)
+				}
 			}
-		}(cl.peers[s*3])
+			return nil
+		})
 	}
-	wg.Wait()
+	require.NoError(t, g.Wait())
 	want := int64(senders * events * (peers - 1))
 	eventually(t, 60*time.Second, func() bool { return total.Load() >= want }, "all events heard (%d of %d)", total.Load(), want)
 	// Let gossip repeat itself for a while: nothing may be heard twice.

@@ -89,16 +89,12 @@ func newNetCluster(t testing.TB, n int, mutate func(i int, c *Config)) *cluster 
 // waitFor bounds every wait of the engine's tests.
 const waitFor = 10 * time.Second
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually is the engine tests' one wait: testify's require.Eventually,
+// polling cond every 5 ms until it holds or d has passed. cond runs on a
+// goroutine of testify's: it must not call t.Fatal or require.
 func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: "+msg, append([]any{d}, args...)...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	require.Eventually(t, cond, d, 5*time.Millisecond, append([]any{"within %v: " + msg, d}, args...)...)
 }
 
 // converged reports whether every peer sees every other as alive.

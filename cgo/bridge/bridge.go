@@ -47,12 +47,6 @@ type engineEntry struct {
 	subs   map[*subscription]struct{}
 }
 
-func (e *engineEntry) ok() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return !e.closed
-}
-
 // NewEngine creates an engine from a serialized api Config and returns its
 // handle.
 func (b *Bridge) NewEngine(config []byte) (uint64, error) {

@@ -6,7 +6,15 @@ to schema/proto/telepathine/api/v1/api.proto is a keyword as soon as the code
 is regenerated, with its type checked from the descriptor, and no list here
 has to follow. They are checked in Python: an unknown keyword or a value of
 the wrong type is a TypeError, a number out of its field's range a
-ValueError, before anyfrom typing import Any
+ValueError, before anything crosses into C. The library then checks the
+configuration as a whole (ConfigError). ``bind_addr``, ``seeds`` and
+``cluster`` are not keywords: Peer takes them as ``port``/``host``, ``seeds``
+and ``cluster``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -34,12 +42,6 @@ def _enum_prefix(fd: FieldDescriptor) -> str:
     ENUM_VALUE_PREFIX rule: the enum's name in UPPER_SNAKE_CASE)."""
     zero = fd.enum_type.values_by_number[0].name  # PRESET_UNSPECIFIED
     return zero[: -len("UNSPECIFIED")]
-
-
-scriptor.TYPE_UINT32: 32, FieldDescriptor.TYPE_UINT64: 64}
-# Enum fields: accepted as the lower-case name without the enum's prefix
-# ("local" for PRESET_LOCAL) or as the number.
-_ENUM_PREFIX = {"preset": "PRESET_", "transport_mode": "TRANSPORT_MODE_"}
 
 
 def _enum_value(key: str, fd: FieldDescriptor, v: Any) -> int:
