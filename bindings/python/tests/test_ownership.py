@@ -198,7 +198,7 @@ def test_a_field_added_to_the_schema_is_a_keyword(monkeypatch: pytest.MonkeyPatc
 
     F = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto()
-    api_pb2.DESCRIPTOR.CopyToProto(fdp)
+    api_pb2.DESCRIPTOR.CopyToProto(fdp)  # type: ignore[no-untyped-call]
     msg = next(m for m in fdp.message_type if m.name == "Config")
     msg.field.add(name="future_knob_ms", number=998, type=F.TYPE_UINT64, label=F.LABEL_OPTIONAL)
     entry = msg.nested_type.add(name="FutureMapEntry")
@@ -213,8 +213,9 @@ def test_a_field_added_to_the_schema_is_a_keyword(monkeypatch: pytest.MonkeyPatc
         type_name=".telepathine.api.v1.Config.FutureMapEntry",
     )
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    newer: Any = message_factory.GetMessageClass(pool.FindMessageTypeByName("telepathine.api.v1.Config"))
+    pool.Add(fdp)  # type: ignore[no-untyped-call]
+    config = pool.FindMessageTypeByName("telepathine.api.v1.Config")  # type: ignore[no-untyped-call]
+    newer: Any = message_factory.GetMessageClass(config)
     monkeypatch.setattr(_config, "CONFIG_MESSAGE", newer)
 
     raw = _config.build(None, "127.0.0.1:0", [], {"future_knob_ms": 5, "future_map": {"a:1": "b:2"}, "preset": "local"})

@@ -40,7 +40,7 @@ _UNSIGNED_BITS = {FieldDescriptor.TYPE_UINT32: 32, FieldDescriptor.TYPE_UINT64: 
 def _enum_prefix(fd: FieldDescriptor) -> str:
     """The prefix of the enum's value names: PRESET_ for Preset (buf's
     ENUM_VALUE_PREFIX rule: the enum's name in UPPER_SNAKE_CASE)."""
-    zero = fd.enum_type.values_by_number[0].name  # PRESET_UNSPECIFIED
+    zero: str = fd.enum_type.values_by_number[0].name  # PRESET_UNSPECIFIED
     return zero[: -len("UNSPECIFIED")]
 
 
@@ -80,7 +80,7 @@ def build(cluster: str | None, bind_addr: str, seeds: list[str], options: dict[s
             if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
                 raise TypeError(f"{key} must be a dict of str to str")
             getattr(c, key).update(v)
-        elif fd.label == FieldDescriptor.LABEL_REPEATED:
+        elif fd.is_repeated:
             if isinstance(v, str) or not all(isinstance(x, str) for x in v):
                 raise TypeError(f"{key} must be a list of str")
             getattr(c, key).extend(v)
@@ -102,4 +102,5 @@ def build(cluster: str | None, bind_addr: str, seeds: list[str], options: dict[s
             setattr(c, key, v)
         else:  # pragma: no cover - a field type added to the schema later
             raise TypeError(f"{key}: unsupported field type {fd.type}")
-    return c.SerializeToString()
+    out: bytes = c.SerializeToString()
+    return out
