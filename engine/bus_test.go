@@ -17,13 +17,15 @@ import (
 )
 
 // TestManySendersExactlyOnceInOrder: 16 peers on loopback, 4 senders saying
-// 1,000 events each, concurrently: every other peer hears every event once,
-// and each sender's events in the order it said them.
+// 300 events each, concurrently: every other peer hears every event once,
+// and each sender's events in the order it said them. (300, not more: the
+// 18,000 deliveries must fit a minute on a loaded machine under -race.)
 func TestManySendersExactlyOnceInOrder(t *testing.T) {
-	const peers, senders, events = 16, 4, 1000
+	const peers, senders, events = 16, 4, 300
 	cl := newNetCluster(t, peers, func(i int, c *Config) {
 		c.Limits.HandlerQueue = senders * events
 		c.SayDuration = time.Minute
+		loadTolerant(c)
 	})
 	eventually(t, 20*time.Second, cl.converged, "converge")
 
