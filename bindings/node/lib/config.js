@@ -52,6 +52,13 @@ function scalar(field, key, v) {
     case ScalarType.STRING:
       if (typeof v !== 'string') throw argType(name, 'a string', v);
       return v;
+    case ScalarType.BOOL:
+      if (typeof v !== 'boolean') throw argType(name, 'a boolean', v);
+      return v;
+    case ScalarType.BYTES:
+      // keys: cluster keys; the engine checks their length.
+      if (!(v instanceof Uint8Array)) throw argType(name, 'a Buffer or Uint8Array', v);
+      return new Uint8Array(v);
     case ScalarType.DOUBLE:
       if (typeof v !== 'number' || !Number.isFinite(v)) throw argType(name, 'a finite number', v);
       return v;

@@ -60,6 +60,38 @@ def _enum_value(key: str, fd: FieldDescriptor, v: Any) -> int:
     raise TypeError(f"{key} must be str, not {type(v).__name__}")
 
 
+_TYPE_NAMES = {
+    FieldDescriptor.TYPE_STRING: "str",
+    FieldDescriptor.TYPE_BYTES: "bytes",
+    FieldDescriptor.TYPE_BOOL: "bool",
+    FieldDescriptor.TYPE_DOUBLE: "a number",
+    FieldDescriptor.TYPE_UINT32: "int",
+    FieldDescriptor.TYPE_UINT64: "int",
+}
+
+
+def _scalar(key: str, fd: FieldDescriptor, v: Any, wrong: str) -> Any:
+    """v checked against fd's type; wrong starts the TypeError's message."""
+    t = fd.type
+    if t == FieldDescriptor.TYPE_ENUM:
+        return _enum_value(key, fd, v)
+    if t == FieldDescriptor.TYPE_STRING and isinstance(v, str):
+        return v
+    if t == FieldDescriptor.TYPE_BYTES and isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    if t == FieldDescriptor.TYPE_BOOL and isinstance(v, bool):
+        return v
+    if t == FieldDescriptor.TYPE_DOUBLE and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    if t in _UNSIGNED_BITS and isinstance(v, int) and not isinstance(v, bool):
+        if not 0 <= v < 1 << _UNSIGNED_BITS[t]:
+            raise ValueError(f"{key} out of range: {v}")
+        return v
+    if t not in _TYPE_NAMES:  # pragma: no cover - a field type added to the schema later
+        raise TypeError(f"{key}: unsupported field type {t}")
+    raise TypeError(f"{wrong} {type(v).__name__}")
+
+
 def build(cluster: str | None, bind_addr: str, seeds: list[str], options: dict[str, Any]) -> bytes:
     """Returns the serialized Config."""
     c: Any = CONFIG_MESSAGE()
@@ -81,26 +113,15 @@ def build(cluster: str | None, bind_addr: str, seeds: list[str], options: dict[s
                 raise TypeError(f"{key} must be a dict of str to str")
             getattr(c, key).update(v)
         elif fd.is_repeated:
-            if isinstance(v, str) or not all(isinstance(x, str) for x in v):
-                raise TypeError(f"{key} must be a list of str")
-            getattr(c, key).extend(v)
-        elif fd.type == FieldDescriptor.TYPE_ENUM:
-            setattr(c, key, _enum_value(key, fd, v))
-        elif fd.type == FieldDescriptor.TYPE_STRING:
-            if not isinstance(v, str):
-                raise TypeError(f"{key} must be str, not {type(v).__name__}")
-            setattr(c, key, v)
-        elif fd.type == FieldDescriptor.TYPE_DOUBLE:
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise TypeError(f"{key} must be a number, not {type(v).__name__}")
-            setattr(c, key, float(v))
-        elif fd.type in _UNSIGNED_BITS:
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise TypeError(f"{key} must be int, not {type(v).__name__}")
-            if not 0 <= v < 1 << _UNSIGNED_BITS[fd.type]:
-                raise ValueError(f"{key} out of range: {v}")
-            setattr(c, key, v)
-        else:  # pragma: no cover - a field type added to the schema later
-            raise TypeError(f"{key}: unsupported field type {fd.type}")
+            # seeds-like lists of str, keys (cluster keys as bytes): each
+            # element checked as its field type says.
+            what = _TYPE_NAMES.get(fd.type, "values")
+            if isinstance(v, (str, bytes, bytearray, memoryview)) or not isinstance(v, (list, tuple)):
+                raise TypeError(f"{key} must be a list of {what}, not {type(v).__name__}")
+            getattr(c, key).extend(
+                _scalar(key, fd, x, f"{key} must be a list of {what}, not a list holding") for x in v
+            )
+        else:
+            setattr(c, key, _scalar(key, fd, v, f"{key} must be {_TYPE_NAMES.get(fd.type, 'a value')}, not"))
     out: bytes = c.SerializeToString()
     return out
