@@ -14,7 +14,7 @@ import (
 // benchCluster starts n peers on loopback and waits for them to converge.
 func benchCluster(b *testing.B, n int) *cluster {
 	cl := newNetCluster(b, n, func(i int, c *Config) {
-		c.HandlerQueue = 1 << 16
+		c.Limits.HandlerQueue = 1 << 16
 		c.SayDuration = 5 * time.Second
 	})
 	eventually(b, 30*time.Second, cl.converged, "converge")

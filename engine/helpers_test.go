@@ -27,6 +27,15 @@ func testConfig() Config {
 	return c
 }
 
+// loadTolerant makes the failure detector patient, for tests of many peers
+// on real time that test something else than failure detection: on a
+// loaded machine (-race, -count, other packages in parallel) heartbeats
+// are late by seconds, and a peer wrongly declared dead keeps a cluster
+// from ever looking converged.
+func loadTolerant(c *Config) {
+	c.Failure.AcceptablePause = 10 * time.Second
+}
+
 // memAddr is the in-memory address of peer i.
 func memAddr(i int) string { return fmt.Sprintf("10.0.%d.%d:7946", i/250, i%250+1) }
 
@@ -47,7 +56,7 @@ func (cl *cluster) config(i int) Config {
 		addr := memAddr(i)
 		mode := c.TransportMode
 		c.AdvertiseAddr = addr
-		c.Transport = func() (transport.Transport, error) { return cl.net.Endpoint(addr, mode), nil }
+		c.Transport = func() (transport.Transport, error) { return cl.net.Endpoint(addr, mode.transport()), nil }
 		if i > 0 {
 			c.Seeds = []string{memAddr(0)}
 		}
@@ -89,16 +98,12 @@ func newNetCluster(t testing.TB, n int, mutate func(i int, c *Config)) *cluster 
 // waitFor bounds every wait of the engine's tests.
 const waitFor = 10 * time.Second
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually is the engine tests' one wait: testify's require.Eventually,
+// polling cond every 5 ms until it holds or d has passed. cond runs on a
+// goroutine of testify's: it must not call t.Fatal or require.
 func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: "+msg, append([]any{d}, args...)...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	require.Eventually(t, cond, d, 5*time.Millisecond, append([]any{"within %v: " + msg, d}, args...)...)
 }
 
 // converged reports whether every peer sees every other as alive.
@@ -143,4 +148,10 @@ func record(p *Peer, pattern string) *recorder {
 	r := &recorder{}
 	p.On(pattern, r.handler)
 	return r
+}
+
+// remote is Lookup reduced to what most tests check: the value, if any.
+func remote(p *Peer, peer, key string) (Value, bool) {
+	kv, err := p.Lookup(peer, key)
+	return kv.Value, err == nil
 }

@@ -20,8 +20,8 @@ func TestMalformedPacketsDroppedAndCounted(t *testing.T) {
 	cl := newNetCluster(t, 2, func(i int, c *Config) {
 		// A small packet limit, so a packed zero bomb in one datagram
 		// (1,200 bytes unpacking to 1.2 MB) crosses it.
-		c.MaxPacketSize = 1 << 20
-		c.MaxValueSize = 512 << 10
+		c.Limits.PacketSize = 1 << 20
+		c.Limits.ValueSize = 512 << 10
 	})
 	victim := cl.peers[0]
 	eventually(t, 10*time.Second, cl.converged, "converge")
@@ -68,7 +68,7 @@ func TestMalformedPacketsDroppedAndCounted(t *testing.T) {
 	// Still working: a fresh value arrives, and nobody named "evil" exists.
 	require.NoError(t, cl.peers[1].Set("after", String("ok")))
 	eventually(t, 10*time.Second, func() bool {
-		v, ok := victim.GetRemote(cl.peers[1].Name(), "after")
+		v, ok := remote(victim, cl.peers[1].Name(), "after")
 		return ok && v.String() == "ok"
 	}, "peer kept working")
 	_, found := find(victim.AllPeers(), "evil")

@@ -58,7 +58,7 @@ func (p *Peer) Subscriptions() []SubscriptionStats {
 }
 
 // PushQueue returns the pushes waiting to be sent: runs of entries and
-// their bytes (bounded by Config.PushQueueBytes).
+// their bytes (bounded by Config.Limits.PushQueueBytes).
 func (p *Peer) PushQueue() (runs, bytes int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -83,7 +83,7 @@ func New(cfg Config) (*Peer, error) {
 		cfg:  cfg,
 		clk:  cfg.Clock,
 		log:  cfg.Logger,
-		bus:  bus.New(cfg.HandlerQueue, cfg.Logger, topicOf),
+		bus:  bus.New(cfg.Limits.HandlerQueue, cfg.Logger, topicOf),
 		core: protocol.New(cfg.protocol(), rng),
 		asks: make(map[uint64]*askWait),
 	}
@@ -180,8 +180,8 @@ func (p *Peer) openTransport(restart bool) (transport.Transport, error) {
 		bind = p.boundAddr
 	}
 	tr, err := transport.NewNet(transport.Config{
-		BindAddr: bind, Mode: p.cfg.TransportMode, MTU: p.cfg.MTU,
-		MaxFrame: p.cfg.MaxPacketSize, Logger: p.log,
+		BindAddr: bind, Mode: p.cfg.TransportMode.transport(), MTU: p.cfg.MTU,
+		MaxFrame: p.cfg.Limits.PacketSize, Logger: p.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telepathine: bind %s: %w", bind, err)

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+
 	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
@@ -59,4 +61,15 @@ func PeerNames(infos []PeerInfo) []string {
 
 func validName(s string, max int) bool {
 	return s != "" && len(s) <= max && state.ValidText(s)
+}
+
+// describeName says why s fails validName, for error messages.
+func describeName(what, s string, max int) string {
+	switch {
+	case s == "":
+		return "empty " + what
+	case len(s) > max:
+		return fmt.Sprintf("%s of %d bytes above the limit of %d", what, len(s), max)
+	}
+	return what + " is not valid UTF-8 or contains NUL"
 }

@@ -4,6 +4,7 @@
 /// <reference types="node" />
 
 import { EventEmitter2 } from 'eventemitter2';
+import type { Config } from './gen/telepathine/api/v1/api_pb.js';
 
 /**
  * A value as JS sees it. Set: a string is sent as UTF-8 text, a Buffer,
@@ -16,8 +17,21 @@ export type Value = string | Buffer | JSONValue | null | number | boolean | obje
 /** What a peer reads back: string, Buffer, or a parsed JSON value. */
 export type ReceivedValue = any;
 
+/** A field of the generated Config as an option takes it: 64-bit numbers as number or bigint. */
+type OptionOf<T> = T extends bigint ? number | bigint : T;
+
+/**
+ * Every field of telepathine.api.v1.Config in camelCase, typed from the
+ * generated schema (gen/telepathine/api/v1/api_pb.d.ts): a field added to
+ * the proto is an option with no change here. A zero or absent field takes
+ * the preset's default (engine/config.go documents each).
+ */
+export type ConfigFields = {
+  [K in Exclude<keyof Config, '$typeName' | '$unknown' | 'preset' | 'transportMode' | 'addressMap'>]?: OptionOf<Config[K]>;
+};
+
 /** The configuration: the fields of telepathine.api.v1.Config in camelCase, plus the binding's own. */
-export interface Options {
+export interface Options extends ConfigFields {
   /** Host to bind (and advertise): default '127.0.0.1'. */
   address?: string;
   /** Timing defaults for the fields left out: 'lan' (default), 'wan', 'local' (tests, demos: 10x faster). */
@@ -26,41 +40,6 @@ export interface Options {
   transportMode?: 'udp' | 'tcp' | 'udp-preferred' | 'tcp-only';
   /** Events waiting for the JS thread at most (default 262144); beyond, dropped and counted. */
   eventQueue?: number;
-  /** Identifies the peer and survives restarts; default its advertised 'host:port'. */
-  name?: string;
-  /** Packets of another cluster are dropped; default 'telepathine'. */
-  cluster?: string;
-  bindAddr?: string;
-  advertiseAddr?: string;
-  /** Added to the constructor's seeds. */
-  seeds?: string[];
-  generation?: number | bigint;
-  mtu?: number;
-  maxPacketSize?: number;
-  gossipIntervalMs?: number | bigint;
-  fanout?: number;
-  heartbeatIntervalMs?: number | bigint;
-  deltaBudget?: number;
-  fullDigestEvery?: number;
-  pushFanout?: number;
-  pushQueueBytes?: number;
-  phiThreshold?: number;
-  phiWindow?: number;
-  phiMinStdDevMs?: number | bigint;
-  phiAcceptablePauseMs?: number | bigint;
-  deadGraceMs?: number | bigint;
-  tombstoneGraceMs?: number | bigint;
-  sayDurationMs?: number | bigint;
-  maxKeySize?: number;
-  maxValueSize?: number;
-  maxEventName?: number;
-  maxEventPayload?: number;
-  handlerQueue?: number;
-  maxPeers?: number;
-  seed?: number | bigint;
-  quietFanout?: number;
-  quietAfterMs?: number | bigint;
-  pushDirectMax?: number;
   /** Translates addresses when sending: { 'host:port seen': 'host:port to use' } (NAT, port forwarding). */
   addressMap?: Record<string, string> | Map<string, string>;
   /** Cluster keys, 32 bytes each (AES-256); the first is the primary. Default none: plain mode (CRC-32C). */

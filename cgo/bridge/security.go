@@ -3,7 +3,6 @@ package bridge
 import (
 	"bytes"
 
-	"github.com/telepathine/telepathine/engine"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
 )
 
@@ -44,9 +43,6 @@ func (b *Bridge) Keys(h uint64) ([]byte, error) {
 	e, err := b.engine(h)
 	if err != nil {
 		return nil, err
-	}
-	if !e.ok() {
-		return nil, engine.ErrClosed
 	}
 	return marshal(KeyringToProto(e.peer.ClusterKeys()))
 }

@@ -94,8 +94,8 @@ var engineCodes = []struct {
 	err  error
 	code Code
 }{
+	{engine.ErrNotFound, NotFound},
 	{engine.ErrConfig, ErrConfig},
-	{engine.ErrClosed, ErrClosed},
 	{engine.ErrClosed, ErrClosed},
 	{engine.ErrNotRunning, ErrNotRunning},
 	{engine.ErrRunning, ErrRunning},

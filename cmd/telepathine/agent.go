@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/transport"
 )
 
 // cmdAgent runs a peer until SIGINT or SIGTERM, then leaves gracefully.
@@ -53,7 +52,7 @@ func cmdAgent(args []string, out io.Writer) error {
 	cfg.Cluster = *cluster
 	cfg.Name = *name
 	if *tcpOnly {
-		cfg.TransportMode = transport.TCPOnly
+		cfg.TransportMode = engine.TCPOnly
 	}
 	level := slog.LevelWarn
 	if *verbose {

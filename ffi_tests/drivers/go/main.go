@@ -118,14 +118,19 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		}
 		return nil, d.peer.Set(r.Key, v, engine.ExpiresAtMillis(r.ExpiresAt))
 	case "get":
-		v, ok := d.peer.GetRemote(r.Peer, r.Key)
-		res := map[string]any{"found": ok}
-		if ok {
-			res["value"] = v
+		kv, err := d.peer.Lookup(r.Peer, r.Key)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			return map[string]any{"found": false}, nil
+		case err != nil:
+			return nil, err
 		}
-		return res, nil
+		return map[string]any{"found": true, "value": kv.Value}, nil
 	case "keys":
-		keys := d.peer.GetRemoteKeys(r.Peer)
+		keys, err := d.peer.KeysOf(r.Peer)
+		if err != nil {
+			return nil, err
+		}
 		if keys == nil {
 			keys = []string{}
 		}

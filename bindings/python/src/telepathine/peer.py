@@ -8,17 +8,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from . import _config, _native, _values
 from ._managed import Managed
 from .api.v1 import api_pb2
 from .events import Event, EventStream, Handler, Subscription
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from ._config import ConfigOptions
 
 log = logging.getLogger("telepathine")
 
@@ -122,7 +117,7 @@ class Peer(Managed):
         cluster: str | None = None,
         *,
         host: str = "127.0.0.1",
-        **config: Unpack[ConfigOptions],
+        **config: Any,
     ) -> None:
         if cluster is not None and not isinstance(cluster, str):
             raise TypeError(f"cluster must be str, not {type(cluster).__name__}")
