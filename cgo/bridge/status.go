@@ -12,7 +12,7 @@ import (
 // test keeps them equal).
 const (
 	ABIMajor = 1
-	ABIMinor = 0
+	ABIMinor = 1
 	// ABIVersion is what tp_abi_version returns.
 	ABIVersion = ABIMajor<<16 | ABIMinor
 )

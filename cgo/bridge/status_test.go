@@ -71,7 +71,7 @@ func TestCodesAreStable(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 	assert.Equal(t, "TP_UNKNOWN_STATUS", Code(99).String())
-	assert.Equal(t, uint32(1<<16), uint32(ABIVersion))
+	assert.Equal(t, uint32(1<<16|1), uint32(ABIVersion))
 }
 
 func TestRecoveredPanic(t *testing.T) {
