@@ -76,6 +76,9 @@ type PushPlan struct {
 	budget  int
 	cluster string
 	sender  state.NodeID
+
+	// streamBudget bounds a packet of a large backlog (pushbatch.go).
+	streamBudget int
 }
 
 // TakePushes empties the push queue into a plan: straight to every live
@@ -100,7 +103,7 @@ func (c *Core) TakePushes() PushPlan {
 	}
 	c.stats.PushBatches++
 	return PushPlan{targets: targets, relay: relay, items: items, nds: nds,
-		budget: pushBudget(&c.cfg, c.id), cluster: c.cfg.Cluster, sender: c.id}
+		budget: pushBudget(&c.cfg, c.id), streamBudget: c.cfg.DeltaBudget, cluster: c.cfg.Cluster, sender: c.id}
 }
 
 // Packets builds the plan's packets, coalesced and cut at one datagram

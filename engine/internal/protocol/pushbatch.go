@@ -15,6 +15,12 @@ import (
 // instead of growing into TCP frames of up to DeltaBudget that every
 // receiver must take whole before its next heartbeat is read.
 //
+// A backlog larger than pushDatagrams datagrams goes as packets of up to
+// DeltaBudget instead (over TCP, reliable and flow-controlled): a burst of
+// hundreds of datagrams overflows a receiver's socket buffer (the kernel
+// caps it at net.core.rmem_max, 208 KB by default) and whatever is lost
+// waits for anti-entropy.
+//
 // Targets that receive the same items share the same *wire.Packet values,
 // so the runtime encodes each distinct packet once (SharedPackets).
 
@@ -32,10 +38,23 @@ func pushBudget(cfg *Config, sender state.NodeID) int {
 	return max(min(room, cfg.DeltaBudget), 1)
 }
 
+// pushDatagrams is the most datagrams one flush sends a target; see above.
+const pushDatagrams = 32
+
 // coalesce builds the packets for the items whose index keep accepts,
-// in queue order, cut at pl.budget (an item larger than the budget still
-// goes, alone).
+// in queue order, cut at the datagram budget, or at DeltaBudget for a
+// backlog beyond pushDatagrams datagrams (an item larger than the budget
+// still goes, alone).
 func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
+	budget, total := pl.budget, 0
+	for i := range pl.nds {
+		if keep(i) {
+			total += pl.items[i].size
+		}
+	}
+	if total > pushDatagrams*budget {
+		budget = max(pl.streamBudget, budget)
+	}
 	var out []*wire.Packet
 	var cur state.Delta
 	size := 0
@@ -55,7 +74,7 @@ func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
 		if n := len(cur.Nodes); n > 0 {
 			last := &cur.Nodes[n-1]
 			if last.ID == nd.ID && last.To == nd.From && !nd.Reset && !last.Reset {
-				if size+body <= pl.budget {
+				if size+body <= budget {
 					// Contiguous run of the same node: extend the last one.
 					// Entries are shared with the plan: copy the slice header
 					// before appending so no other packet's slice is touched.
@@ -65,7 +84,7 @@ func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
 					continue
 				}
 				flush()
-			} else if size+pl.items[i].size > pl.budget {
+			} else if size+pl.items[i].size > budget {
 				flush()
 			}
 		}

@@ -20,7 +20,7 @@ func TestPushCoalescesIntoDatagrams(t *testing.T) {
 	s := newSim(t, 4, simConfig())
 	s.until(50, s.allKnowAll, "join")
 	sender := s.peers[0]
-	const says = 300
+	const says = 150
 	for i := range says {
 		out, err := sender.core.Say(s.now, "tp", fmt.Appendf(nil, "payload %04d of some thirty bytes", i), state.EncodingText, time.Minute, false)
 		require.NoError(t, err)
@@ -47,7 +47,7 @@ func TestPushCoalescesIntoDatagrams(t *testing.T) {
 		assert.Equal(t, first, ps, "targets share the same packet values")
 	}
 	n := len(first)
-	assert.Greater(t, n, 1, "300 says do not fit one datagram")
+	assert.Greater(t, n, 1, "150 says do not fit one datagram")
 	assert.Less(t, n, says/5, "at least 5 says per datagram")
 	assert.Greater(t, len(perItem), 3*n, "fewer packets than before coalescing")
 
@@ -68,6 +68,26 @@ func TestPushCoalescesIntoDatagrams(t *testing.T) {
 			require.Equal(t, fmt.Sprintf("payload %04d of some thirty bytes", i), v)
 		}
 	}
+}
+
+// A backlog beyond pushDatagrams datagrams goes as one large (TCP) packet
+// per target instead of a burst of datagrams.
+func TestPushBacklogGoesAsOneStreamPacket(t *testing.T) {
+	s := newSim(t, 2, simConfig())
+	s.until(50, s.allKnowAll, "join")
+	sender := s.peers[0]
+	for i := range 3000 {
+		_, err := sender.core.Say(s.now, "tp", fmt.Appendf(nil, "payload %04d", i), state.EncodingText, time.Minute, false)
+		require.NoError(t, err)
+	}
+	plan := sender.core.TakePushes()
+	pks := plan.Packets()
+	require.Len(t, pks, 1)
+	require.Len(t, pks[0].Packet.Delta.Nodes, 1)
+	assert.Len(t, pks[0].Packet.Delta.Nodes[0].Entries, 3000)
+	b, err := sender.core.Encode(pks[0])
+	require.NoError(t, err)
+	assert.Greater(t, len(b), simConfig().MTU)
 }
 
 // A forwarded item never goes back where it came from, and items of
