@@ -29,7 +29,7 @@ from .errors import AbiMismatchError, ForkError, TelepathineError, error_for
 
 # The ABI this package is written against: a library 1.n with n >= 0 fits.
 ABI_MAJOR = 1
-ABI_MINOR = 0
+ABI_MINOR = 1
 
 # Statuses (cgo/telepathine.h).
 OK = 0
@@ -116,6 +116,7 @@ _PROTOS: dict[str, tuple[Any, list[Any]]] = {
     "tp_events_open": (c_int, [c_uint64, c_char_p, c_size_t, c_uint32, POINTER(c_uint64), BufP]),
     "tp_events_poll": (c_int, [c_uint64, c_int64, BufP, BufP]),
     "tp_events_close": (c_int, [c_uint64, BufP]),
+    "tp_events_poll_many": (c_int, [c_uint64, c_int64, c_uint32, BufP, BufP]),
 }
 
 for _name, (_restype, _argtypes) in _PROTOS.items():
@@ -158,6 +159,15 @@ engine_reply = lib.tp_engine_reply
 events_open = lib.tp_events_open
 events_poll = lib.tp_events_poll
 events_close = lib.tp_events_close
+events_poll_many = lib.tp_events_poll_many
+
+# tp_engine_set never blocks and never waits for anything a Python thread
+# holds (no Go thread calls into Python in this package: events come
+# through poll streams), so it is also bound without releasing the GIL: the
+# release and re-acquisition cost a good part of a set() call.
+_pylib = ctypes.PyDLL(LIB_PATH)
+engine_set_nogil = _pylib.tp_engine_set
+engine_set_nogil.restype, engine_set_nogil.argtypes = _PROTOS["tp_engine_set"]
 
 # ------------------------------------------------------------------ fork
 # A child of fork() (without exec) has the parent's memory but none of the
