@@ -87,7 +87,11 @@ def test_decode_batch_matches_single_events() -> None:
     from telepathine.api.v1 import api_pb2
 
     msgs = [
-        api_pb2.Event(name="say:x", peer="p", say=api_pb2.Said(event="x", data=api_pb2.Value(data=b"1", encoding=1))),
+        api_pb2.Event(
+            name="say:x",
+            peer="p",
+            say=api_pb2.Said(event="x", data=api_pb2.Value(data=b"1", encoding=api_pb2.ENCODING_TEXT)),
+        ),
         api_pb2.Event(name="peer:start", peer="q", peer_alive=api_pb2.PeerChange()),
     ]
     raw = api_pb2.EventBatch(events=msgs).SerializeToString()
