@@ -279,14 +279,21 @@ class Subscription(Managed):
                     continue
                 if batch is None:
                     continue
+                if self._once:
+                    self._stop()
+                    self._dispatch(batch[0])  # a batch of one: see above
+                    break
+                handler = self.handler
                 for ev in batch:
                     if self._stopping:
                         break  # close() ends delivery between two events
-                    if self._once:
-                        self._stop()
-                    self._dispatch(ev)
-                if self._once:
-                    break
+                    # _dispatch, inlined: this loop is the hot path
+                    try:
+                        result = handler(ev)
+                        if result is not None and ev.kind is EventKind.ASK:
+                            ev.reply(result)
+                    except Exception:
+                        log.exception("telepathine: handler %r for %r raised on %s", handler, self.pattern, ev.name)
         except Exception:  # pragma: no cover - a library failure
             log.exception("telepathine: subscription %r failed", self.pattern)
         finally:
