@@ -532,3 +532,16 @@ func tp_events_close(events C.tp_events, errOut *C.tp_buf) (rc C.int) {
 	zero(errOut)
 	return status(errOut, br.CloseEvents(uint64(events)))
 }
+
+// ------------------------------------------------------- batched events
+
+//export tp_events_poll_many
+func tp_events_poll_many(events C.tp_events, timeoutMS C.int64_t, maxEvents C.uint32_t, batch, errOut *C.tp_buf) (rc C.int) {
+	defer guard(&rc, errOut)
+	zero(batch, errOut)
+	if batch == nil {
+		return status(errOut, bridge.Errorf(bridge.ErrInvalidArgument, "batch is NULL"))
+	}
+	b, err := br.PollMany(uint64(events), int64(timeoutMS), uint32(maxEvents))
+	return output(batch, errOut, b, err)
+}

@@ -98,7 +98,7 @@ extern "C" {
  * equal and whose minor is at least MINOR: check tp_abi_version() at load.
  */
 #define TP_ABI_VERSION_MAJOR 1
-#define TP_ABI_VERSION_MINOR 1 /* 1: the cluster keyring */
+#define TP_ABI_VERSION_MINOR 1 /* 1: the cluster keyring, tp_events_poll_many */
 #define TP_ABI_VERSION ((TP_ABI_VERSION_MAJOR << 16) | TP_ABI_VERSION_MINOR)
 
 /* Returns TP_ABI_VERSION as the library was built. Never fails. */
@@ -479,6 +479,35 @@ int tp_events_poll(tp_events events, int64_t timeout_ms, tp_buf *event,
 /* Closes a stream; queued events are discarded. TP_OK on 0 and on a closed
  * stream. Never blocks. */
 int tp_events_close(tp_events events, tp_buf *err);
+
+/* ------------------------------------------------------- batched events */
+
+/* tp_events_poll_many's default and largest max_events. */
+#define TP_EVENTS_BATCH_DEFAULT 1024
+#define TP_EVENTS_BATCH_MAX 65536
+
+/*
+ * Takes many events in one call (since ABI 1.1): waits for a first event as
+ * tp_events_poll does (timeout_ms 0: do not wait; negative: until an event
+ * comes or the stream closes), then takes the events already queued behind
+ * it without waiting, up to max_events (0: TP_EVENTS_BATCH_DEFAULT; at most
+ * TP_EVENTS_BATCH_MAX), or fewer once the batch holds about 4 MiB. On TP_OK
+ * *batch receives a serialized telepathine.api.v1.EventBatch holding at
+ * least one event, oldest first; free it with tp_buf_free. Layout, for
+ * readers without protobuf: the concatenation, per event, of the byte
+ * 0x0A, the event's length as a protobuf varint, and the serialized
+ * telepathine.api.v1.Event.
+ *
+ * TP_TIMEOUT when no event came. When the stream ends after some events
+ * were taken, they are returned with TP_OK and the next call returns
+ * TP_ERR_CLOSED. Events go once, in order, whether taken by this function
+ * or tp_events_poll; several threads may poll one stream (each event goes
+ * to one of them, a batch to one thread).
+ * Errors: TP_ERR_INVALID_ARGUMENT (batch NULL, max_events above
+ * TP_EVENTS_BATCH_MAX), TP_ERR_HANDLE, TP_ERR_CLOSED.
+ */
+int tp_events_poll_many(tp_events events, int64_t timeout_ms,
+                        uint32_t max_events, tp_buf *batch, tp_buf *err);
 
 #ifdef __cplusplus
 }

@@ -59,7 +59,7 @@ func (p *Peer) flushPushes() {
 	p.mu.Lock()
 	plan := p.core.TakePushes()
 	p.mu.Unlock()
-	p.send(plan.Packets())
+	p.sendShared(plan.Packets())
 }
 
 // onPacket is the transport's handler.
@@ -126,6 +126,40 @@ func (p *Peer) send(pks []protocol.Outgoing) {
 			if !errors.Is(err, protocol.ErrOversized) {
 				p.log.Error("encode failed", "type", o.Packet.Type, "err", err)
 			}
+			continue
+		}
+		p.stats.sent[o.Packet.Type].Add(1)
+		if err := s.tr.Send(p.cfg.route(o.To), b); err != nil {
+			p.stats.sendErrors.Add(1)
+		}
+	}
+}
+
+// sendShared is send for pushes, whose targets share packets
+// (PushPlan.Packets): each distinct packet is encoded once, not once per
+// target. It must be called without mu held.
+func (p *Peer) sendShared(pks []protocol.Outgoing) {
+	if len(pks) == 0 {
+		return
+	}
+	s := p.sess.Load()
+	if s == nil {
+		return
+	}
+	encoded := make(map[*wire.Packet][]byte, len(pks))
+	for _, o := range pks {
+		b, seen := encoded[o.Packet]
+		if !seen {
+			var err error
+			if b, err = p.core.Encode(o); err != nil {
+				p.stats.encodeErrors.Add(1)
+				if !errors.Is(err, protocol.ErrOversized) {
+					p.log.Error("encode failed", "type", o.Packet.Type, "err", err)
+				}
+			}
+			encoded[o.Packet] = b // nil after a failure: not tried again
+		}
+		if b == nil {
 			continue
 		}
 		p.stats.sent[o.Packet.Type].Add(1)

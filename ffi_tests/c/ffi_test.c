@@ -330,9 +330,38 @@ static void test_subscribe_and_poll(void) {
   CHECK(atomic_load(&hear.finalized) == 1, "finalizer called again");
   CHECK(atomic_load(&hear.overlap) == 0, "overlapping calls");
 
+  /* Batches: three says come back in order, many per call, every one
+   * once; the layout is (0x0A, varint length, Event) per event. */
+  CHECK(go_say("chat:b", "1") && go_say("chat:b", "2") && go_say("chat:b", "3"), "say");
+  const char *want[] = {"1", "2", "3"};
+  int got = 0, polls = 0;
+  while (got < 3 && polls < 3) {
+    tp_buf batch = {0};
+    CHECK_RC(TP_OK, tp_events_poll_many(stream, WAIT_MS, 0, &batch, ERR));
+    polls++;
+    CHECK(batch.data != NULL && batch.data[0] == 0x0A, "batch layout");
+    pb_bytes bb = buf_bytes(batch);
+    int n = pb_count(bb, 1);
+    CHECK(n >= 1, "a batch holds an event");
+    for (int i = 0; i < n && got < 3; i++, got++) {
+      pb_field f;
+      CHECK(pb_find(bb, 1, i, &f), "event %d of the batch", i);
+      pb_bytes said = pb_sub(f.bytes, EVENT_SAY);
+      CHECK(pb_eq(pb_sub(pb_sub(said, SAID_DATA), VALUE_DATA), want[got]), "batched event %d in order", got);
+    }
+    tp_buf_free(&batch);
+  }
+  CHECK(got == 3, "the batches held %d of 3 events", got);
+  tp_buf none = {0};
+  CHECK_RC(TP_TIMEOUT, tp_events_poll_many(stream, 0, 0, &none, ERR)); /* none twice */
+  CHECK(none.data == NULL && none.len == 0, "no output on timeout");
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_many(stream, 0, TP_EVENTS_BATCH_MAX + 1, &none, ERR));
+
   CHECK_RC(TP_OK, tp_events_close(stream, ERR));
   CHECK_RC(TP_OK, tp_events_close(stream, ERR));
   CHECK_RC(TP_ERR_CLOSED, tp_events_poll(stream, 0, &ev, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_events_poll_many(stream, 0, 0, &none, ERR));
+  CHECK(none.data == NULL, "no output after close");
 }
 
 static sub_state self_closer;
@@ -470,6 +499,7 @@ static void test_bad_inputs(const char *cluster) {
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_open(engine, B("**"), 2, 0, NULL, ERR));
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_open(engine, B("**"), 2, (1u << 20) + 1, &st, ERR));
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll(1, 0, NULL, ERR));
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_many(1, 0, 0, NULL, ERR));
 
   /* Unknown, null, wrong-kind and closed handles. */
   CHECK_RC(TP_ERR_HANDLE, tp_engine_set(unknown, B("k"), 1, NULL, 0, 0, 0, ERR));
@@ -478,6 +508,8 @@ static void test_bad_inputs(const char *cluster) {
   CHECK_RC(TP_ERR_HANDLE, tp_engine_get(unknown, B("k"), 1, &out, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_engine_close(unknown, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_events_poll(unknown, 0, &out, ERR)); /* an engine-kind handle */
+  CHECK_RC(TP_ERR_HANDLE, tp_events_poll_many(unknown, 0, 0, &out, ERR));
+  CHECK_RC(TP_ERR_HANDLE, tp_events_poll_many(0, 0, 0, &out, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_subscription_close(unknown, ERR));
   CHECK_RC(TP_OK, tp_engine_close(0, ERR));
   CHECK_RC(TP_OK, tp_subscription_close(0, ERR));

@@ -419,6 +419,7 @@ OTHER_FUNCTIONS = [
     "tp_engine_ask", "tp_engine_reply", "tp_engine_subscribe", "tp_subscription_close", "tp_events_open",
     "tp_events_poll", "tp_events_close", "tp_engine_install_key", "tp_engine_use_key", "tp_engine_remove_key",
     "tp_engine_keys", "tp_engine_set_plaintext",
+    "tp_events_poll_many",
 ]  # fmt: skip
 
 

@@ -1480,6 +1480,55 @@ func (*Event_PeerAlive) isEvent_Kind() {}
 
 func (*Event_PeerDead) isEvent_Kind() {}
 
+// EventBatch is what tp_events_poll_many returns: events of one stream in
+// the order they happened, as many as were queued (up to the caller's
+// maximum). On the wire it is the concatenation of (tag 1, length, Event),
+// so a reader without this message can also split it.
+type EventBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, oldest first.
+	Events        []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventBatch) Reset() {
+	*x = EventBatch{}
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventBatch) ProtoMessage() {}
+
+func (x *EventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
+func (*EventBatch) Descriptor() ([]byte, []int) {
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *EventBatch) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 // Lifecycle is the detail of a start or stop event (none yet).
 type Lifecycle struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1489,7 +1538,7 @@ type Lifecycle struct {
 
 func (x *Lifecycle) Reset() {
 	*x = Lifecycle{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[11]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1550,7 @@ func (x *Lifecycle) String() string {
 func (*Lifecycle) ProtoMessage() {}
 
 func (x *Lifecycle) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[11]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1563,7 @@ func (x *Lifecycle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lifecycle.ProtoReflect.Descriptor instead.
 func (*Lifecycle) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 // KeyChange is the detail of a set, delete or expired event.
@@ -1532,7 +1581,7 @@ type KeyChange struct {
 
 func (x *KeyChange) Reset() {
 	*x = KeyChange{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[12]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1593,7 @@ func (x *KeyChange) String() string {
 func (*KeyChange) ProtoMessage() {}
 
 func (x *KeyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[12]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1606,7 @@ func (x *KeyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyChange.ProtoReflect.Descriptor instead.
 func (*KeyChange) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeyChange) GetKey() string {
@@ -1596,7 +1645,7 @@ type Said struct {
 
 func (x *Said) Reset() {
 	*x = Said{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[13]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1657,7 @@ func (x *Said) String() string {
 func (*Said) ProtoMessage() {}
 
 func (x *Said) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[13]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1670,7 @@ func (x *Said) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Said.ProtoReflect.Descriptor instead.
 func (*Said) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Said) GetEvent() string {
@@ -1662,7 +1711,7 @@ type Asked struct {
 
 func (x *Asked) Reset() {
 	*x = Asked{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[14]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +1723,7 @@ func (x *Asked) String() string {
 func (*Asked) ProtoMessage() {}
 
 func (x *Asked) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[14]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +1736,7 @@ func (x *Asked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Asked.ProtoReflect.Descriptor instead.
 func (*Asked) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Asked) GetEvent() string {
@@ -1728,7 +1777,7 @@ type PeerChange struct {
 
 func (x *PeerChange) Reset() {
 	*x = PeerChange{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[15]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1789,7 @@ func (x *PeerChange) String() string {
 func (*PeerChange) ProtoMessage() {}
 
 func (x *PeerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[15]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1802,7 @@ func (x *PeerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChange.ProtoReflect.Descriptor instead.
 func (*PeerChange) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 // TransportStats counts the bytes and packets of each protocol.
@@ -1791,7 +1840,7 @@ type TransportStats struct {
 
 func (x *TransportStats) Reset() {
 	*x = TransportStats{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[16]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1852,7 @@ func (x *TransportStats) String() string {
 func (*TransportStats) ProtoMessage() {}
 
 func (x *TransportStats) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[16]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1865,7 @@ func (x *TransportStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportStats.ProtoReflect.Descriptor instead.
 func (*TransportStats) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TransportStats) GetUdpPacketsSent() uint64 {
@@ -1982,7 +2031,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[17]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2043,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[17]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2056,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Stats) GetRounds() uint64 {
@@ -2325,7 +2374,10 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"peer_alive\x18\x12 \x01(\v2\x1e.telepathine.api.v1.PeerChangeH\x00R\tpeerAlive\x12=\n" +
 	"\tpeer_dead\x18\x13 \x01(\v2\x1e.telepathine.api.v1.PeerChangeH\x00R\bpeerDeadB\x06\n" +
-	"\x04kind\"\v\n" +
+	"\x04kind\"?\n" +
+	"\n" +
+	"EventBatch\x121\n" +
+	"\x06events\x18\x01 \x03(\v2\x19.telepathine.api.v1.EventR\x06events\"\v\n" +
 	"\tLifecycle\"r\n" +
 	"\tKeyChange\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
@@ -2437,7 +2489,7 @@ func file_telepathine_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_telepathine_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_telepathine_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_telepathine_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_telepathine_api_v1_api_proto_goTypes = []any{
 	(Preset)(0),            // 0: telepathine.api.v1.Preset
 	(TransportMode)(0),     // 1: telepathine.api.v1.TransportMode
@@ -2454,50 +2506,52 @@ var file_telepathine_api_v1_api_proto_goTypes = []any{
 	(*Reply)(nil),          // 12: telepathine.api.v1.Reply
 	(*AskReplies)(nil),     // 13: telepathine.api.v1.AskReplies
 	(*Event)(nil),          // 14: telepathine.api.v1.Event
-	(*Lifecycle)(nil),      // 15: telepathine.api.v1.Lifecycle
-	(*KeyChange)(nil),      // 16: telepathine.api.v1.KeyChange
-	(*Said)(nil),           // 17: telepathine.api.v1.Said
-	(*Asked)(nil),          // 18: telepathine.api.v1.Asked
-	(*PeerChange)(nil),     // 19: telepathine.api.v1.PeerChange
-	(*TransportStats)(nil), // 20: telepathine.api.v1.TransportStats
-	(*Stats)(nil),          // 21: telepathine.api.v1.Stats
-	nil,                    // 22: telepathine.api.v1.Config.AddressMapEntry
-	nil,                    // 23: telepathine.api.v1.Stats.PacketsSentEntry
-	nil,                    // 24: telepathine.api.v1.Stats.PacketsReceivedEntry
-	nil,                    // 25: telepathine.api.v1.Stats.DropsEntry
+	(*EventBatch)(nil),     // 15: telepathine.api.v1.EventBatch
+	(*Lifecycle)(nil),      // 16: telepathine.api.v1.Lifecycle
+	(*KeyChange)(nil),      // 17: telepathine.api.v1.KeyChange
+	(*Said)(nil),           // 18: telepathine.api.v1.Said
+	(*Asked)(nil),          // 19: telepathine.api.v1.Asked
+	(*PeerChange)(nil),     // 20: telepathine.api.v1.PeerChange
+	(*TransportStats)(nil), // 21: telepathine.api.v1.TransportStats
+	(*Stats)(nil),          // 22: telepathine.api.v1.Stats
+	nil,                    // 23: telepathine.api.v1.Config.AddressMapEntry
+	nil,                    // 24: telepathine.api.v1.Stats.PacketsSentEntry
+	nil,                    // 25: telepathine.api.v1.Stats.PacketsReceivedEntry
+	nil,                    // 26: telepathine.api.v1.Stats.DropsEntry
 }
 var file_telepathine_api_v1_api_proto_depIdxs = []int32{
 	0,  // 0: telepathine.api.v1.Config.preset:type_name -> telepathine.api.v1.Preset
 	1,  // 1: telepathine.api.v1.Config.transport_mode:type_name -> telepathine.api.v1.TransportMode
-	22, // 2: telepathine.api.v1.Config.address_map:type_name -> telepathine.api.v1.Config.AddressMapEntry
+	23, // 2: telepathine.api.v1.Config.address_map:type_name -> telepathine.api.v1.Config.AddressMapEntry
 	2,  // 3: telepathine.api.v1.Value.encoding:type_name -> telepathine.api.v1.Encoding
 	5,  // 4: telepathine.api.v1.KeyValue.value:type_name -> telepathine.api.v1.Value
 	3,  // 5: telepathine.api.v1.PeerInfo.state:type_name -> telepathine.api.v1.PeerState
 	9,  // 6: telepathine.api.v1.PeerList.peers:type_name -> telepathine.api.v1.PeerInfo
 	5,  // 7: telepathine.api.v1.Reply.value:type_name -> telepathine.api.v1.Value
 	12, // 8: telepathine.api.v1.AskReplies.replies:type_name -> telepathine.api.v1.Reply
-	15, // 9: telepathine.api.v1.Event.start:type_name -> telepathine.api.v1.Lifecycle
-	15, // 10: telepathine.api.v1.Event.stop:type_name -> telepathine.api.v1.Lifecycle
-	16, // 11: telepathine.api.v1.Event.set:type_name -> telepathine.api.v1.KeyChange
-	16, // 12: telepathine.api.v1.Event.delete:type_name -> telepathine.api.v1.KeyChange
-	16, // 13: telepathine.api.v1.Event.expired:type_name -> telepathine.api.v1.KeyChange
-	17, // 14: telepathine.api.v1.Event.say:type_name -> telepathine.api.v1.Said
-	18, // 15: telepathine.api.v1.Event.ask:type_name -> telepathine.api.v1.Asked
-	19, // 16: telepathine.api.v1.Event.peer_new:type_name -> telepathine.api.v1.PeerChange
-	19, // 17: telepathine.api.v1.Event.peer_alive:type_name -> telepathine.api.v1.PeerChange
-	19, // 18: telepathine.api.v1.Event.peer_dead:type_name -> telepathine.api.v1.PeerChange
-	5,  // 19: telepathine.api.v1.KeyChange.value:type_name -> telepathine.api.v1.Value
-	5,  // 20: telepathine.api.v1.Said.data:type_name -> telepathine.api.v1.Value
-	5,  // 21: telepathine.api.v1.Asked.data:type_name -> telepathine.api.v1.Value
-	23, // 22: telepathine.api.v1.Stats.packets_sent:type_name -> telepathine.api.v1.Stats.PacketsSentEntry
-	24, // 23: telepathine.api.v1.Stats.packets_received:type_name -> telepathine.api.v1.Stats.PacketsReceivedEntry
-	20, // 24: telepathine.api.v1.Stats.transport:type_name -> telepathine.api.v1.TransportStats
-	25, // 25: telepathine.api.v1.Stats.drops:type_name -> telepathine.api.v1.Stats.DropsEntry
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	16, // 9: telepathine.api.v1.Event.start:type_name -> telepathine.api.v1.Lifecycle
+	16, // 10: telepathine.api.v1.Event.stop:type_name -> telepathine.api.v1.Lifecycle
+	17, // 11: telepathine.api.v1.Event.set:type_name -> telepathine.api.v1.KeyChange
+	17, // 12: telepathine.api.v1.Event.delete:type_name -> telepathine.api.v1.KeyChange
+	17, // 13: telepathine.api.v1.Event.expired:type_name -> telepathine.api.v1.KeyChange
+	18, // 14: telepathine.api.v1.Event.say:type_name -> telepathine.api.v1.Said
+	19, // 15: telepathine.api.v1.Event.ask:type_name -> telepathine.api.v1.Asked
+	20, // 16: telepathine.api.v1.Event.peer_new:type_name -> telepathine.api.v1.PeerChange
+	20, // 17: telepathine.api.v1.Event.peer_alive:type_name -> telepathine.api.v1.PeerChange
+	20, // 18: telepathine.api.v1.Event.peer_dead:type_name -> telepathine.api.v1.PeerChange
+	14, // 19: telepathine.api.v1.EventBatch.events:type_name -> telepathine.api.v1.Event
+	5,  // 20: telepathine.api.v1.KeyChange.value:type_name -> telepathine.api.v1.Value
+	5,  // 21: telepathine.api.v1.Said.data:type_name -> telepathine.api.v1.Value
+	5,  // 22: telepathine.api.v1.Asked.data:type_name -> telepathine.api.v1.Value
+	24, // 23: telepathine.api.v1.Stats.packets_sent:type_name -> telepathine.api.v1.Stats.PacketsSentEntry
+	25, // 24: telepathine.api.v1.Stats.packets_received:type_name -> telepathine.api.v1.Stats.PacketsReceivedEntry
+	21, // 25: telepathine.api.v1.Stats.transport:type_name -> telepathine.api.v1.TransportStats
+	26, // 26: telepathine.api.v1.Stats.drops:type_name -> telepathine.api.v1.Stats.DropsEntry
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_telepathine_api_v1_api_proto_init() }
@@ -2523,7 +2577,7 @@ func file_telepathine_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_telepathine_api_v1_api_proto_rawDesc), len(file_telepathine_api_v1_api_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -123,6 +123,7 @@ _PROTOS: dict[str, tuple[Any, list[Any]]] = {
     "tp_engine_remove_key": (c_int, [c_uint64, c_char_p, c_size_t, BufP]),
     "tp_engine_keys": (c_int, [c_uint64, BufP, BufP]),
     "tp_engine_set_plaintext": (c_int, [c_uint64, c_int, c_int, BufP]),
+    "tp_events_poll_many": (c_int, [c_uint64, c_int64, c_uint32, BufP, BufP]),
 }
 
 for _name, (_restype, _argtypes) in _PROTOS.items():
@@ -170,6 +171,15 @@ engine_use_key = lib.tp_engine_use_key
 engine_remove_key = lib.tp_engine_remove_key
 engine_keys = lib.tp_engine_keys
 engine_set_plaintext = lib.tp_engine_set_plaintext
+events_poll_many = lib.tp_events_poll_many
+
+# tp_engine_set never blocks and never waits for anything a Python thread
+# holds (no Go thread calls into Python in this package: events come
+# through poll streams), so it is also bound without releasing the GIL: the
+# release and re-acquisition cost a good part of a set() call.
+_pylib = ctypes.PyDLL(LIB_PATH)
+engine_set_nogil = _pylib.tp_engine_set
+engine_set_nogil.restype, engine_set_nogil.argtypes = _PROTOS["tp_engine_set"]
 
 # ------------------------------------------------------------------ fork
 # A child of fork() (without exec) has the parent's memory but none of the

@@ -258,14 +258,25 @@ class Peer(Managed):
         (an int, as the reference library) or a datetime (a naive one is
         local time); ttl is the same as seconds (or a timedelta) from now.
         Works before start() too."""
+        # The hot path of the package: checks that only Python can make
+        # (types) and nothing the library checks again (key and value
+        # limits, UTF-8, JSON validity stay in the engine).
         if type(key) is not str:
             raise TypeError(f"key must be str, not {type(key).__name__}")
         k = key.encode("utf-8", "surrogatepass")
-        data, enc = _values.encode(value)
+        t = type(value)
+        if t is bytes:
+            data, enc = value, _native.ENCODING_RAW
+        elif t is str:
+            data, enc = value.encode("utf-8", "surrogatepass"), _native.ENCODING_TEXT
+        else:
+            data, enc = _values.encode(value)
         exp = 0 if expires_at is None and ttl is None else _values.expires_at_ms(expires_at, ttl)
-        h = self._h()
+        h = self._handle
+        if not h or _native.forked:
+            h = self._h()  # raises the ClosedError or ForkError
         err = _native.Buf()
-        rc = _native.engine_set(h, k, len(k), data, len(data), enc, exp, ctypes.byref(err))
+        rc = _native.engine_set_nogil(h, k, len(k), data, len(data), enc, exp, ctypes.byref(err))
         if rc:
             raise _native.error(rc, err)
 

@@ -753,6 +753,29 @@ export declare type Event = Message<"telepathine.api.v1.Event"> & {
 export declare const EventSchema: GenMessage<Event>;
 
 /**
+ * EventBatch is what tp_events_poll_many returns: events of one stream in
+ * the order they happened, as many as were queued (up to the caller's
+ * maximum). On the wire it is the concatenation of (tag 1, length, Event),
+ * so a reader without this message can also split it.
+ *
+ * @generated from message telepathine.api.v1.EventBatch
+ */
+export declare type EventBatch = Message<"telepathine.api.v1.EventBatch"> & {
+  /**
+   * The events, oldest first.
+   *
+   * @generated from field: repeated telepathine.api.v1.Event events = 1;
+   */
+  events: Event[];
+};
+
+/**
+ * Describes the message telepathine.api.v1.EventBatch.
+ * Use `create(EventBatchSchema)` to create a new message.
+ */
+export declare const EventBatchSchema: GenMessage<EventBatch>;
+
+/**
  * Lifecycle is the detail of a start or stop event (none yet).
  *
  * @generated from message telepathine.api.v1.Lifecycle

@@ -250,6 +250,12 @@ class Event(_message.Message):
     peer_dead: PeerChange
     def __init__(self, name: _Optional[str] = ..., peer: _Optional[str] = ..., start: _Optional[_Union[Lifecycle, _Mapping]] = ..., stop: _Optional[_Union[Lifecycle, _Mapping]] = ..., set: _Optional[_Union[KeyChange, _Mapping]] = ..., delete: _Optional[_Union[KeyChange, _Mapping]] = ..., expired: _Optional[_Union[KeyChange, _Mapping]] = ..., say: _Optional[_Union[Said, _Mapping]] = ..., ask: _Optional[_Union[Asked, _Mapping]] = ..., peer_new: _Optional[_Union[PeerChange, _Mapping]] = ..., peer_alive: _Optional[_Union[PeerChange, _Mapping]] = ..., peer_dead: _Optional[_Union[PeerChange, _Mapping]] = ...) -> None: ...
 
+class EventBatch(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
 class Lifecycle(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
