@@ -156,6 +156,10 @@ type Config struct {
 	// making a run reproducible: a simulation, a replayed bug report.
 	// Default 0: a random seed.
 	RandSeed uint64
+
+	// Security: integrity, encryption and key rotation, restarts that win
+	// (config_security.go). Default: plain mode (CRC-32C, no encryption).
+	Security SecurityConfig
 }
 
 // Upper bounds of Config fields that size allocations made up front.

@@ -66,7 +66,12 @@ func (p *Peer) flushPushes() {
 func (p *Peer) onPacket(in transport.Packet) {
 	now := p.clk.Now()
 	p.mu.Lock()
-	out := p.core.HandlePacket(now, in.From, in.Data)
+	var out protocol.Output
+	if in.Stream {
+		out = p.core.HandleStream(now, in.From, in.Data)
+	} else {
+		out = p.core.HandlePacket(now, in.From, in.Data)
+	}
 	p.report(&out)
 	p.mu.Unlock()
 	p.send(out.Packets)
@@ -119,8 +124,12 @@ func (p *Peer) send(pks []protocol.Outgoing) {
 	if s == nil {
 		return
 	}
+	now := p.clk.Now()
 	for _, o := range pks {
-		b, err := p.core.Encode(o)
+		b, err := p.core.Encode(now, o)
+		if errors.Is(err, protocol.ErrAmplification) {
+			continue // counted by the core's Amplification (Stats.Amplification)
+		}
 		if err != nil {
 			p.stats.encodeErrors.Add(1)
 			if !errors.Is(err, protocol.ErrOversized) {

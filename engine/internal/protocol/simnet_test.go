@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -35,6 +36,8 @@ type simPeer struct {
 	sent    [wire.NumTypes]uint64
 	bytes   uint64
 	running bool
+	// withheld counts replies the 3x rule held back.
+	withheld uint64
 }
 
 func (p *simPeer) Name() string { return p.core.ID().Name }
@@ -120,7 +123,11 @@ func (s *sim) do(from *simPeer, out Output) {
 	for len(queue) > 0 {
 		f := queue[0]
 		queue = queue[1:]
-		b, err := f.from.core.Encode(f.out)
+		b, err := f.from.core.Encode(s.now, f.out)
+		if errors.Is(err, ErrAmplification) {
+			f.from.withheld++
+			continue
+		}
 		if err != nil {
 			s.tb.Fatalf("encode: %v", err)
 		}
