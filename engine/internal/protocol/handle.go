@@ -97,6 +97,7 @@ func (c *Core) onSyn(now time.Time, from string, stream bool, pk *wire.Packet, o
 	}
 	ms := now.UnixMilli()
 	cmp, changes := c.st.Compare(&pk.Digest, nil)
+	c.wantSender(pk, &cmp)
 	reply := &wire.Packet{Type: wire.SynAck, Token: pk.Token}
 	reply.Delta = c.st.BuildDelta(cmp.Requests, c.cfg.DeltaBudget, ms, c.rng)
 	lines := make([]state.DigestEntry, 0, 1+len(cmp.Wants)+len(cmp.Fresher))

@@ -181,17 +181,35 @@ func (c *Core) Encode(now time.Time, o Outgoing) ([]byte, error) {
 			}
 		}
 	}
-	if len(b)+seal.MaxEncryptedOverhead > c.cfg.MaxPacketSize {
-		return nil, ErrOversized
-	}
-	sealed, err := t.Sealer.Seal(make([]byte, 0, len(b)+seal.MaxEncryptedOverhead), b, now)
+	sealed, err := c.sealBytes(now, b)
 	if err != nil {
 		return nil, err
 	}
-	if o.Limited && t.Amp != nil && !t.Amp.Allow(o.To, len(sealed), now) {
-		return nil, ErrAmplification
+	if !o.Limited || t.Amp == nil || t.Amp.Allow(o.To, len(sealed), now) {
+		return sealed, nil
 	}
-	return sealed, nil
+	if o.Packet.Type == wire.SynAck && !o.Packet.Delta.Empty() {
+		// Too big for the credit: answer with the digest alone. It echoes
+		// the token (so the initiator validates us and its Ack flows) and
+		// asks for what we lack; the delta follows once the address is
+		// validated by our own Syn. Without this a joiner facing a large
+		// state would wait rounds for enough credit.
+		pk := *o.Packet
+		pk.Delta = state.Delta{}
+		if b, err = wire.Encode(&pk); err == nil {
+			if sealed, err = c.sealBytes(now, b); err == nil && t.Amp.Allow(o.To, len(sealed), now) {
+				return sealed, nil
+			}
+		}
+	}
+	return nil, ErrAmplification
+}
+
+func (c *Core) sealBytes(now time.Time, b []byte) ([]byte, error) {
+	if len(b)+seal.MaxEncryptedOverhead > c.cfg.MaxPacketSize {
+		return nil, ErrOversized
+	}
+	return c.cfg.Trust.Sealer.Seal(make([]byte, 0, len(b)+seal.MaxEncryptedOverhead), b, now)
 }
 
 // replyTo is where the answer to a packet goes. A datagram is answered at
@@ -283,6 +301,25 @@ func (c *Core) verify(sender state.NodeID, from string, stream bool) {
 	}
 }
 
+// wantSender asks a peer that introduced itself from its own address for
+// its identity even when the table is full (Compare asks about no stranger
+// then): a real newcomer must reach Evict, which makes room for it.
+func (c *Core) wantSender(pk *wire.Packet, cmp *state.Comparison) {
+	if c.gate.direct != pk.Sender.Name {
+		return
+	}
+	if _, known := c.st.Node(pk.Sender.Name); known {
+		return
+	}
+	key := pk.Sender.Key()
+	for _, w := range cmp.Wants {
+		if w.Key == key {
+			return
+		}
+	}
+	cmp.Wants = append(cmp.Wants, state.DigestEntry{Key: key})
+}
+
 // gate is the core's state.Gate: the sanity bounds applied while a packet
 // from the network is merged.
 type gate struct {
@@ -312,25 +349,39 @@ func (g *gate) Admit(id state.NodeID) bool {
 	return true
 }
 
-// Evict names an unverified peer to drop so that a peer introducing itself
-// from its own address gets in at MaxPeers; a stranger introduced by a
-// third party never evicts anyone, and nobody ever evicts a verified peer.
+// Evict names a peer to drop so that a peer introducing itself from its own
+// address gets in at MaxPeers; a stranger introduced by a third party never
+// evicts anyone, and nobody ever evicts a live verified peer.
 func (g *gate) Evict(id state.NodeID) string {
 	if id.Name != g.direct {
 		g.c.stats.NewPeersRefused++
 		return ""
 	}
+	// Candidates: unverified peers, and dead ones (a forged peer that
+	// spoke once from its own address is verified, but it never beats).
+	// Rank: unverified dead, unverified alive, verified dead; then the
+	// longest known. A live verified peer is never a candidate.
+	rank := func(m *member) int {
+		switch {
+		case !m.verified && !m.alive:
+			return 0
+		case !m.verified:
+			return 1
+		case !m.alive:
+			return 2
+		}
+		return -1
+	}
 	var victim string
-	var victimDead bool
+	var victimRank int
 	var victimSince time.Time
 	for name, m := range g.c.members.byName {
-		if m.verified {
+		r := rank(m)
+		if r < 0 {
 			continue
 		}
-		dead := !m.alive
-		// Dead before alive, then the longest known.
-		if victim == "" || dead && !victimDead || dead == victimDead && m.since.Before(victimSince) {
-			victim, victimDead, victimSince = name, dead, m.since
+		if victim == "" || r < victimRank || r == victimRank && m.since.Before(victimSince) {
+			victim, victimRank, victimSince = name, r, m.since
 		}
 	}
 	if victim == "" {
