@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -473,4 +474,34 @@ func TestTrustRestartAfterClockStepBack(t *testing.T) {
 		"the restarted incarnation wins at once")
 	info, _ := find(watcher.AllPeers(), "stepper")
 	assert.Equal(t, p.Generation(), info.Generation)
+}
+
+// Random junk (some with a valid-looking envelope byte) flooding a peer
+// while writes flow: nothing crashes, nobody dies, every write arrives.
+func TestTrustJunkFloodWritesFlow(t *testing.T) {
+	cl := newMemCluster(t, 3, transport.MemOptions{}, withKey(keyA))
+	eventually(t, waitFor, cl.converged, "converge")
+	victim, writer := cl.peers[0], cl.peers[1]
+	evil := newAttacker(t, cl.net, "10.66.0.1:1")
+	rng := rand.New(rand.NewPCG(3, 4))
+	const junk = 20000
+	for i := range junk {
+		b := make([]byte, 1+rng.IntN(1200))
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		b[0] = []byte{0x10, 0x11, b[0]}[i%3]
+		require.NoError(t, evil.tr.Send(victim.Addr(), b))
+		if i%2000 == 0 {
+			require.NoError(t, writer.Set("w", String(fmt.Sprint(i))))
+		}
+	}
+	require.NoError(t, writer.Set("w", String("last")))
+	eventually(t, waitFor, func() bool { v, ok := victim.GetRemote(writer.Name(), "w"); return ok && v.String() == "last" }, "writes flow")
+	eventually(t, waitFor, func() bool {
+		s := victim.Stats()
+		return s.Checksum+s.AuthFailed+s.Malformed+s.BadVersion+s.UnknownKey+s.Plaintext >= junk
+	}, "junk counted")
+	assert.Zero(t, victim.Stats().Deaths)
+	assert.Len(t, victim.LivePeers(), 2)
 }
