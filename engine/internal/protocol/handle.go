@@ -60,6 +60,7 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 	}
 	c.stats.ReceivedByType[pk.Type]++
 	c.gate.begin(now, from, pk, stream)
+	_, knew := c.st.Node(pk.Sender.Name)
 	c.st.SetGate(c.gate)
 	switch pk.Type {
 	case wire.Syn:
@@ -78,6 +79,9 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 	}
 	c.st.SetGate(nil)
 	c.verify(pk.Sender, from, stream)
+	if _, known := c.st.Node(pk.Sender.Name); known && !knew && !stream {
+		c.probe(now, from, &out)
+	}
 	return out
 }
 
