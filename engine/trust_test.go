@@ -505,3 +505,33 @@ func TestTrustJunkFloodWritesFlow(t *testing.T) {
 	assert.Zero(t, victim.Stats().Deaths)
 	assert.Len(t, victim.LivePeers(), 2)
 }
+
+// Without a StateDir the restarted peer's generation is lower than its old
+// one: the others take it straight from the peer itself once the old
+// incarnation is dead (not an hour later, when the clock caught up).
+func TestTrustRestartLowerGenerationWithoutStateDir(t *testing.T) {
+	cl := newMemCluster(t, 2, transport.MemOptions{}, func(i int, c *Config) {
+		if i == 1 {
+			c.Name = "stepper"
+		}
+	})
+	eventually(t, waitFor, cl.converged, "converge")
+	watcher, old := cl.peers[0], cl.peers[1]
+	require.NoError(t, old.Set("v", String("old")))
+	eventually(t, waitFor, func() bool { v, ok := watcher.GetRemote("stepper", "v"); return ok && v.String() == "old" }, "old value")
+	oldGen := old.Generation()
+	require.NoError(t, old.Close())
+
+	cfg := cl.config(1)
+	cfg.Clock = offsetClock{off: -time.Hour}
+	p, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, p.Set("v", String("new")))
+	require.NoError(t, p.Start(context.Background()))
+	t.Cleanup(func() { _ = p.Close() })
+	require.Less(t, p.Generation(), oldGen, "without a StateDir the clock decides")
+	eventually(t, waitFor, func() bool { v, ok := watcher.GetRemote("stepper", "v"); return ok && v.String() == "new" },
+		"the lower incarnation is accepted once the old one is dead")
+	info, _ := find(watcher.AllPeers(), "stepper")
+	assert.Equal(t, p.Generation(), info.Generation)
+}

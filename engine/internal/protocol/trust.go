@@ -437,4 +437,13 @@ func (g *gate) Heartbeat(id state.NodeID, prev, next uint64) bool {
 	return false
 }
 
+// Lower lets a restarted peer whose clock stepped back (no StateDir) in
+// at once, instead of when its clock passes the old generation: only from
+// the peer itself, at its own address, and only once the held incarnation
+// is dead, so stale gossip of a lower generation never replaces a live one.
+func (g *gate) Lower(id, held state.NodeID) bool {
+	m := g.c.members.byName[held.Name]
+	return id.Name == g.direct && m != nil && !m.alive
+}
+
 var _ state.Gate = (*gate)(nil)

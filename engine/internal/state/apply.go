@@ -74,11 +74,11 @@ func (c *Cluster) resolve(id NodeID, heartbeat uint64, now int64, out []Change) 
 		n = newNode(id)
 		c.add(n)
 		out = append(out, Change{Kind: NodeJoined, Node: id})
-	case id.Generation < n.ID.Generation:
+	case id.Generation < n.ID.Generation && (c.gate == nil || !c.gate.Lower(id, n.ID)):
 		c.stale[id.Key()] = now
 		return nil, out
-	case id.Generation > n.ID.Generation:
-		if c.gate != nil && !c.gate.Generation(id) {
+	case id.Generation != n.ID.Generation:
+		if id.Generation > n.ID.Generation && c.gate != nil && !c.gate.Generation(id) {
 			return nil, out
 		}
 		old := n.ID

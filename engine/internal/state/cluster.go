@@ -54,6 +54,9 @@ type Gate interface {
 	Generation(id NodeID) bool
 	// Heartbeat says whether a node's heartbeat may grow from prev to next.
 	Heartbeat(id NodeID, prev, next uint64) bool
+	// Lower says whether id, a lower generation than the held incarnation
+	// held, may replace it (a restart after the clock stepped back).
+	Lower(id, held NodeID) bool
 }
 
 // SetGate sets the gate of the merges to come (nil: none).
