@@ -3,6 +3,7 @@ package protocol
 import (
 	crand "crypto/rand"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net"
 	"time"
@@ -425,11 +426,20 @@ func (g *gate) Generation(id state.NodeID) bool {
 // the last one accepted.
 func (g *gate) Heartbeat(id state.NodeID, prev, next uint64) bool {
 	m := g.c.members.byName[id.Name]
-	if m == nil {
+	if m == nil || prev == 0 {
+		// No heartbeat of this incarnation accepted yet: nothing to measure
+		// a jump from (an in-process restart keeps counting from its
+		// previous incarnation's heartbeat).
 		return true
 	}
 	b := guard.HeartbeatBound{Interval: g.c.cfg.HeartbeatInterval}
 	if b.OK(prev, next, g.now.Sub(m.hbAt)) {
+		return true
+	}
+	// prev may have been stale when it arrived (relayed, delayed): a peer
+	// beats at most once an interval since it started, and its generation
+	// is its start time, so its uptime bounds it too.
+	if up := g.now.Sub(time.Unix(0, int64(min(id.Generation, math.MaxInt64)))); up > 0 && b.OK(0, next, up) {
 		return true
 	}
 	g.c.stats.BadHeartbeat++
