@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/telepathine/telepathine/engine/internal/seal"
 	"github.com/telepathine/telepathine/engine/transport"
 )
 
@@ -154,4 +155,15 @@ func record(p *Peer, pattern string) *recorder {
 func remote(p *Peer, peer, key string) (Value, bool) {
 	kv, err := p.Lookup(peer, key)
 	return kv.Value, err == nil
+}
+
+// plainEnvelope wraps an encoded packet in the plain (CRC-32C) envelope, as
+// a peer without a key (or an attacker without it) sends it.
+func plainEnvelope(t testing.TB, payload []byte) []byte {
+	t.Helper()
+	s, err := seal.New(seal.Options{Cluster: "any"})
+	require.NoError(t, err)
+	b, err := s.Seal(nil, payload, time.Now())
+	require.NoError(t, err)
+	return b
 }

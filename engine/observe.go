@@ -21,6 +21,13 @@ func (s Stats) DropCauses() map[string]uint64 {
 		"foreign_cluster": s.ForeignCluster,
 		"self":            s.SelfPackets,
 		"bad_frame":       s.Transport.BadFrames,
+		"checksum":        s.Checksum,
+		"auth_failed":     s.AuthFailed,
+		"plaintext":       s.Plaintext,
+		"no_key":          s.NoKey,
+		"unknown_key":     s.UnknownKey,
+		"replayed":        s.Replayed,
+		"bad_generation":  s.BadGeneration,
 	}
 }
 

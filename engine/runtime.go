@@ -59,14 +59,19 @@ func (p *Peer) flushPushes() {
 	p.mu.Lock()
 	plan := p.core.TakePushes()
 	p.mu.Unlock()
-	p.sendShared(plan.Packets())
+	p.send(plan.Packets())
 }
 
 // onPacket is the transport's handler.
 func (p *Peer) onPacket(in transport.Packet) {
 	now := p.clk.Now()
 	p.mu.Lock()
-	out := p.core.HandlePacket(now, in.From, in.Data)
+	var out protocol.Output
+	if in.Stream {
+		out = p.core.HandleStream(now, in.From, in.Data)
+	} else {
+		out = p.core.HandlePacket(now, in.From, in.Data)
+	}
 	p.report(&out)
 	p.mu.Unlock()
 	p.send(out.Packets)
@@ -111,6 +116,9 @@ func (p *Peer) event(e *protocol.Event) *Event {
 }
 
 // send encodes and sends packets; it must be called without mu held.
+// Targets that share a packet (PushPlan.Packets) share its bytes too: each
+// distinct packet is encoded and sealed once, unless it is held to the
+// anti-amplification credit of its own destination (Outgoing.Limited).
 func (p *Peer) send(pks []protocol.Outgoing) {
 	if len(pks) == 0 {
 		return
@@ -119,45 +127,28 @@ func (p *Peer) send(pks []protocol.Outgoing) {
 	if s == nil {
 		return
 	}
-	for _, o := range pks {
-		b, err := p.core.Encode(o)
-		if err != nil {
-			p.stats.encodeErrors.Add(1)
-			if !errors.Is(err, protocol.ErrOversized) {
-				p.log.Error("encode failed", "type", o.Packet.Type, "err", err)
-			}
-			continue
-		}
-		p.stats.sent[o.Packet.Type].Add(1)
-		if err := s.tr.Send(p.cfg.route(o.To), b); err != nil {
-			p.stats.sendErrors.Add(1)
-		}
-	}
-}
-
-// sendShared is send for pushes, whose targets share packets
-// (PushPlan.Packets): each distinct packet is encoded once, not once per
-// target. It must be called without mu held.
-func (p *Peer) sendShared(pks []protocol.Outgoing) {
-	if len(pks) == 0 {
-		return
-	}
-	s := p.sess.Load()
-	if s == nil {
-		return
-	}
-	encoded := make(map[*wire.Packet][]byte, len(pks))
+	now := p.clk.Now()
+	var encoded map[*wire.Packet][]byte
 	for _, o := range pks {
 		b, seen := encoded[o.Packet]
 		if !seen {
 			var err error
-			if b, err = p.core.Encode(o); err != nil {
+			b, err = p.core.Encode(now, o)
+			switch {
+			case errors.Is(err, protocol.ErrAmplification):
+				// counted by the core's Amplification (Stats.Amplification)
+			case err != nil:
 				p.stats.encodeErrors.Add(1)
 				if !errors.Is(err, protocol.ErrOversized) {
 					p.log.Error("encode failed", "type", o.Packet.Type, "err", err)
 				}
 			}
-			encoded[o.Packet] = b // nil after a failure: not tried again
+			if !o.Limited {
+				if encoded == nil {
+					encoded = make(map[*wire.Packet][]byte, len(pks))
+				}
+				encoded[o.Packet] = b // nil after a failure: not tried again
+			}
 		}
 		if b == nil {
 			continue

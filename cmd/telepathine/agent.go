@@ -28,7 +28,8 @@ func cmdAgent(args []string, out io.Writer) error {
 	preset := fs.String("preset", "lan", "timing preset: lan, wan or local")
 	tcpOnly := fs.Bool("tcp-only", false, "send everything over TCP (no UDP)")
 	verbose := fs.Bool("v", false, "log gossip activity to stderr")
-	web := addHTTPFlags(fs) // http.go
+	web := addHTTPFlags(fs)     // http.go
+	sec := addSecurityFlags(fs) // security.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +54,9 @@ func cmdAgent(args []string, out io.Writer) error {
 	cfg.Name = *name
 	if *tcpOnly {
 		cfg.TransportMode = engine.TCPOnly
+	}
+	if err := sec.apply(&cfg); err != nil {
+		return err
 	}
 	level := slog.LevelWarn
 	if *verbose {

@@ -32,7 +32,9 @@ type request struct {
 	Event     string        `json:"event,omitempty"`
 	ForMS     int64         `json:"for_ms,omitempty"`
 	Pattern   string        `json:"pattern,omitempty"`
-	Which     string        `json:"which,omitempty"` // peers: all, live, dead
+	Which     string        `json:"which,omitempty"`  // peers: all, live, dead; keyring: list, install, use, remove
+	Accept    bool          `json:"accept,omitempty"` // plaintext
+	Send      bool          `json:"send,omitempty"`   // plaintext
 }
 
 // display renders a value for a terminal: text as is, JSON documents as
@@ -177,6 +179,8 @@ func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
 			return
 		}
 		_ = enc.Encode(response{OK: true, Keys: keys})
+	case "keyring", "plaintext":
+		_ = enc.Encode(handleSecurity(p, req)) // security.go
 	case "del":
 		deleted, err := p.Delete(req.Key)
 		if err != nil {

@@ -19,6 +19,12 @@ type Counters struct {
 	ForeignCluster, SelfPackets                uint64
 	PushDropped, LateReplies                   uint64
 	Deaths                                     uint64
+	// Trust (issue 11): envelope refusals, replays, BadCluster replies
+	// withheld, sanity bounds.
+	Checksum, AuthFailed, Plaintext, NoKey, UnknownKey uint64
+	Replayed, RateLimited, Unanswered                  uint64
+	NewPeersRefused, Evicted                           uint64
+	BadGeneration, BadHeartbeat                        uint64
 }
 
 // Stats returns the counters.

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/telepathine/telepathine/engine/internal/state"
-	"github.com/telepathine/telepathine/engine/internal/wire"
 )
 
 // Tick is one gossip round at now: advance the heartbeat, expire and
@@ -35,8 +34,9 @@ func (c *Core) Tick(now time.Time) Output {
 	} else {
 		digest = c.st.CompactDigest()
 	}
+	c.expireTokens(now)
 	for _, addr := range targets {
-		out.send(addr, c.stamp(&wire.Packet{Type: wire.Syn, Digest: digest}))
+		out.Packets = append(out.Packets, c.synTo(addr, digest, now))
 	}
 	if len(c.push.buffered) > 0 {
 		c.enqueuePush(&out, c.push.buffered...)
@@ -108,6 +108,14 @@ func (c *Core) judge(now time.Time, out *Output) {
 		c.stats.Deaths++
 		c.log.Info("peer seems dead", "peer", name)
 		out.Events = append(out.Events, Event{Kind: PeerStop, Peer: name})
+	}
+	// A stranger never heard from at its own address leaves soon after it
+	// died, instead of DeadGrace later: forged peers do not linger.
+	for name, m := range c.members.byName {
+		if !m.alive && !m.verified && now.Sub(m.deadSince) > c.cfg.Trust.UnverifiedGrace {
+			delete(c.members.byName, name)
+			removed = append(removed, name)
+		}
 	}
 	for _, name := range removed {
 		c.st.Remove(name, now.UnixMilli())

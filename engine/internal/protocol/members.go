@@ -11,6 +11,12 @@ type member struct {
 	fd        *failure.Detector
 	alive     bool
 	deadSince time.Time
+	// hbAt is when its heartbeat last advanced (the sanity bound on
+	// heartbeat jumps measures from it); since is when it was first held.
+	hbAt, since time.Time
+	// verified: a packet of it arrived from its own address. Unverified
+	// peers are the first evicted at MaxPeers and leave quickly once dead.
+	verified bool
 }
 
 // membership is every other peer's liveness, judged by one phi accrual
@@ -26,7 +32,7 @@ func newMembership(phi failure.Config) membership {
 
 // joined records a peer heard of for the first time, alive.
 func (m *membership) joined(name string, now time.Time) {
-	mb := &member{fd: failure.New(m.phi), alive: true}
+	mb := &member{fd: failure.New(m.phi), alive: true, hbAt: now, since: now}
 	mb.fd.Heartbeat(now)
 	m.byName[name] = mb
 }
@@ -36,9 +42,10 @@ func (m *membership) joined(name string, now time.Time) {
 func (m *membership) restarted(name string, now time.Time) (back bool) {
 	mb := m.byName[name]
 	if mb == nil {
-		mb = &member{fd: failure.New(m.phi)}
+		mb = &member{fd: failure.New(m.phi), since: now}
 		m.byName[name] = mb
 	}
+	mb.hbAt = now
 	mb.fd.Reset()
 	mb.fd.Heartbeat(now)
 	back = !mb.alive
@@ -53,6 +60,7 @@ func (m *membership) heartbeat(name string, now time.Time) (back bool) {
 	if mb == nil {
 		return false
 	}
+	mb.hbAt = now
 	mb.fd.Heartbeat(now)
 	back = !mb.alive
 	mb.alive = true

@@ -34,7 +34,7 @@ func TestPushCoalescesIntoDatagrams(t *testing.T) {
 	for _, o := range pks {
 		byTarget[o.To] = append(byTarget[o.To], o.Packet)
 		require.Len(t, o.Packet.Delta.Nodes, 1, "contiguous runs of one node merge")
-		b, err := sender.core.Encode(o)
+		b, err := sender.core.Encode(s.now, o)
 		require.NoError(t, err)
 		assert.LessOrEqual(t, len(b), simConfig().MTU, "a push packet is one datagram")
 	}
@@ -55,7 +55,7 @@ func TestPushCoalescesIntoDatagrams(t *testing.T) {
 	for _, p := range s.peers[1:] {
 		var heard []string
 		for _, pk := range byTarget[p.addr] {
-			b, err := wire.Encode(pk)
+			b, err := sender.core.Encode(s.now, Outgoing{To: p.addr, Packet: pk})
 			require.NoError(t, err)
 			for _, e := range p.core.HandlePacket(s.now, sender.addr, b).Events {
 				if e.Kind == Said {
@@ -85,7 +85,7 @@ func TestPushBacklogGoesAsOneStreamPacket(t *testing.T) {
 	require.Len(t, pks, 1)
 	require.Len(t, pks[0].Packet.Delta.Nodes, 1)
 	assert.Len(t, pks[0].Packet.Delta.Nodes[0].Entries, 3000)
-	b, err := sender.core.Encode(pks[0])
+	b, err := sender.core.Encode(s.now, pks[0])
 	require.NoError(t, err)
 	assert.Greater(t, len(b), simConfig().MTU)
 }

@@ -143,7 +143,7 @@ func (c *Cluster) applyHeartbeats(v []byte, out []Change) ([]Change, bool) {
 		}
 		diff := int16(binary.LittleEndian.Uint16(v[2*i:]) - uint16(n.Heartbeat))
 		switch {
-		case diff > 0:
+		case diff > 0 && c.heartbeatOK(n, n.Heartbeat+uint64(diff)):
 			c.setHeartbeat(n, n.Heartbeat+uint64(diff))
 			out = append(out, Change{Kind: HeartbeatAdvanced, Node: n.ID})
 		case diff < 0:
@@ -206,7 +206,7 @@ func (c *Cluster) Compare(d *Digest, out []Change) (Comparison, []Change) {
 			}
 			continue
 		}
-		if n != c.self && line.Heartbeat > n.Heartbeat {
+		if n != c.self && line.Heartbeat > n.Heartbeat && c.heartbeatOK(n, line.Heartbeat) {
 			c.setHeartbeat(n, line.Heartbeat)
 			out = append(out, Change{Kind: HeartbeatAdvanced, Node: n.ID})
 		}

@@ -60,6 +60,13 @@ type Packet struct {
 	Delta    state.Delta  // SynAck, Ack, Push
 	Mismatch bool         // SynAck
 	Reply    ReplyMsg     // Reply
+	// Token is the address-validation token: set on a Syn, echoed by the
+	// SynAck that answers it; 0 means none.
+	Token uint64
+	// Padding is filler the receiver ignores; only its length matters (a
+	// first Syn earns credit for the SynAck under the 3x rule). Decode does
+	// not copy it out.
+	Padding int
 }
 
 // ReplyMsg answers an ask.
@@ -105,6 +112,13 @@ func Encode(p *Packet) ([]byte, error) {
 func encodePacket(root gen.Packet, p *Packet) error {
 	root.SetMagic(Magic)
 	root.SetVersion(Version)
+	root.SetToken(p.Token)
+	if p.Padding > 0 {
+		// Non-zero bytes: packed encoding would squeeze zeros to nothing.
+		if err := root.SetPadding(bytes.Repeat([]byte{0xa5}, p.Padding)); err != nil {
+			return err
+		}
+	}
 	if err := root.SetCluster(p.Cluster); err != nil {
 		return err
 	}
@@ -351,7 +365,7 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 	if root.Version() != Version {
 		return nil, ErrVersion
 	}
-	p = &Packet{}
+	p = &Packet{Token: root.Token()}
 	if p.Cluster, err = text(root.Cluster()); err != nil {
 		return nil, err
 	}
