@@ -303,7 +303,8 @@ func TestTrustKeyRotationEightPeers(t *testing.T) {
 	}
 	for _, p := range cl.peers {
 		s := p.Stats()
-		assert.Zero(t, s.Deaths)
+		assert.Zero(t, s.Deaths, "%s: bad heartbeats %d, bad generations %d, refused %d, withheld %d B",
+			p.Name(), s.BadHeartbeat, s.BadGeneration, s.NewPeersRefused, s.Amplification)
 		assert.Zero(t, s.AuthFailed)
 	}
 	// The old key no longer opens anything.

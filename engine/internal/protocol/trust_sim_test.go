@@ -142,3 +142,28 @@ func totalBytes(s *sim) uint64 {
 }
 
 var _ = state.EncodingText
+
+// A Syn's token echoed by its SynAck validates the responder's address;
+// a SynAck with a wrong token, or from another address, validates nothing.
+func TestSimTokenValidatesAddress(t *testing.T) {
+	s := trustSim(t, 3, false, true)
+	s.until(50, s.allKnowAll, "join")
+	for _, p := range s.peers {
+		for _, q := range s.peers {
+			if p != q {
+				require.True(t, p.core.cfg.Trust.Amp.IsValidated(q.addr, s.now), "%s validated %s", p.addr, q.addr)
+			}
+		}
+	}
+	c := s.peers[0].core
+	out := c.Tick(s.now)
+	require.NotEmpty(t, out.Packets)
+	syn := out.Packets[0]
+	require.NotZero(t, syn.Packet.Token)
+	amp := c.cfg.Trust.Amp
+	c.checkToken(s.now, "10.9.9.9:1", false, syn.Packet.Token) // another address echoing it
+	require.False(t, amp.IsValidated("10.9.9.9:1", s.now))
+	c.checkToken(s.now, syn.To, false, syn.Packet.Token^2) // a guessed token
+	_, ok := c.tokens[syn.Packet.Token]
+	require.False(t, ok, "the token was used up by the first echo")
+}
