@@ -120,6 +120,9 @@ type Config struct {
 	// suspicion grows: gossip delivers heartbeats with jitter. Default 1 s;
 	// a negative value means none.
 	PhiAcceptablePause time.Duration
+	// Liveness: ring watchers, quorum verdicts, quiet anti-entropy and
+	// graceful leave (config_liveness.go).
+	Liveness Liveness
 	// DeadGrace is how long a dead peer's state is kept before it is
 	// removed. Default 1 h.
 	DeadGrace time.Duration
@@ -236,6 +239,8 @@ func (c *Config) protocol() protocol.Config {
 		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.PushQueueBytes,
 		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
 		MTU: c.MTU, TCPOnly: c.TransportMode == transport.TCPOnly, MaxPacketSize: c.MaxPacketSize,
+		Watchers: c.Liveness.Watchers, Quorum: c.Liveness.Quorum,
+		QuietInterval: c.Liveness.QuietInterval, FullDigestPeriod: c.Liveness.FullDigestPeriod,
 		Phi: failure.Config{
 			Threshold:       c.PhiThreshold,
 			WindowSize:      c.PhiWindow,
@@ -300,6 +305,7 @@ func (c Config) withDefaults() Config {
 	case c.PhiAcceptablePause < 0:
 		c.PhiAcceptablePause = 0
 	}
+	c.Liveness = c.Liveness.withDefaults(&c)
 	setDur(&c.DeadGrace, d.DeadGrace)
 	setDur(&c.TombstoneGrace, d.TombstoneGrace)
 	setDur(&c.SayDuration, d.SayDuration)
@@ -343,6 +349,7 @@ func (c *Config) validate() error {
 	if c.PhiWindow > MaxPhiWindow {
 		errs = append(errs, fmt.Errorf("PhiWindow %d above %d", c.PhiWindow, MaxPhiWindow))
 	}
+	errs = append(errs, c.Liveness.validate()...)
 	if c.MaxEventName > c.MaxKeySize {
 		errs = append(errs, fmt.Errorf("MaxEventName %d above MaxKeySize %d", c.MaxEventName, c.MaxKeySize))
 	}

@@ -19,6 +19,9 @@ type Counters struct {
 	ForeignCluster, SelfPackets                uint64
 	PushDropped, LateReplies                   uint64
 	Deaths                                     uint64
+	// Suspicions published by this peer as a ring watcher, refutations of
+	// suspicions of itself, peers seen leaving gracefully.
+	Suspicions, Refutations, Leaves uint64
 }
 
 // Stats returns the counters.

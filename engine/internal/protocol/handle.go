@@ -56,6 +56,8 @@ func (c *Core) HandlePacket(now time.Time, from string, data []byte) Output {
 		c.onReply(pk, &out)
 	case wire.BadCluster:
 		c.warn(now, "a peer says we are in the wrong cluster", "peer", pk.Sender.Addr)
+	case wire.Beat:
+		c.onBeat(now, pk, &out)
 	}
 	return out
 }
@@ -73,8 +75,8 @@ func (c *Core) warn(now time.Time, msg string, args ...any) {
 }
 
 // onSyn answers a digest: the entries the initiator lacks, the lines of what
-// we lack, fresher heartbeats, and our full digest when its fingerprint
-// shows a difference it did not list.
+// we lack or hold fresher, and our full digest when its fingerprint shows a
+// difference it did not list.
 func (c *Core) onSyn(now time.Time, _ string, pk *wire.Packet, out *Output) {
 	ms := now.UnixMilli()
 	cmp, changes := c.st.Compare(&pk.Digest, nil)
@@ -90,10 +92,6 @@ func (c *Core) onSyn(now time.Time, _ string, pk *wire.Packet, out *Output) {
 		reply.Digest = c.st.FullDigest(c.DigestLines(), lines[1:], c.rng)
 	} else {
 		reply.Digest = state.Digest{Entries: lines}
-		if cmp.HeartbeatsAhead {
-			reply.Digest.Fingerprint = c.st.Fingerprint()
-			reply.Digest.Heartbeats = c.st.HeartbeatVector()
-		}
 	}
 	c.applyChanges(changes, now, out)
 	out.send(pk.Sender.Addr, c.stamp(reply))

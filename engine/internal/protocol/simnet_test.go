@@ -260,6 +260,7 @@ func simConfig() Config {
 		Fanout: 3, QuietFanout: 1, QuietAfter: 2 * time.Second, DeltaBudget: 1 << 20,
 		FullDigestEvery: 50, PushFanout: 3, PushDirectMax: 64, PushQueueBytes: 8 << 20,
 		DeadGrace: time.Hour, TombstoneGrace: 10 * time.Minute, MTU: 1400, MaxPacketSize: 32 << 20,
+		Watchers: 3, Quorum: 3, QuietInterval: 2 * time.Second, FullDigestPeriod: time.Minute,
 		Phi: failure.Config{
 			Threshold: 8, WindowSize: 1000, MinStdDev: 250 * time.Millisecond,
 			AcceptablePause: time.Second, FirstInterval: hb, MaxInterval: 10 * hb,

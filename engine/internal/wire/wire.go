@@ -31,9 +31,10 @@ const (
 	Push
 	Reply
 	BadCluster
+	Beat
 )
 
-var typeNames = [...]string{"syn", "synack", "ack", "push", "reply", "badcluster"}
+var typeNames = [...]string{"syn", "synack", "ack", "push", "reply", "badcluster", "beat"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
@@ -43,7 +44,7 @@ func (t Type) String() string {
 }
 
 // NumTypes is the number of message types, for per-type counters.
-const NumTypes = int(BadCluster) + 1
+const NumTypes = int(Beat) + 1
 
 // Magic and Version identify the protocol; see the schema.
 const (
@@ -60,6 +61,8 @@ type Packet struct {
 	Delta    state.Delta  // SynAck, Ack, Push
 	Mismatch bool         // SynAck
 	Reply    ReplyMsg     // Reply
+	// Heartbeat is the sender's liveness counter (Beat).
+	Heartbeat uint64
 }
 
 // ReplyMsg answers an ask.
@@ -173,6 +176,13 @@ func encodePacket(root gen.Packet, p *Packet) error {
 	case BadCluster:
 		body.SetBadCluster()
 		return nil
+	case Beat:
+		b, err := body.NewBeat()
+		if err != nil {
+			return err
+		}
+		b.SetHeartbeat(p.Heartbeat)
+		return nil
 	}
 	return fmt.Errorf("wire: cannot encode %v", p.Type)
 }
@@ -191,11 +201,6 @@ func encodeNodeID(n gen.NodeId, id state.NodeID) error {
 func encodeDigest(d gen.Digest, dg *state.Digest) error {
 	d.SetComplete(dg.Complete)
 	d.SetFingerprint(dg.Fingerprint)
-	if len(dg.Heartbeats) > 0 {
-		if err := d.SetHeartbeats(dg.Heartbeats); err != nil {
-			return err
-		}
-	}
 	list, err := d.NewEntries(int32(len(dg.Entries)))
 	if err != nil {
 		return err
@@ -439,6 +444,13 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 		}
 	case gen.Packet_body_Which_badCluster:
 		p.Type = BadCluster
+	case gen.Packet_body_Which_beat:
+		p.Type = Beat
+		b, err := body.Beat()
+		if err != nil {
+			return nil, ErrMalformed
+		}
+		p.Heartbeat = b.Heartbeat()
 	default:
 		return nil, ErrMalformed // a message type from a newer protocol
 	}
@@ -481,11 +493,8 @@ func decodeDigest(d gen.Digest) (state.Digest, error) {
 	if err != nil {
 		return out, ErrMalformed
 	}
-	hb, err := d.Heartbeats()
-	if err != nil || len(hb)%2 != 0 {
-		return out, ErrMalformed
-	}
-	out.Heartbeats = clone(hb)
+	// The heartbeats field (vectors of round 1) is no longer read: liveness
+	// travels in Beat packets to ring watchers instead.
 	out.Entries = make([]state.DigestEntry, list.Len())
 	for i := range out.Entries {
 		l := list.At(i)
