@@ -117,8 +117,11 @@ type Config struct {
 	// do not make the detector hair-triggered. Default 250 ms.
 	PhiMinStdDev time.Duration
 	// PhiAcceptablePause is a grace added to the expected interval before
-	// suspicion grows: gossip delivers heartbeats with jitter. Default 1 s;
-	// a negative value means none.
+	// a ring watcher's suspicion grows. Beats come straight from the peer
+	// (no gossip jitter) and a death needs every watcher's suspicion, so
+	// it can be short: default 500 ms (crash declared dead in about 2.5 s);
+	// a negative value means none. A watcher's own lag (CPU starvation) is
+	// added to it automatically.
 	PhiAcceptablePause time.Duration
 	// Liveness: ring watchers, quorum verdicts, quiet anti-entropy and
 	// graceful leave (config_liveness.go).
@@ -188,7 +191,7 @@ func LANConfig() Config {
 		PhiThreshold:       8,
 		PhiWindow:          1000,
 		PhiMinStdDev:       250 * time.Millisecond,
-		PhiAcceptablePause: time.Second,
+		PhiAcceptablePause: 500 * time.Millisecond,
 		DeadGrace:          time.Hour,
 		TombstoneGrace:     10 * time.Minute,
 		SayDuration:        20 * time.Second,

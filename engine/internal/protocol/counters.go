@@ -22,6 +22,8 @@ type Counters struct {
 	// Suspicions published by this peer as a ring watcher, refutations of
 	// suspicions of itself, peers seen leaving gracefully.
 	Suspicions, Refutations, Leaves uint64
+	// QuietSyns are Syns left unanswered: same fingerprint, nothing to say.
+	QuietSyns uint64
 }
 
 // Stats returns the counters.

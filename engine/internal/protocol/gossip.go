@@ -43,6 +43,11 @@ func (c *Core) Tick(now time.Time) Output {
 			digest = c.st.FullDigest(c.DigestLines(), nil, c.rng)
 		} else {
 			digest = c.st.CompactDigest()
+			if !busy {
+				// Quiet: our own line changed only with news (which makes
+				// rounds busy), so the fingerprint alone says it all.
+				digest.Entries = nil
+			}
 		}
 		for _, addr := range targets {
 			out.send(addr, c.stamp(&wire.Packet{Type: wire.Syn, Digest: digest}))

@@ -94,6 +94,13 @@ func (c *Core) onSyn(now time.Time, _ string, pk *wire.Packet, out *Output) {
 		reply.Digest = state.Digest{Entries: lines}
 	}
 	c.applyChanges(changes, now, out)
+	if !reply.Mismatch && reply.Delta.Empty() && len(lines) == 1 && pk.Digest.Fingerprint == c.st.Fingerprint() {
+		// Same fingerprint, nothing to send or ask: the initiator learns
+		// nothing from an answer (a quiet cluster's usual case), so none
+		// is sent.
+		c.stats.QuietSyns++
+		return
+	}
 	out.send(pk.Sender.Addr, c.stamp(reply))
 }
 

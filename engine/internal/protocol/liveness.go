@@ -99,7 +99,23 @@ func (c *Core) watch(now time.Time, out *Output) {
 		}
 	}
 	if c.st.Self().Version != from {
-		c.local(now, from, false, out)
+		c.announce(now, from, out)
+	}
+}
+
+// announce sends the local entries above from (suspicions, retractions, a
+// leave) straight to every live peer, whatever PushDirectMax: they are
+// rare and small, and a verdict must not wait for an epidemic to reach
+// the last peers (an announcement for 255 peers is about 25 KB once).
+func (c *Core) announce(now time.Time, from uint64, out *Output) {
+	if !c.running {
+		return
+	}
+	c.lastNews = now
+	run := c.st.LocalRun(from, now.UnixMilli())
+	nd := run.NodeDelta()
+	for _, addr := range c.liveAddrs() {
+		out.send(addr, c.stamp(&wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{nd}}}))
 	}
 }
 
@@ -107,7 +123,7 @@ func (c *Core) watch(now time.Time, out *Output) {
 func (c *Core) retract(now time.Time, name string, out *Output) {
 	from := c.st.Self().Version
 	if c.st.Retract(name) {
-		c.local(now, from, false, out)
+		c.announce(now, from, out)
 	}
 	if mb := c.members.byName[name]; mb != nil {
 		mb.accused = false
@@ -142,6 +158,9 @@ func (c *Core) stopped(now time.Time, name string, why Reason, out *Output) {
 	mb.alive = false
 	mb.deadSince = now
 	mb.fd = nil
+	if n, ok := c.st.Node(name); ok {
+		mb.deadEpoch = epoch(n.Heartbeat)
+	}
 	c.members.ringDirty = true
 	c.lastNews = now
 	if why == ReasonFailed {
@@ -154,11 +173,14 @@ func (c *Core) stopped(now time.Time, name string, why Reason, out *Output) {
 	out.Events = append(out.Events, Event{Kind: PeerStop, Peer: name, Reason: why})
 }
 
-// revive brings a dead peer back when its heartbeat advanced past every
-// suspicion that killed it (it refuted them, or a watcher hears it again).
+// revive brings a dead peer back once it refuted the suspicions that
+// killed it: a new heartbeat epoch. Beats alone do not (a stale heartbeat
+// learnt late, or the death of one of its accusers, must not resurrect a
+// crashed peer); a live peer declared dead sees the suspicions and
+// refutes them.
 func (c *Core) revive(now time.Time, n *state.Node, out *Output) {
 	mb := c.members.byName[n.ID.Name]
-	if mb == nil || mb.alive || mb.left || n.Left {
+	if mb == nil || mb.alive || mb.left || n.Left || epoch(n.Heartbeat) <= mb.deadEpoch {
 		return
 	}
 	c.members.refreshRing(now)
@@ -209,20 +231,20 @@ func (c *Core) refute(now time.Time, out *Output) {
 }
 
 // Leave announces a graceful departure: a leave marker in the local
-// state, pushed at once to every live peer (through relays beyond
-// PushDirectMax), so each reports peer:stop with ReasonLeft and stops
-// watching, probing and gossiping with this peer. The runtime sends the
-// packets and then stops the core.
+// state, sent at once straight to every live peer, so each reports
+// peer:stop with ReasonLeft and stops watching, probing and gossiping
+// with this peer. Pushes still queued go with it (so a Set just before
+// Stop is not left behind). The runtime sends the packets and then stops
+// the core.
 func (c *Core) Leave(now time.Time) Output {
 	var out Output
 	if !c.running || c.st.Self().Left {
 		return out
 	}
-	from := c.st.Self().Version
-	c.st.Leave()
-	c.local(now, from, false, &out)
 	plan := c.TakePushes()
 	out.Packets = append(out.Packets, plan.Packets()...)
-	out.PushReady = false
+	from := c.st.Self().Version
+	c.st.Leave()
+	c.announce(now, from, &out)
 	return out
 }

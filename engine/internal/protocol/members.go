@@ -28,6 +28,9 @@ type member struct {
 	fd *failure.Detector
 	// accused: the local peer published a suspicion of this one.
 	accused bool
+	// deadEpoch is the heartbeat epoch known when the peer was declared
+	// dead: only a later epoch (a refutation) brings it back.
+	deadEpoch uint64
 }
 
 // membership is every other peer's liveness. Each peer is watched by the

@@ -34,7 +34,14 @@ type simPeer struct {
 	events  []Event
 	sent    [wire.NumTypes]uint64
 	bytes   uint64
+	byType  [wire.NumTypes]uint64 // bytes sent, by message type
 	running bool
+	// stalledUntil simulates CPU starvation: until then the peer's ticks
+	// do not run and packets for it wait in queue; at the end, its late
+	// tick runs first, then the queued packets.
+	stalledUntil time.Time
+	queue        [][]byte
+	queueFrom    []string
 }
 
 func (p *simPeer) Name() string { return p.core.ID().Name }
@@ -126,6 +133,7 @@ func (s *sim) do(from *simPeer, out Output) {
 		}
 		f.from.sent[f.out.Packet.Type]++
 		f.from.bytes += uint64(len(b))
+		f.from.byType[f.out.Packet.Type] += uint64(len(b))
 		to := s.net.byAddr[f.out.To]
 		if to == nil || !to.running || s.net.isolated[f.from.addr] || s.net.isolated[f.out.To] {
 			continue
@@ -137,6 +145,11 @@ func (s *sim) do(from *simPeer, out Output) {
 			copies = 2
 		}
 		for range copies {
+			if s.now.Before(to.stalledUntil) {
+				to.queue = append(to.queue, append([]byte(nil), b...))
+				to.queueFrom = append(to.queueFrom, f.from.addr)
+				continue
+			}
 			take(to, to.core.HandlePacket(s.now, f.from.addr, append([]byte(nil), b...)))
 		}
 	}
@@ -163,7 +176,7 @@ func (s *sim) flush() {
 	for {
 		busy := false
 		for _, p := range s.peers {
-			if p.running && p.core.PushPending() {
+			if p.running && !s.now.Before(p.stalledUntil) && p.core.PushPending() {
 				busy = true
 				s.do(p, p.core.FlushPushes())
 			}
@@ -179,8 +192,15 @@ func (s *sim) flush() {
 func (s *sim) step() {
 	s.now = s.now.Add(s.cfg.GossipInterval)
 	for _, i := range s.rng.Perm(len(s.peers)) {
-		if p := s.peers[i]; p.running {
-			s.do(p, p.core.Tick(s.now))
+		p := s.peers[i]
+		if !p.running || s.now.Before(p.stalledUntil) {
+			continue
+		}
+		s.do(p, p.core.Tick(s.now))
+		for len(p.queue) > 0 {
+			b, from := p.queue[0], p.queueFrom[0]
+			p.queue, p.queueFrom = p.queue[1:], p.queueFrom[1:]
+			s.do(p, p.core.HandlePacket(s.now, from, b))
 		}
 	}
 	s.flush()
@@ -260,10 +280,10 @@ func simConfig() Config {
 		Fanout: 3, QuietFanout: 1, QuietAfter: 2 * time.Second, DeltaBudget: 1 << 20,
 		FullDigestEvery: 50, PushFanout: 3, PushDirectMax: 64, PushQueueBytes: 8 << 20,
 		DeadGrace: time.Hour, TombstoneGrace: 10 * time.Minute, MTU: 1400, MaxPacketSize: 32 << 20,
-		Watchers: 3, Quorum: 3, QuietInterval: 2 * time.Second, FullDigestPeriod: time.Minute,
+		Watchers: 3, Quorum: 3, QuietInterval: 3 * time.Second, FullDigestPeriod: 10 * time.Minute,
 		Phi: failure.Config{
 			Threshold: 8, WindowSize: 1000, MinStdDev: 250 * time.Millisecond,
-			AcceptablePause: time.Second, FirstInterval: hb, MaxInterval: 10 * hb,
+			AcceptablePause: 500 * time.Millisecond, FirstInterval: hb, MaxInterval: 10 * hb,
 		},
 		Limits: state.Limits{MaxKey: 1 << 10, MaxValue: 8 << 20, MaxNodes: 4096, MaxPend: 256, PendingMS: 2000},
 	}
