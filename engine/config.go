@@ -119,7 +119,8 @@ type Config struct {
 	// PhiAcceptablePause is a grace added to the expected interval before
 	// a ring watcher's suspicion grows. Beats come straight from the peer
 	// (no gossip jitter) and a death needs every watcher's suspicion, so
-	// it can be short: default 500 ms (crash declared dead in about 2.5 s);
+	// it can be short: default 300 ms (crash declared dead in about 2.6 s,
+	// Liveness.SuspectGrace included);
 	// a negative value means none. A watcher's own lag (CPU starvation) is
 	// added to it automatically.
 	PhiAcceptablePause time.Duration
@@ -191,7 +192,7 @@ func LANConfig() Config {
 		PhiThreshold:       8,
 		PhiWindow:          1000,
 		PhiMinStdDev:       250 * time.Millisecond,
-		PhiAcceptablePause: 500 * time.Millisecond,
+		PhiAcceptablePause: 300 * time.Millisecond,
 		DeadGrace:          time.Hour,
 		TombstoneGrace:     10 * time.Minute,
 		SayDuration:        20 * time.Second,
@@ -244,6 +245,7 @@ func (c *Config) protocol() protocol.Config {
 		MTU: c.MTU, TCPOnly: c.TransportMode == transport.TCPOnly, MaxPacketSize: c.MaxPacketSize,
 		Watchers: c.Liveness.Watchers, Quorum: c.Liveness.Quorum,
 		QuietInterval: c.Liveness.QuietInterval, FullDigestPeriod: c.Liveness.FullDigestPeriod,
+		SuspectGrace: c.Liveness.SuspectGrace,
 		Phi: failure.Config{
 			Threshold:       c.PhiThreshold,
 			WindowSize:      c.PhiWindow,

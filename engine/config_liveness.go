@@ -39,6 +39,12 @@ type Liveness struct {
 	// beside the fingerprints, which already cover every (node, version).
 	// Default 10 min (about 2 bytes a second a peer).
 	FullDigestPeriod time.Duration
+	// SuspectGrace is how long a quorum of suspicions must hold before the
+	// accused is declared dead: the suspicions reach the accused at once,
+	// and a live peer refutes them within a round trip. Default 2 x
+	// GossipInterval (400 ms in LAN): a live peer on a very lossy link
+	// (50 %) is not lost, a crash is still dead everywhere within 3 s.
+	SuspectGrace time.Duration
 	// LeaveTimeout bounds the graceful leave of Stop and Close when their
 	// context has no deadline of its own (Close has none): how long the
 	// departure announcement may take to leave. Default 200 ms.
@@ -58,6 +64,9 @@ func (l Liveness) withDefaults(c *Config) Liveness {
 	}
 	if l.FullDigestPeriod <= 0 {
 		l.FullDigestPeriod = 10 * time.Minute
+	}
+	if l.SuspectGrace <= 0 {
+		l.SuspectGrace = 2 * c.GossipInterval
 	}
 	if l.LeaveTimeout <= 0 {
 		l.LeaveTimeout = 200 * time.Millisecond

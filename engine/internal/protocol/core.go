@@ -50,6 +50,9 @@ type Config struct {
 	// else asks for one.
 	QuietInterval    time.Duration
 	FullDigestPeriod time.Duration
+	// SuspectGrace is how long a quorum of suspicions must hold before
+	// the accused is dead: time for it to refute.
+	SuspectGrace time.Duration
 	// Limits bound what the network may make the replica hold.
 	Limits state.Limits
 	// Seeds are the addresses contacted to join and to heal partitions.

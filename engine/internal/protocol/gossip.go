@@ -177,7 +177,7 @@ func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) 
 			}
 		case state.HeartbeatAdvanced:
 			if n, ok := c.st.Node(name); ok {
-				c.revive(now, n, out)
+				c.revive(now, n, false, out)
 			}
 		case state.NodeLeft:
 			if mb := c.members.byName[name]; mb != nil && !mb.left {

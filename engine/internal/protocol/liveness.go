@@ -143,7 +143,14 @@ func (c *Core) verdicts(now time.Time, out *Output) {
 		}
 		n, ok := c.st.Node(accused)
 		if !ok || c.members.validAccusers(n) < need {
+			mb.quorumSince = time.Time{}
 			continue
+		}
+		if mb.quorumSince.IsZero() {
+			mb.quorumSince = now
+		}
+		if now.Sub(mb.quorumSince) < c.cfg.SuspectGrace {
+			continue // the accused may be refuting: suspicions reach it at once
 		}
 		c.stopped(now, accused, ReasonFailed, out)
 	}
@@ -158,6 +165,7 @@ func (c *Core) stopped(now time.Time, name string, why Reason, out *Output) {
 	mb.alive = false
 	mb.deadSince = now
 	mb.fd = nil
+	mb.quorumSince = time.Time{}
 	if n, ok := c.st.Node(name); ok {
 		mb.deadEpoch = epoch(n.Heartbeat)
 	}
@@ -178,9 +186,11 @@ func (c *Core) stopped(now time.Time, name string, why Reason, out *Output) {
 // learnt late, or the death of one of its accusers, must not resurrect a
 // crashed peer); a live peer declared dead sees the suspicions and
 // refutes them.
-func (c *Core) revive(now time.Time, n *state.Node, out *Output) {
+// evidence (a watcher retracted: it hears the peer) stands in for the new
+// epoch.
+func (c *Core) revive(now time.Time, n *state.Node, evidence bool, out *Output) {
 	mb := c.members.byName[n.ID.Name]
-	if mb == nil || mb.alive || mb.left || n.Left || epoch(n.Heartbeat) <= mb.deadEpoch {
+	if mb == nil || mb.alive || mb.left || n.Left || !evidence && epoch(n.Heartbeat) <= mb.deadEpoch {
 		return
 	}
 	c.members.refreshRing(now)
@@ -203,6 +213,16 @@ func (c *Core) suspicionChanged(now time.Time, author state.NodeID, e *state.Ent
 	}
 	s, held := n.Suspicion(e.Key)
 	c.members.setSuspicion(author.Name, e.Key, s, held)
+	if !held && author.Name != c.id.Name {
+		// A retraction: that watcher heard the peer's beats again, which
+		// is evidence of life that no crash can fake. A peer declared dead
+		// comes back even if it never saw the suspicions to refute them.
+		if mb := c.members.byName[e.Key]; mb != nil && !mb.alive && !mb.left {
+			if acc, ok := c.st.Node(e.Key); ok && c.members.validAccusers(acc) < c.members.needed() {
+				c.revive(now, acc, true, out)
+			}
+		}
+	}
 	if held && e.Key == c.id.Name && s.Generation == c.id.Generation && epoch(s.Heartbeat) >= epoch(c.st.Self().Heartbeat) {
 		c.refute(now, out)
 	}

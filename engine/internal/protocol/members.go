@@ -31,6 +31,9 @@ type member struct {
 	// deadEpoch is the heartbeat epoch known when the peer was declared
 	// dead: only a later epoch (a refutation) brings it back.
 	deadEpoch uint64
+	// quorumSince is when a quorum of suspicions of it was first held
+	// (zero while none is): it dies SuspectGrace later unless it refutes.
+	quorumSince time.Time
 }
 
 // membership is every other peer's liveness. Each peer is watched by the

@@ -60,6 +60,7 @@ type simNet struct {
 	loss, dup float64
 	isolated  map[string]bool
 	byAddr    map[string]*simPeer
+	sentTo    map[string]uint64 // packets sent to each address, delivered or not
 }
 
 func (n *simNet) Isolate(addr string)    { n.isolated[addr] = true }
@@ -76,7 +77,7 @@ func newSim(tb testing.TB, n int, cfg Config) *sim {
 	tb.Helper()
 	s := &sim{
 		tb: tb, now: simEpoch, start: simEpoch, cfg: cfg, rng: rand.New(rand.NewPCG(42, uint64(n))),
-		net: &simNet{rng: rand.New(rand.NewPCG(7, 7)), isolated: map[string]bool{}, byAddr: map[string]*simPeer{}},
+		net: &simNet{rng: rand.New(rand.NewPCG(7, 7)), isolated: map[string]bool{}, byAddr: map[string]*simPeer{}, sentTo: map[string]uint64{}},
 	}
 	for i := 0; i < n; i++ {
 		s.add(i)
@@ -134,6 +135,7 @@ func (s *sim) do(from *simPeer, out Output) {
 		f.from.sent[f.out.Packet.Type]++
 		f.from.bytes += uint64(len(b))
 		f.from.byType[f.out.Packet.Type] += uint64(len(b))
+		s.net.sentTo[f.out.To]++
 		to := s.net.byAddr[f.out.To]
 		if to == nil || !to.running || s.net.isolated[f.from.addr] || s.net.isolated[f.out.To] {
 			continue
@@ -280,10 +282,10 @@ func simConfig() Config {
 		Fanout: 3, QuietFanout: 1, QuietAfter: 2 * time.Second, DeltaBudget: 1 << 20,
 		FullDigestEvery: 50, PushFanout: 3, PushDirectMax: 64, PushQueueBytes: 8 << 20,
 		DeadGrace: time.Hour, TombstoneGrace: 10 * time.Minute, MTU: 1400, MaxPacketSize: 32 << 20,
-		Watchers: 3, Quorum: 3, QuietInterval: 3 * time.Second, FullDigestPeriod: 10 * time.Minute,
+		Watchers: 3, Quorum: 3, QuietInterval: 3 * time.Second, FullDigestPeriod: 10 * time.Minute, SuspectGrace: 400 * time.Millisecond,
 		Phi: failure.Config{
 			Threshold: 8, WindowSize: 1000, MinStdDev: 250 * time.Millisecond,
-			AcceptablePause: 500 * time.Millisecond, FirstInterval: hb, MaxInterval: 10 * hb,
+			AcceptablePause: 300 * time.Millisecond, FirstInterval: hb, MaxInterval: 10 * hb,
 		},
 		Limits: state.Limits{MaxKey: 1 << 10, MaxValue: 8 << 20, MaxNodes: 4096, MaxPend: 256, PendingMS: 2000},
 	}
