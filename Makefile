@@ -31,6 +31,7 @@ VALGRIND    := GOGC=off GODEBUG=asyncpreemptoff=1 valgrind --quiet --error-exitc
 help:
 	@echo "make demo      run a live demo cluster on this machine"
 	@echo "make test      run every test (generation drift, lint, race, fuzz seeds)"
+	@echo "make fuzz      fuzz every decoder for FUZZTIME each (default 20s)"
 	@echo "make bench     run the benchmarks"
 	@echo "make generate  regenerate gen/ and the bindings' protobuf code from schema/"
 	@echo "make lint      go vet + staticcheck + buf lint/format/breaking"
@@ -123,6 +124,26 @@ test: check-generate lint test-go test-c test-python test-node test-interop
 test-go: deps-go
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Allocs' ./engine/internal/seal ./engine/internal/guard
+
+# Every decoder of network input fuzzed for FUZZTIME each (go test runs one
+# fuzz target at a time): the wire codec and the replica fed by it, the
+# envelope (CRC and AES-GCM decrypt paths), the TCP framing, and the whole
+# receive path of a core. New crashers land in each package's
+# testdata/fuzz/<Target>: commit them, they become regression tests.
+FUZZTIME ?= 20s
+FUZZ_TARGETS = \
+	./engine/internal/wire:FuzzDecode \
+	./engine/internal/wire:FuzzApply \
+	./engine/internal/seal:FuzzOpen \
+	./engine/transport:FuzzReadFrames \
+	./engine/internal/protocol:FuzzHandlePacket
+.PHONY: fuzz
+fuzz: deps-go
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 .PHONY: bench
 bench: deps-go bench-c bench-python bench-node

@@ -332,6 +332,56 @@ func tp_engine_dead_peers(engine C.tp_engine, out, errOut *C.tp_buf) (rc C.int) 
 	return peers(engine, bridge.DeadPeers, out, errOut)
 }
 
+// ----------------------------------------------------- cluster keyring
+
+// keyCall is the shape of the three calls that take one key.
+func keyCall(engine C.tp_engine, key *C.tp_cbyte, keyLen C.size_t, errOut *C.tp_buf,
+	call func(uint64, []byte) error) C.int {
+	zero(errOut)
+	var in inputs
+	k := in.bytes(key, keyLen, "key")
+	if in.err != nil {
+		return status(errOut, in.err)
+	}
+	return status(errOut, call(uint64(engine), k))
+}
+
+//export tp_engine_install_key
+func tp_engine_install_key(engine C.tp_engine, key *C.tp_cbyte, keyLen C.size_t, errOut *C.tp_buf) (rc C.int) {
+	defer guard(&rc, errOut)
+	return keyCall(engine, key, keyLen, errOut, br.InstallKey)
+}
+
+//export tp_engine_use_key
+func tp_engine_use_key(engine C.tp_engine, key *C.tp_cbyte, keyLen C.size_t, errOut *C.tp_buf) (rc C.int) {
+	defer guard(&rc, errOut)
+	return keyCall(engine, key, keyLen, errOut, br.UseKey)
+}
+
+//export tp_engine_remove_key
+func tp_engine_remove_key(engine C.tp_engine, key *C.tp_cbyte, keyLen C.size_t, errOut *C.tp_buf) (rc C.int) {
+	defer guard(&rc, errOut)
+	return keyCall(engine, key, keyLen, errOut, br.RemoveKey)
+}
+
+//export tp_engine_keys
+func tp_engine_keys(engine C.tp_engine, keys, errOut *C.tp_buf) (rc C.int) {
+	defer guard(&rc, errOut)
+	zero(keys, errOut)
+	if keys == nil {
+		return status(errOut, bridge.Errorf(bridge.ErrInvalidArgument, "keys is NULL"))
+	}
+	b, err := br.Keys(uint64(engine))
+	return output(keys, errOut, b, err)
+}
+
+//export tp_engine_set_plaintext
+func tp_engine_set_plaintext(engine C.tp_engine, accept, send C.int, errOut *C.tp_buf) (rc C.int) {
+	defer guard(&rc, errOut)
+	zero(errOut)
+	return status(errOut, br.SetPlaintext(uint64(engine), accept != 0, send != 0))
+}
+
 // ---------------------------------------------------------- say and ask
 
 //export tp_engine_say
@@ -481,4 +531,17 @@ func tp_events_close(events C.tp_events, errOut *C.tp_buf) (rc C.int) {
 	defer guard(&rc, errOut)
 	zero(errOut)
 	return status(errOut, br.CloseEvents(uint64(events)))
+}
+
+// ------------------------------------------------------- batched events
+
+//export tp_events_poll_many
+func tp_events_poll_many(events C.tp_events, timeoutMS C.int64_t, maxEvents C.uint32_t, batch, errOut *C.tp_buf) (rc C.int) {
+	defer guard(&rc, errOut)
+	zero(batch, errOut)
+	if batch == nil {
+		return status(errOut, bridge.Errorf(bridge.ErrInvalidArgument, "batch is NULL"))
+	}
+	b, err := br.PollMany(uint64(events), int64(timeoutMS), uint32(maxEvents))
+	return output(batch, errOut, b, err)
 }

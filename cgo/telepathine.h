@@ -98,7 +98,7 @@ extern "C" {
  * equal and whose minor is at least MINOR: check tp_abi_version() at load.
  */
 #define TP_ABI_VERSION_MAJOR 1
-#define TP_ABI_VERSION_MINOR 0
+#define TP_ABI_VERSION_MINOR 1 /* 1: the cluster keyring, tp_events_poll_many */
 #define TP_ABI_VERSION ((TP_ABI_VERSION_MAJOR << 16) | TP_ABI_VERSION_MINOR)
 
 /* Returns TP_ABI_VERSION as the library was built. Never fails. */
@@ -147,6 +147,14 @@ uint32_t tp_abi_version(void);
 /* The network or the operating system failed (address in use, ...); the
  * message says more. */
 #define TP_ERR_IO -12
+/* Cluster key material that is not a 32-byte AES-256 key (ABI 1.1). */
+#define TP_ERR_KEY_MATERIAL -13
+/* tp_engine_remove_key of the primary key: make another key the primary
+ * first (ABI 1.1). */
+#define TP_ERR_PRIMARY_KEY -14
+/* tp_engine_use_key or tp_engine_remove_key of a key that is not installed
+ * (ABI 1.1). */
+#define TP_ERR_KEY_NOT_INSTALLED -15
 
 /*
  * Returns the name of a status ("TP_OK", "TP_ERR_HANDLE", ...) or
@@ -284,6 +292,62 @@ int tp_engine_all_peers(tp_engine engine, tp_buf *peers, tp_buf *err);
 int tp_engine_live_peers(tp_engine engine, tp_buf *peers, tp_buf *err);
 int tp_engine_dead_peers(tp_engine engine, tp_buf *peers, tp_buf *err);
 
+/* ------------------------------------------------- cluster keyring (1.1) */
+
+/*
+ * The cluster keyring: AES-256 keys of exactly 32 bytes, one of them the
+ * primary, which seals what this engine sends, while every installed key
+ * opens what it receives. Config.keys (the first is the primary) and
+ * Config.network_key (a passphrase) fill it at tp_engine_new; these calls
+ * change it at runtime, running or not. Rotation without downtime: install
+ * the new key on every peer, then use it on every peer, then remove the old
+ * one on every peer. Added in ABI 1.1: check tp_abi_version() before use.
+ */
+
+/*
+ * Installs key (key_len must be 32) as an accepted key; installing a key
+ * twice is harmless. The first key of an empty keyring becomes the primary.
+ * Errors: TP_ERR_KEY_MATERIAL (not 32 bytes), TP_ERR_INVALID_ARGUMENT (key
+ * NULL with a non-zero length), handle errors.
+ */
+int tp_engine_install_key(tp_engine engine, const uint8_t *key,
+                          size_t key_len, tp_buf *err);
+
+/*
+ * Makes the installed key the primary.
+ * Errors: TP_ERR_KEY_MATERIAL, TP_ERR_KEY_NOT_INSTALLED,
+ * TP_ERR_INVALID_ARGUMENT, handle errors.
+ */
+int tp_engine_use_key(tp_engine engine, const uint8_t *key, size_t key_len,
+                      tp_buf *err);
+
+/*
+ * Removes an installed key: packets sealed with it no longer open.
+ * Errors: TP_ERR_PRIMARY_KEY (it is the primary), TP_ERR_KEY_NOT_INSTALLED,
+ * TP_ERR_KEY_MATERIAL, TP_ERR_INVALID_ARGUMENT, handle errors.
+ */
+int tp_engine_remove_key(tp_engine engine, const uint8_t *key,
+                         size_t key_len, tp_buf *err);
+
+/*
+ * *keys receives a telepathine.api.v1.Keyring: the installed keys, primary
+ * first; none in plain mode. The buffer holds key material: wipe it before
+ * tp_buf_free if that matters to you.
+ * Errors: TP_ERR_INVALID_ARGUMENT (keys NULL), handle errors.
+ */
+int tp_engine_keys(tp_engine engine, tp_buf *keys, tp_buf *err);
+
+/*
+ * The staged upgrade of a running cluster from plaintext to encrypted:
+ * accept (non-zero: keep accepting plaintext packets although keys are set)
+ * and send (non-zero: keep sending plaintext). Stage 1 accept=1 send=1, stage
+ * 2 accept=1 send=0, stage 3 accept=0 send=0; each stage on every peer
+ * before the next. Errors: TP_ERR_INVALID_ARGUMENT (a combination the
+ * engine refuses), handle errors.
+ */
+int tp_engine_set_plaintext(tp_engine engine, int accept, int send,
+                            tp_buf *err);
+
 /* --------------------------------------------------------- say and ask */
 
 /* tp_engine_say flag: wait for the next gossip round instead of pushing at
@@ -415,6 +479,35 @@ int tp_events_poll(tp_events events, int64_t timeout_ms, tp_buf *event,
 /* Closes a stream; queued events are discarded. TP_OK on 0 and on a closed
  * stream. Never blocks. */
 int tp_events_close(tp_events events, tp_buf *err);
+
+/* ------------------------------------------------------- batched events */
+
+/* tp_events_poll_many's default and largest max_events. */
+#define TP_EVENTS_BATCH_DEFAULT 1024
+#define TP_EVENTS_BATCH_MAX 65536
+
+/*
+ * Takes many events in one call (since ABI 1.1): waits for a first event as
+ * tp_events_poll does (timeout_ms 0: do not wait; negative: until an event
+ * comes or the stream closes), then takes the events already queued behind
+ * it without waiting, up to max_events (0: TP_EVENTS_BATCH_DEFAULT; at most
+ * TP_EVENTS_BATCH_MAX), or fewer once the batch holds about 4 MiB. On TP_OK
+ * *batch receives a serialized telepathine.api.v1.EventBatch holding at
+ * least one event, oldest first; free it with tp_buf_free. Layout, for
+ * readers without protobuf: the concatenation, per event, of the byte
+ * 0x0A, the event's length as a protobuf varint, and the serialized
+ * telepathine.api.v1.Event.
+ *
+ * TP_TIMEOUT when no event came. When the stream ends after some events
+ * were taken, they are returned with TP_OK and the next call returns
+ * TP_ERR_CLOSED. Events go once, in order, whether taken by this function
+ * or tp_events_poll; several threads may poll one stream (each event goes
+ * to one of them, a batch to one thread).
+ * Errors: TP_ERR_INVALID_ARGUMENT (batch NULL, max_events above
+ * TP_EVENTS_BATCH_MAX), TP_ERR_HANDLE, TP_ERR_CLOSED.
+ */
+int tp_events_poll_many(tp_events events, int64_t timeout_ms,
+                        uint32_t max_events, tp_buf *batch, tp_buf *err);
 
 #ifdef __cplusplus
 }

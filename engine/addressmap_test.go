@@ -31,8 +31,8 @@ func TestAddressMapTranslatesWhenSending(t *testing.T) {
 
 	require.NoError(t, a.Set("k", engine.String("v")))
 	require.Eventually(t, func() bool {
-		v, ok := b.GetRemote(a.Name(), "k")
-		return ok && v.String() == "v"
+		kv, err := b.Lookup(a.Name(), "k")
+		return err == nil && kv.Value.String() == "v"
 	}, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, a.Addr(), b.Config().AddressMap[unreachable])
 }

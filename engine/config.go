@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 
@@ -15,8 +16,11 @@ import (
 )
 
 // Config configures a Peer. Start from LANConfig, WANConfig or LocalConfig
-// and change what you need; a zero field takes the preset's default when the
-// Peer is created (so Config{} behaves like LANConfig()).
+// and change what you need. A field left at zero when the Peer is created
+// takes LANConfig's value, whatever preset the rest came from: a zero is
+// "not set", and the Peer cannot tell which preset it started from. So
+// Config{} behaves like LANConfig(); to get WAN timings start from
+// WANConfig() rather than zeroing fields of it.
 type Config struct {
 	// Name identifies the peer in the cluster and survives restarts.
 	// Default: the advertised address ("host:port").
@@ -44,15 +48,12 @@ type Config struct {
 	// Default: the start time in Unix nanoseconds.
 	Generation uint64
 
-	// TransportMode is UDP-preferred (default: datagrams up to MTU, TCP
-	// above) or TCP-only.
-	TransportMode transport.Mode
+	// TransportMode is UDPPreferred (default: datagrams up to MTU, TCP
+	// above) or TCPOnly.
+	TransportMode TransportMode
 	// MTU is the largest packet sent as one UDP datagram. Default 1400
 	// (below Ethernet's 1500 with room for headers).
 	MTU int
-	// MaxPacketSize is the largest packet sent or accepted, i.e. the TCP
-	// frame limit. Default 32 MiB.
-	MaxPacketSize int
 	// Transport, when set, is called at each Start instead of binding
 	// sockets (tests and simulations use the in-memory network).
 	Transport func() (transport.Transport, error)
@@ -102,28 +103,9 @@ type Config struct {
 	// than an epidemic's N*PushFanout, and nobody missed); beyond, it is
 	// pushed to PushFanout peers that each forward it once. Default 64.
 	PushDirectMax int
-	// PushQueueBytes bounds the fresh changes waiting to be pushed. Past it
-	// pushes are dropped (and counted); anti-entropy delivers them instead.
-	// Default 8 MiB.
-	PushQueueBytes int
 
-	// PhiThreshold is the suspicion level above which a peer is dead.
-	// Default 8 (about a 1e-8 chance of a false suspicion per check).
-	PhiThreshold float64
-	// PhiWindow is how many heartbeat intervals the detector remembers.
-	// Default 1000.
-	PhiWindow int
-	// PhiMinStdDev floors the standard deviation, so very regular heartbeats
-	// do not make the detector hair-triggered. Default 250 ms.
-	PhiMinStdDev time.Duration
-	// PhiAcceptablePause is a grace added to the expected interval before
-	// a ring watcher's suspicion grows. Beats come straight from the peer
-	// (no gossip jitter) and a death needs every watcher's suspicion, so
-	// it can be short: default 300 ms (crash declared dead in about 2.6 s,
-	// Liveness.SuspectGrace included);
-	// a negative value means none. A watcher's own lag (CPU starvation) is
-	// added to it automatically.
-	PhiAcceptablePause time.Duration
+	// Failure tunes the phi-accrual failure detector.
+	Failure FailureConfig
 	// Liveness: ring watchers, quorum verdicts, quiet anti-entropy and
 	// graceful leave (config_liveness.go).
 	Liveness Liveness
@@ -139,21 +121,12 @@ type Config struct {
 	// SayDuration is how long a Say is delivered (to peers that join during
 	// it too) when the call does not say. Default 20 s, as the reference.
 	SayDuration time.Duration
-	// MaxKeySize bounds keys and event names, in bytes. Default 1 KiB.
-	MaxKeySize int
-	// MaxValueSize bounds values, in bytes. Default 8 MiB.
-	MaxValueSize int
-	// MaxEventName bounds event names of Say and Ask. Default 256 bytes.
-	MaxEventName int
-	// MaxEventPayload bounds the data of Say, Ask and replies. Default
-	// 256 KiB: events ride on gossip packets and are pushed to several peers.
-	MaxEventPayload int
-	// HandlerQueue is the number of events a subscription queues while its
-	// handler is busy; beyond it events are dropped and counted. Default 1024.
-	HandlerQueue int
-	// MaxPeers bounds how many peers are held; strangers beyond it are
-	// ignored. Default 4096.
-	MaxPeers int
+	// Limits bounds sizes and queues.
+	Limits LimitsConfig
+
+	// Security is the cluster keyring, the staged plaintext upgrade and the
+	// state directory (config_security.go). Default: plain mode (CRC-32C).
+	Security SecurityConfig
 
 	// Clock is the time source. Default the wall clock.
 	Clock clock.Clock
@@ -165,6 +138,89 @@ type Config struct {
 	RandSeed uint64
 }
 
+// FailureConfig tunes the phi-accrual failure detector (Hayashibara et al.):
+// a peer's suspicion level phi grows with the time since its last heartbeat,
+// measured against the rhythm its heartbeats had so far.
+type FailureConfig struct {
+	// Threshold is the suspicion level above which a peer is dead.
+	// Default 8 (about a 1e-8 chance of a false suspicion per check); a
+	// positive finite number.
+	Threshold float64
+	// Window is how many heartbeat intervals the detector remembers.
+	// Default 1000; at most MaxPhiWindow (allocated per peer).
+	Window int
+	// MinStdDev floors the standard deviation, so very regular heartbeats
+	// do not make the detector hair-triggered. Default 250 ms.
+	MinStdDev time.Duration
+	// AcceptablePause is a grace added to the expected interval before
+	// a ring watcher's suspicion grows. Beats come straight from the peer
+	// (no gossip jitter) and a death needs every watcher's suspicion, so
+	// it can be short: default 300 ms (crash declared dead in about 2.6 s,
+	// Liveness.SuspectGrace included); a negative value means none. A
+	// watcher's own lag (CPU starvation) is added to it automatically.
+	AcceptablePause time.Duration
+}
+
+// LimitsConfig bounds what a Peer accepts and holds. Each bound protects
+// memory or the network against a peer, or a caller, that sends too much.
+type LimitsConfig struct {
+	// KeySize bounds keys and event names, in bytes. Default 1 KiB.
+	KeySize int
+	// ValueSize bounds values, in bytes. Default 8 MiB; with KeySize and
+	// 4 KiB of headers it must fit PacketSize.
+	ValueSize int
+	// PacketSize is the largest packet sent or accepted, i.e. the TCP
+	// frame limit. Default 32 MiB.
+	PacketSize int
+	// EventNameSize bounds event names of Say and Ask. Default 256 bytes;
+	// at most KeySize.
+	EventNameSize int
+	// EventPayloadSize bounds the data of Say, Ask and replies. Default
+	// 256 KiB: events ride on gossip packets and are pushed to several
+	// peers. At most ValueSize.
+	EventPayloadSize int
+	// Peers bounds how many peers are held; strangers beyond it are
+	// ignored. Default 4096.
+	Peers int
+	// HandlerQueue is the number of events a subscription queues while its
+	// handler is busy; beyond it events are dropped and counted. Default
+	// 1024; at most MaxHandlerQueue (allocated per subscription).
+	HandlerQueue int
+	// PushQueueBytes bounds the fresh changes waiting to be pushed. Past it
+	// pushes are dropped (and counted); anti-entropy delivers them instead.
+	// Default 8 MiB.
+	PushQueueBytes int
+}
+
+// TransportMode chooses how packets travel.
+type TransportMode int
+
+const (
+	// UDPPreferred sends packets up to the MTU as UDP datagrams and larger
+	// ones over TCP.
+	UDPPreferred TransportMode = iota
+	// TCPOnly sends every packet over TCP (networks that drop UDP).
+	TCPOnly
+)
+
+// String names the mode as the CLI flag does.
+func (m TransportMode) String() string {
+	switch m {
+	case UDPPreferred:
+		return "udp"
+	case TCPOnly:
+		return "tcp"
+	}
+	return fmt.Sprintf("TransportMode(%d)", int(m))
+}
+
+func (m TransportMode) transport() transport.Mode {
+	if m == TCPOnly {
+		return transport.TCPOnly
+	}
+	return transport.UDPPreferred
+}
+
 // Upper bounds of Config fields that size allocations made up front.
 const (
 	MaxHandlerQueue = 1 << 20
@@ -174,34 +230,38 @@ const (
 // LANConfig is tuned for a data-centre network: memberlist's LAN cadence.
 func LANConfig() Config {
 	return Config{
-		Cluster:            "telepathine",
-		BindAddr:           "127.0.0.1:0",
-		TransportMode:      transport.UDPPreferred,
-		MTU:                transport.DefaultMTU,
-		MaxPacketSize:      transport.DefaultMaxFrame,
-		GossipInterval:     200 * time.Millisecond,
-		Fanout:             3,
-		QuietFanout:        1,
-		QuietAfter:         2 * time.Second,
-		HeartbeatInterval:  time.Second,
-		DeltaBudget:        1 << 20,
-		FullDigestEvery:    50,
-		PushFanout:         3,
-		PushDirectMax:      64,
-		PushQueueBytes:     8 << 20,
-		PhiThreshold:       8,
-		PhiWindow:          1000,
-		PhiMinStdDev:       250 * time.Millisecond,
-		PhiAcceptablePause: 300 * time.Millisecond,
-		DeadGrace:          time.Hour,
-		TombstoneGrace:     10 * time.Minute,
-		SayDuration:        20 * time.Second,
-		MaxKeySize:         1 << 10,
-		MaxValueSize:       8 << 20,
-		MaxEventName:       256,
-		MaxEventPayload:    256 << 10,
-		HandlerQueue:       1024,
-		MaxPeers:           4096,
+		Cluster:           "telepathine",
+		BindAddr:          "127.0.0.1:0",
+		TransportMode:     UDPPreferred,
+		MTU:               transport.DefaultMTU,
+		GossipInterval:    200 * time.Millisecond,
+		Fanout:            3,
+		QuietFanout:       1,
+		QuietAfter:        2 * time.Second,
+		HeartbeatInterval: time.Second,
+		DeltaBudget:       1 << 20,
+		FullDigestEvery:   50,
+		PushFanout:        3,
+		PushDirectMax:     64,
+		Failure: FailureConfig{
+			Threshold:       8,
+			Window:          1000,
+			MinStdDev:       250 * time.Millisecond,
+			AcceptablePause: 300 * time.Millisecond,
+		},
+		DeadGrace:      time.Hour,
+		TombstoneGrace: 10 * time.Minute,
+		SayDuration:    20 * time.Second,
+		Limits: LimitsConfig{
+			KeySize:          1 << 10,
+			ValueSize:        8 << 20,
+			PacketSize:       transport.DefaultMaxFrame,
+			EventNameSize:    256,
+			EventPayloadSize: 256 << 10,
+			Peers:            4096,
+			HandlerQueue:     1024,
+			PushQueueBytes:   8 << 20,
+		},
 	}
 }
 
@@ -213,8 +273,8 @@ func WANConfig() Config {
 	c.QuietAfter = 5 * time.Second
 	c.Fanout = 4
 	c.HeartbeatInterval = 2 * time.Second
-	c.PhiMinStdDev = 500 * time.Millisecond
-	c.PhiAcceptablePause = 5 * time.Second
+	c.Failure.MinStdDev = 500 * time.Millisecond
+	c.Failure.AcceptablePause = 5 * time.Second
 	c.DeadGrace = 24 * time.Hour
 	c.TombstoneGrace = time.Hour
 	return c
@@ -227,8 +287,8 @@ func LocalConfig() Config {
 	c.GossipInterval = 50 * time.Millisecond
 	c.QuietAfter = 500 * time.Millisecond
 	c.HeartbeatInterval = 100 * time.Millisecond
-	c.PhiMinStdDev = 50 * time.Millisecond
-	c.PhiAcceptablePause = 300 * time.Millisecond
+	c.Failure.MinStdDev = 50 * time.Millisecond
+	c.Failure.AcceptablePause = 300 * time.Millisecond
 	c.DeadGrace = time.Minute
 	c.TombstoneGrace = 30 * time.Second
 	return c
@@ -240,24 +300,24 @@ func (c *Config) protocol() protocol.Config {
 		Cluster: c.Cluster, GossipInterval: c.GossipInterval, HeartbeatInterval: c.HeartbeatInterval,
 		Fanout: c.Fanout, QuietFanout: c.QuietFanout, QuietAfter: c.QuietAfter,
 		DeltaBudget: c.DeltaBudget, FullDigestEvery: c.FullDigestEvery,
-		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.PushQueueBytes,
+		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.Limits.PushQueueBytes,
 		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
-		MTU: c.MTU, TCPOnly: c.TransportMode == transport.TCPOnly, MaxPacketSize: c.MaxPacketSize,
+		MTU: c.MTU, TCPOnly: c.TransportMode == TCPOnly, MaxPacketSize: c.Limits.PacketSize,
 		Watchers: c.Liveness.Watchers, Quorum: c.Liveness.Quorum,
 		QuietInterval: c.Liveness.QuietInterval, FullDigestPeriod: c.Liveness.FullDigestPeriod,
 		SuspectGrace: c.Liveness.SuspectGrace,
 		Phi: failure.Config{
-			Threshold:       c.PhiThreshold,
-			WindowSize:      c.PhiWindow,
-			MinStdDev:       c.PhiMinStdDev,
-			AcceptablePause: c.PhiAcceptablePause,
+			Threshold:       c.Failure.Threshold,
+			WindowSize:      c.Failure.Window,
+			MinStdDev:       c.Failure.MinStdDev,
+			AcceptablePause: c.Failure.AcceptablePause,
 			FirstInterval:   c.HeartbeatInterval,
 			// A gap of many intervals is a partition or a pause, not a
 			// rhythm to learn from.
 			MaxInterval: 10 * c.HeartbeatInterval,
 		},
 		Limits: state.Limits{
-			MaxKey: c.MaxKeySize, MaxValue: c.MaxValueSize, MaxNodes: c.MaxPeers,
+			MaxKey: c.Limits.KeySize, MaxValue: c.Limits.ValueSize, MaxNodes: c.Limits.Peers,
 			MaxPend: 256, PendingMS: (10 * c.GossipInterval).Milliseconds(),
 		},
 		Seeds:  c.Seeds,
@@ -265,7 +325,10 @@ func (c *Config) protocol() protocol.Config {
 	}
 }
 
-// withDefaults fills zero fields from LANConfig and normalises seeds.
+// withDefaults fills zero fields from LANConfig (whatever preset the others
+// came from, as Config's doc says) and normalises seeds. Liveness is the
+// exception: its zero fields take defaults relative to this config's own
+// GossipInterval (config_liveness.go), so a WAN cadence keeps its ratios.
 func (c Config) withDefaults() Config {
 	d := LANConfig()
 	setStr := func(v *string, def string) {
@@ -286,7 +349,6 @@ func (c Config) withDefaults() Config {
 	setStr(&c.Cluster, d.Cluster)
 	setStr(&c.BindAddr, d.BindAddr)
 	setInt(&c.MTU, d.MTU)
-	setInt(&c.MaxPacketSize, d.MaxPacketSize)
 	setDur(&c.GossipInterval, d.GossipInterval)
 	setInt(&c.Fanout, d.Fanout)
 	setInt(&c.QuietFanout, d.QuietFanout)
@@ -298,28 +360,30 @@ func (c Config) withDefaults() Config {
 	setInt(&c.FullDigestEvery, d.FullDigestEvery)
 	setInt(&c.PushFanout, d.PushFanout)
 	setInt(&c.PushDirectMax, d.PushDirectMax)
-	setInt(&c.PushQueueBytes, d.PushQueueBytes)
-	if c.PhiThreshold <= 0 {
-		c.PhiThreshold = d.PhiThreshold
+	if c.Failure.Threshold == 0 {
+		c.Failure.Threshold = d.Failure.Threshold
 	}
-	setInt(&c.PhiWindow, d.PhiWindow)
-	setDur(&c.PhiMinStdDev, d.PhiMinStdDev)
+	setInt(&c.Failure.Window, d.Failure.Window)
+	setDur(&c.Failure.MinStdDev, d.Failure.MinStdDev)
 	switch {
-	case c.PhiAcceptablePause == 0:
-		c.PhiAcceptablePause = d.PhiAcceptablePause
-	case c.PhiAcceptablePause < 0:
-		c.PhiAcceptablePause = 0
+	case c.Failure.AcceptablePause == 0:
+		c.Failure.AcceptablePause = d.Failure.AcceptablePause
+	case c.Failure.AcceptablePause < 0:
+		c.Failure.AcceptablePause = 0
 	}
 	c.Liveness = c.Liveness.withDefaults(&c)
 	setDur(&c.DeadGrace, d.DeadGrace)
 	setDur(&c.TombstoneGrace, d.TombstoneGrace)
 	setDur(&c.SayDuration, d.SayDuration)
-	setInt(&c.MaxKeySize, d.MaxKeySize)
-	setInt(&c.MaxValueSize, d.MaxValueSize)
-	setInt(&c.MaxEventName, d.MaxEventName)
-	setInt(&c.MaxEventPayload, d.MaxEventPayload)
-	setInt(&c.HandlerQueue, d.HandlerQueue)
-	setInt(&c.MaxPeers, d.MaxPeers)
+	l, dl := &c.Limits, d.Limits
+	setInt(&l.KeySize, dl.KeySize)
+	setInt(&l.ValueSize, dl.ValueSize)
+	setInt(&l.PacketSize, dl.PacketSize)
+	setInt(&l.EventNameSize, dl.EventNameSize)
+	setInt(&l.EventPayloadSize, dl.EventPayloadSize)
+	setInt(&l.Peers, dl.Peers)
+	setInt(&l.HandlerQueue, dl.HandlerQueue)
+	setInt(&l.PushQueueBytes, dl.PushQueueBytes)
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
@@ -341,33 +405,37 @@ func (c *Config) validate() error {
 	if c.MTU < 576 {
 		errs = append(errs, fmt.Errorf("MTU %d below 576", c.MTU))
 	}
-	if c.MaxPacketSize < c.MTU {
-		errs = append(errs, fmt.Errorf("MaxPacketSize %d below MTU %d", c.MaxPacketSize, c.MTU))
+	l := &c.Limits
+	if l.PacketSize < c.MTU {
+		errs = append(errs, fmt.Errorf("Limits.PacketSize %d below MTU %d", l.PacketSize, c.MTU))
 	}
-	if c.MaxValueSize+c.MaxKeySize+4096 > c.MaxPacketSize {
-		errs = append(errs, fmt.Errorf("MaxValueSize %d does not fit MaxPacketSize %d", c.MaxValueSize, c.MaxPacketSize))
+	if l.ValueSize+l.KeySize+4096 > l.PacketSize {
+		errs = append(errs, fmt.Errorf("Limits.ValueSize %d does not fit Limits.PacketSize %d", l.ValueSize, l.PacketSize))
 	}
 	// Both are allocated whole, per subscription and per peer.
-	if c.HandlerQueue > MaxHandlerQueue {
-		errs = append(errs, fmt.Errorf("HandlerQueue %d above %d", c.HandlerQueue, MaxHandlerQueue))
+	if l.HandlerQueue > MaxHandlerQueue {
+		errs = append(errs, fmt.Errorf("Limits.HandlerQueue %d above %d", l.HandlerQueue, MaxHandlerQueue))
 	}
-	if c.PhiWindow > MaxPhiWindow {
-		errs = append(errs, fmt.Errorf("PhiWindow %d above %d", c.PhiWindow, MaxPhiWindow))
+	if t := c.Failure.Threshold; !(t > 0) || math.IsInf(t, 0) {
+		errs = append(errs, fmt.Errorf("Failure.Threshold %v is not a positive finite number", t))
 	}
 	errs = append(errs, c.Liveness.validate()...)
-	if c.MaxEventName > c.MaxKeySize {
-		errs = append(errs, fmt.Errorf("MaxEventName %d above MaxKeySize %d", c.MaxEventName, c.MaxKeySize))
+	if c.Failure.Window > MaxPhiWindow {
+		errs = append(errs, fmt.Errorf("Failure.Window %d above %d", c.Failure.Window, MaxPhiWindow))
 	}
-	if c.MaxEventPayload > c.MaxValueSize {
-		errs = append(errs, fmt.Errorf("MaxEventPayload %d above MaxValueSize %d", c.MaxEventPayload, c.MaxValueSize))
+	if l.EventNameSize > l.KeySize {
+		errs = append(errs, fmt.Errorf("Limits.EventNameSize %d above Limits.KeySize %d", l.EventNameSize, l.KeySize))
 	}
-	if c.TransportMode != transport.UDPPreferred && c.TransportMode != transport.TCPOnly {
+	if l.EventPayloadSize > l.ValueSize {
+		errs = append(errs, fmt.Errorf("Limits.EventPayloadSize %d above Limits.ValueSize %d", l.EventPayloadSize, l.ValueSize))
+	}
+	if c.TransportMode != UDPPreferred && c.TransportMode != TCPOnly {
 		errs = append(errs, fmt.Errorf("unknown TransportMode %d", c.TransportMode))
 	}
-	if c.Name != "" && !validName(c.Name, c.MaxKeySize) {
+	if c.Name != "" && !validName(c.Name, c.Limits.KeySize) {
 		errs = append(errs, errors.New("the peer name must be valid UTF-8 without NUL"))
 	}
-	if !validName(c.Cluster, c.MaxKeySize) {
+	if !validName(c.Cluster, c.Limits.KeySize) {
 		errs = append(errs, errors.New("the cluster name must be valid UTF-8 without NUL"))
 	}
 	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {

@@ -9,7 +9,7 @@ import (
 // reconciles (issue #12). Each peer is watched by the Watchers peers that
 // follow it on a ring of the live members: it sends them a small one-way
 // beat every HeartbeatInterval, they run phi accrual on those beats (the
-// Phi* fields of Config) and, when phi crosses PhiThreshold, publish a
+// Failure fields of Config) and, when phi crosses Failure.Threshold, publish a
 // suspicion in their own replicated state. A peer is declared dead
 // (peer:stop, reason "failed") once Quorum live peers hold a suspicion of
 // it that it has not refuted; the accused refutes by starting a new

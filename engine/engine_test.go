@@ -19,10 +19,10 @@ func TestTwoPeersConvergeInMemory(t *testing.T) {
 	require.NoError(t, a.Set("color", String("red")))
 	eventually(t, 5*time.Second, cl.converged, "peers never saw each other")
 	eventually(t, 5*time.Second, func() bool {
-		v, ok := b.GetRemote(a.Name(), "color")
+		v, ok := remote(b, a.Name(), "color")
 		return ok && v.String() == "red"
 	}, "value never arrived")
-	v, _ := b.GetRemote(a.Name(), "color")
+	v, _ := remote(b, a.Name(), "color")
 	assert.Equal(t, Text, v.Encoding)
 }
 
@@ -32,46 +32,42 @@ func TestTwoPeersConvergeOnLoopback(t *testing.T) {
 	assert.NotContains(t, a.Addr(), ":0", "port 0 was read back")
 	require.NoError(t, b.Set("k", Bytes([]byte{0, 1, 2})))
 	eventually(t, 5*time.Second, func() bool {
-		v, ok := a.GetRemote(b.Name(), "k")
+		v, ok := remote(a, b.Name(), "k")
 		return ok && string(v.Data) == "\x00\x01\x02" && v.Encoding == Raw
 	}, "value never arrived")
 }
 
-func TestThirtyTwoPeersConvergeAndReadIdenticalValues(t *testing.T) {
-	for _, mode := range []string{"mem", "net"} {
-		t.Run(mode, func(t *testing.T) {
-			const n = 32
-			var cl *cluster
-			if mode == "mem" {
-				cl = newMemCluster(t, n, transport.MemOptions{}, nil)
-			} else {
-				cl = newNetCluster(t, n, nil)
-			}
-			for i, p := range cl.peers {
-				doc, err := JSONValue(map[string]any{"peer": i, "tags": []string{"a", "b"}})
-				require.NoError(t, err)
-				require.NoError(t, p.Set("info", doc))
-				require.NoError(t, p.Set("name", String(fmt.Sprintf("peer-%d", i))))
-			}
-			eventually(t, 20*time.Second, cl.converged, "membership did not converge")
-			eventually(t, 20*time.Second, func() bool {
-				for _, p := range cl.peers {
-					for j, q := range cl.peers {
-						v, ok := p.GetRemote(q.Name(), "name")
-						if !ok || v.String() != fmt.Sprintf("peer-%d", j) {
-							return false
-						}
-					}
+// 16 peers on real sockets: the runtime at some scale (loops, locks,
+// sockets, JSON values). 32 peers and more are the simulator's
+// (internal/protocol TestSimThirtyTwoPeersReadIdenticalValues,
+// TestSimDigestSubsetsStillConverge): 32 real-time peers under -race on a
+// shared 2-core machine took longer than any deadline worth having.
+func TestManyPeersOnSocketsConvergeAndReadIdenticalValues(t *testing.T) {
+	const n = 16
+	cl := newNetCluster(t, n, func(i int, c *Config) { loadTolerant(c) })
+	for i, p := range cl.peers {
+		doc, err := JSONValue(map[string]any{"peer": i, "tags": []string{"a", "b"}})
+		require.NoError(t, err)
+		require.NoError(t, p.Set("info", doc))
+		require.NoError(t, p.Set("name", String(fmt.Sprintf("peer-%d", i))))
+	}
+	eventually(t, waitFor*3, cl.converged, "membership did not converge")
+	eventually(t, waitFor*3, func() bool {
+		for _, p := range cl.peers {
+			for j, q := range cl.peers {
+				v, ok := remote(p, q.Name(), "name")
+				if !ok || v.String() != fmt.Sprintf("peer-%d", j) {
+					return false
 				}
-				return true
-			}, "values did not converge")
-			want, _ := cl.peers[5].Get("info")
-			for _, p := range cl.peers {
-				v, ok := p.GetRemote(cl.peers[5].Name(), "info")
-				require.True(t, ok)
-				assert.Equal(t, want, v)
 			}
-		})
+		}
+		return true
+	}, "values did not converge")
+	want, _ := cl.peers[5].Get("info")
+	for _, p := range cl.peers {
+		v, ok := remote(p, cl.peers[5].Name(), "info")
+		require.True(t, ok)
+		assert.Equal(t, want, v)
 	}
 }
 
@@ -110,7 +106,7 @@ func TestExpiryFiresOnEveryReplicaOnce(t *testing.T) {
 	require.NoError(t, owner.Set("lease", String("holder-1"), ExpiresAt(expires)))
 	eventually(t, 5*time.Second, func() bool {
 		for _, p := range cl.peers {
-			if _, ok := p.GetRemote(owner.Name(), "lease"); !ok {
+			if _, ok := remote(p, owner.Name(), "lease"); !ok {
 				return false
 			}
 		}
@@ -135,7 +131,7 @@ func TestExpiryFiresOnEveryReplicaOnce(t *testing.T) {
 		assert.Equal(t, "lease", e.Key)
 		assert.Equal(t, "holder-1", e.Value.String())
 		assert.Equal(t, expires.UnixMilli(), e.ExpiresAt)
-		_, ok := cl.peers[i].GetRemote(owner.Name(), "lease")
+		_, ok := remote(cl.peers[i], owner.Name(), "lease")
 		assert.False(t, ok)
 	}
 }
@@ -184,7 +180,7 @@ func TestStoppedPeerDeadEverywhereThenRestartWins(t *testing.T) {
 			if _, alive := find(p.LivePeers(), name); !alive {
 				return false
 			}
-			if v, ok := p.GetRemote(name, "v"); !ok || v.String() != "after" {
+			if v, ok := remote(p, name, "v"); !ok || v.String() != "after" {
 				return false
 			}
 		}
@@ -212,7 +208,7 @@ func TestRestartedProcessNewGenerationWins(t *testing.T) {
 	}
 	name := old.Name()
 	eventually(t, 5*time.Second, func() bool {
-		v, ok := cl.peers[0].GetRemote(name, "k")
+		v, ok := remote(cl.peers[0], name, "k")
 		return ok && v.String() == "old-19"
 	}, "old value")
 	require.NoError(t, old.Close())
@@ -220,7 +216,7 @@ func TestRestartedProcessNewGenerationWins(t *testing.T) {
 	require.Equal(t, name, fresh.Name())
 	require.NoError(t, fresh.Set("k", String("new")))
 	eventually(t, 10*time.Second, func() bool {
-		v, ok := cl.peers[0].GetRemote(name, "k")
+		v, ok := remote(cl.peers[0], name, "k")
 		return ok && v.String() == "new"
 	}, "new generation did not win")
 }
@@ -246,8 +242,8 @@ func TestPartitionHealsAndConverges(t *testing.T) {
 			return false
 		}
 		for _, p := range cl.peers {
-			l, ok1 := p.GetRemote(cl.peers[1].Name(), "side")
-			r, ok2 := p.GetRemote(cl.peers[4].Name(), "side")
+			l, ok1 := remote(p, cl.peers[1].Name(), "side")
+			r, ok2 := remote(p, cl.peers[4].Name(), "side")
 			if !ok1 || !ok2 || l.String() != "left" || r.String() != "right" {
 				return false
 			}
@@ -267,7 +263,7 @@ func TestDeletedKeyDoesNotComeBackAfterPartition(t *testing.T) {
 	owner := cl.peers[0]
 	require.NoError(t, owner.Set("doomed", String("x")))
 	eventually(t, 5*time.Second, func() bool {
-		_, ok := cl.peers[3].GetRemote(owner.Name(), "doomed")
+		_, ok := remote(cl.peers[3], owner.Name(), "doomed")
 		return ok
 	}, "value spread")
 	cl.net.Isolate(memAddr(3))
@@ -276,7 +272,7 @@ func TestDeletedKeyDoesNotComeBackAfterPartition(t *testing.T) {
 	require.True(t, deleted)
 	eventually(t, 5*time.Second, func() bool {
 		for _, p := range cl.peers[:3] {
-			if _, ok := p.GetRemote(owner.Name(), "doomed"); ok {
+			if _, ok := remote(p, owner.Name(), "doomed"); ok {
 				return false
 			}
 		}
@@ -287,12 +283,12 @@ func TestDeletedKeyDoesNotComeBackAfterPartition(t *testing.T) {
 		defer owner.mu.Unlock()
 		return owner.core.CollectedUpTo() > 0
 	}, "tombstone collected")
-	_, stale := cl.peers[3].GetRemote(owner.Name(), "doomed")
+	_, stale := remote(cl.peers[3], owner.Name(), "doomed")
 	require.True(t, stale, "the isolated peer still holds the old value")
 	deletes := record(cl.peers[3], "delete:doomed")
 	cl.net.Heal()
 	eventually(t, 15*time.Second, func() bool {
-		_, ok := cl.peers[3].GetRemote(owner.Name(), "doomed")
+		_, ok := remote(cl.peers[3], owner.Name(), "doomed")
 		return !ok && cl.converged()
 	}, "isolated peer never learnt the deletion")
 	eventually(t, 5*time.Second, func() bool { return deletes.count(func(*Event) bool { return true }) == 1 }, "delete event")
@@ -300,7 +296,7 @@ func TestDeletedKeyDoesNotComeBackAfterPartition(t *testing.T) {
 	rounds := owner.Stats().Rounds
 	eventually(t, 5*time.Second, func() bool { return owner.Stats().Rounds > rounds+10 }, "rounds")
 	for _, p := range cl.peers {
-		_, ok := p.GetRemote(owner.Name(), "doomed")
+		_, ok := remote(p, owner.Name(), "doomed")
 		assert.False(t, ok)
 	}
 }
@@ -316,19 +312,19 @@ func TestForeignClusterNeverMerges(t *testing.T) {
 	eventually(t, 5*time.Second, func() bool { return a.Stats().ForeignCluster > 0 }, "foreign packets counted")
 	assert.Empty(t, a.AllPeers())
 	assert.Empty(t, b.AllPeers())
-	_, ok := a.GetRemote(b.Name(), "secret")
+	_, ok := remote(a, b.Name(), "secret")
 	assert.False(t, ok)
 }
 
 func TestOneMegabyteValueCrossesInUDPPreferredMode(t *testing.T) {
-	cl := newNetCluster(t, 2, func(i int, c *Config) { c.TransportMode = transport.UDPPreferred })
+	cl := newNetCluster(t, 2, func(i int, c *Config) { c.TransportMode = UDPPreferred })
 	big := make([]byte, 1<<20)
 	for i := range big {
 		big[i] = byte(i * 7)
 	}
 	require.NoError(t, cl.peers[0].Set("blob", Bytes(big)))
 	eventually(t, 10*time.Second, func() bool {
-		v, ok := cl.peers[1].GetRemote(cl.peers[0].Name(), "blob")
+		v, ok := remote(cl.peers[1], cl.peers[0].Name(), "blob")
 		return ok && assert.ObjectsAreEqual(big, v.Data)
 	}, "1 MB value did not cross")
 	st := cl.peers[1].Stats().Transport
@@ -337,10 +333,10 @@ func TestOneMegabyteValueCrossesInUDPPreferredMode(t *testing.T) {
 }
 
 func TestTCPOnlyMode(t *testing.T) {
-	cl := newNetCluster(t, 3, func(i int, c *Config) { c.TransportMode = transport.TCPOnly })
+	cl := newNetCluster(t, 3, func(i int, c *Config) { c.TransportMode = TCPOnly })
 	require.NoError(t, cl.peers[2].Set("k", String("v")))
 	eventually(t, 10*time.Second, func() bool {
-		v, ok := cl.peers[0].GetRemote(cl.peers[2].Name(), "k")
+		v, ok := remote(cl.peers[0], cl.peers[2].Name(), "k")
 		return ok && v.String() == "v" && cl.converged()
 	}, "tcp-only cluster")
 	assert.Zero(t, cl.peers[0].Stats().Transport.UDPPacketsSent)
@@ -354,7 +350,7 @@ func TestIPv6Loopback(t *testing.T) {
 	assert.Contains(t, cl.peers[0].Addr(), "[::1]:")
 	require.NoError(t, cl.peers[1].Set("v6", String("yes")))
 	eventually(t, 10*time.Second, func() bool {
-		v, ok := cl.peers[2].GetRemote(cl.peers[1].Name(), "v6")
+		v, ok := remote(cl.peers[2], cl.peers[1].Name(), "v6")
 		return ok && v.String() == "yes" && cl.converged()
 	}, "IPv6 cluster")
 }
@@ -395,18 +391,18 @@ func TestBadArguments(t *testing.T) {
 	assert.ErrorIs(t, p.Set("k", Value{Data: []byte{0xff}, Encoding: Text}), ErrInvalidArgument)
 	assert.ErrorIs(t, p.Set("k", Value{Data: []byte("{"), Encoding: JSON}), ErrInvalidArgument)
 	assert.ErrorIs(t, p.Set("k", Value{Encoding: 9}), ErrInvalidArgument)
-	assert.ErrorIs(t, p.Set("k", Bytes(make([]byte, p.Config().MaxValueSize+1))), ErrValueTooLarge)
+	assert.ErrorIs(t, p.Set("k", Bytes(make([]byte, p.Config().Limits.ValueSize+1))), ErrValueTooLarge)
 	assert.ErrorIs(t, p.Say("", String("v")), ErrInvalidEvent)
 	assert.ErrorIs(t, p.Say(string(make([]byte, 300)), String("v")), ErrInvalidEvent)
-	assert.ErrorIs(t, p.Say("e", Bytes(make([]byte, p.Config().MaxEventPayload+1))), ErrValueTooLarge)
+	assert.ErrorIs(t, p.Say("e", Bytes(make([]byte, p.Config().Limits.EventPayloadSize+1))), ErrValueTooLarge)
 	assert.ErrorIs(t, p.Say("e", String("v"), For(-time.Second)), ErrInvalidArgument)
 	_, err := New(Config{MTU: 10})
 	assert.ErrorIs(t, err, ErrConfig)
 	_, err = New(Config{Cluster: "bad\x00"})
 	assert.ErrorIs(t, err, ErrConfig)
-	_, err = New(Config{HandlerQueue: MaxHandlerQueue + 1})
+	_, err = New(Config{Limits: LimitsConfig{HandlerQueue: MaxHandlerQueue + 1}})
 	assert.ErrorIs(t, err, ErrConfig, "an unbounded queue would be allocated whole")
-	_, err = New(Config{PhiWindow: MaxPhiWindow + 1})
+	_, err = New(Config{Failure: FailureConfig{Window: MaxPhiWindow + 1}})
 	assert.ErrorIs(t, err, ErrConfig)
 }
 
@@ -414,13 +410,39 @@ func TestZeroConfigIsLAN(t *testing.T) {
 	p, err := New(Config{})
 	require.NoError(t, err)
 	got, want := p.Config(), LANConfig()
-	assert.Equal(t, want.PhiAcceptablePause, got.PhiAcceptablePause)
+	assert.Equal(t, want.Failure.AcceptablePause, got.Failure.AcceptablePause)
 	assert.Equal(t, want.GossipInterval, got.GossipInterval)
 	assert.Equal(t, want.QuietAfter, got.QuietAfter)
 	assert.Equal(t, want.PushDirectMax, got.PushDirectMax)
-	p2, err := New(Config{PhiAcceptablePause: -1})
+	p2, err := New(Config{Failure: FailureConfig{AcceptablePause: -1}})
 	require.NoError(t, err)
-	assert.Zero(t, p2.Config().PhiAcceptablePause, "negative means none")
+	assert.Zero(t, p2.Config().Failure.AcceptablePause, "negative means none")
+}
+
+// A zero field takes LANConfig's value whatever preset the others came
+// from, as Config's doc says; the preset's other fields are kept.
+func TestZeroFieldTakesLANDefault(t *testing.T) {
+	c := WANConfig()
+	c.Failure.MinStdDev = 0
+	c.Limits.HandlerQueue = 0
+	p, err := New(c)
+	require.NoError(t, err)
+	got, lan, wan := p.Config(), LANConfig(), WANConfig()
+	require.NotEqual(t, lan.Failure.MinStdDev, wan.Failure.MinStdDev, "the presets must differ for the test to mean anything")
+	assert.Equal(t, lan.Failure.MinStdDev, got.Failure.MinStdDev)
+	assert.Equal(t, lan.Limits.HandlerQueue, got.Limits.HandlerQueue)
+	assert.Equal(t, wan.Failure.AcceptablePause, got.Failure.AcceptablePause)
+	assert.Equal(t, wan.GossipInterval, got.GossipInterval)
+
+	// Config{} is LANConfig() field for field, once the defaults the
+	// Peer fills in (clock, logger, seeds) are set aside.
+	p0, err := New(Config{})
+	require.NoError(t, err)
+	z := p0.Config()
+	z.Clock, z.Logger, z.Seeds = nil, nil, nil
+	// Liveness defaults are relative to the config's own GossipInterval.
+	lan.Liveness = lan.Liveness.withDefaults(&lan)
+	assert.Equal(t, lan, z)
 }
 
 func TestDelayedLossyDuplicatingNetworkConverges(t *testing.T) {
@@ -434,7 +456,7 @@ func TestDelayedLossyDuplicatingNetworkConverges(t *testing.T) {
 	eventually(t, 20*time.Second, func() bool {
 		for _, p := range cl.peers {
 			for j, q := range cl.peers {
-				if v, ok := p.GetRemote(q.Name(), "k"); !ok || v.String() != fmt.Sprint(j) {
+				if v, ok := remote(p, q.Name(), "k"); !ok || v.String() != fmt.Sprint(j) {
 					return false
 				}
 			}

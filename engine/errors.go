@@ -14,10 +14,10 @@ var (
 	ErrRunning = errors.New("telepathine: peer already running")
 	// ErrInvalidKey: empty, too long, not UTF-8, or containing NUL.
 	ErrInvalidKey = errors.New("telepathine: invalid key")
-	// ErrValueTooLarge: a value above MaxValueSize or a payload above
-	// MaxEventPayload.
+	// ErrValueTooLarge: a value above Limits.ValueSize or a payload above
+	// Limits.EventPayloadSize.
 	ErrValueTooLarge = errors.New("telepathine: value too large")
-	// ErrInvalidEvent: an event name that is empty, above MaxEventName, not
+	// ErrInvalidEvent: an event name that is empty, above Limits.EventNameSize, not
 	// UTF-8, or containing NUL.
 	ErrInvalidEvent = errors.New("telepathine: invalid event name")
 	// ErrUnknownAsk: a reply to an ask that is unknown or over.
@@ -25,6 +25,8 @@ var (
 	// ErrInvalidArgument: an argument out of its range (negative duration,
 	// unknown encoding...).
 	ErrInvalidArgument = errors.New("telepathine: invalid argument")
+	// ErrNotFound: Lookup found no live value.
+	ErrNotFound = errors.New("telepathine: not found")
 	// ErrNotAsk: Reply on an event that is not an ask.
 	ErrNotAsk = errors.New("telepathine: event is not an ask")
 )

@@ -40,10 +40,36 @@ func (p *Peer) Once(pattern string, h Handler) *Subscription {
 }
 
 // Events returns a pull subscription for hosts that cannot take callbacks:
-// events matching pattern wait in a queue of queueLen (HandlerQueue if 0)
-// until Next takes them.
-func (p *Peer) Events(pattern string, queueLen int) *Stream {
-	return &Stream{p.bus.Stream(pattern, queueLen)}
+// events matching pattern wait in a queue of queueLen (Limits.HandlerQueue
+// if 0, at most MaxHandlerQueue: it is allocated whole) until Next takes
+// them. Errors: ErrInvalidArgument for a bad pattern (see CheckPattern) or
+// queue length, ErrClosed.
+func (p *Peer) Events(pattern string, queueLen int) (*Stream, error) {
+	if err := p.CheckPattern(pattern); err != nil {
+		return nil, err
+	}
+	if queueLen < 0 || queueLen > MaxHandlerQueue {
+		return nil, fmt.Errorf("%w: queue length %d out of [0, %d]", ErrInvalidArgument, queueLen, MaxHandlerQueue)
+	}
+	if p.isClosed() {
+		return nil, ErrClosed
+	}
+	return &Stream{p.bus.Stream(pattern, queueLen)}, nil
+}
+
+// patternSlack is what a pattern may have beyond Limits.KeySize: event
+// names are a key or an event name behind a prefix ("delete:KEY").
+const patternSlack = 64
+
+// CheckPattern says whether pattern can match an event: non-empty UTF-8
+// without NUL, at most Limits.KeySize+64 bytes (a key behind a prefix). On
+// and Once take any pattern (one that fails this matches nothing); Events
+// and the C ABI refuse it with ErrInvalidArgument.
+func (p *Peer) CheckPattern(pattern string) error {
+	if max := p.cfg.Limits.KeySize + patternSlack; !validName(pattern, max) {
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, describeName("pattern", pattern, max))
+	}
+	return nil
 }
 
 // Hear subscribes to say events: pattern "chat:*" hears Say("chat:hello",
@@ -110,14 +136,19 @@ func (p *Peer) Say(event string, data Value, opts ...SayOption) error {
 
 // checkEvent validates what Say and Ask send.
 func (p *Peer) checkEvent(event string, data Value) error {
-	if event == "" || len(event) > p.cfg.MaxEventName || !state.ValidText(event) {
-		return ErrInvalidEvent
+	if !validName(event, p.cfg.Limits.EventNameSize) {
+		return fmt.Errorf("%w: %s", ErrInvalidEvent, describeName("event name", event, p.cfg.Limits.EventNameSize))
 	}
+	return p.checkPayload(data)
+}
+
+// checkPayload validates the data of Say, Ask and Reply.
+func (p *Peer) checkPayload(data Value) error {
 	if err := checkEncoding(data); err != nil {
 		return err
 	}
-	if len(data.Data) > p.cfg.MaxEventPayload {
-		return ErrValueTooLarge
+	if len(data.Data) > p.cfg.Limits.EventPayloadSize {
+		return fmt.Errorf("%w: payload of %d bytes above Limits.EventPayloadSize %d", ErrValueTooLarge, len(data.Data), p.cfg.Limits.EventPayloadSize)
 	}
 	return checkValue(data)
 }
@@ -230,14 +261,8 @@ func (p *Peer) Ask(ctx context.Context, event string, data Value, timeout time.D
 // Reply answers the ask with the given AskID (Event.AskID); only the first
 // reply per ask is sent. Event.Reply is the same thing.
 func (p *Peer) Reply(askID uint64, v Value) error {
-	if err := checkEncoding(v); err != nil {
+	if err := p.checkPayload(v); err != nil {
 		return err
-	}
-	if err := checkValue(v); err != nil {
-		return err
-	}
-	if len(v.Data) > p.cfg.MaxEventPayload {
-		return ErrValueTooLarge
 	}
 	now := p.clk.Now()
 	p.mu.Lock()
@@ -248,4 +273,10 @@ func (p *Peer) Reply(askID uint64, v Value) error {
 	}
 	p.send(out.Packets)
 	return nil
+}
+
+func (p *Peer) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status == statusClosed
 }

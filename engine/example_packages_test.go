@@ -38,8 +38,8 @@ func ExampleConfig_addressMap() {
 		panic(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if v, ok := b.GetRemote(a.Name(), "color"); ok {
-			fmt.Println("b reads a's color:", v)
+		if kv, err := b.Lookup(a.Name(), "color"); err == nil {
+			fmt.Println("b reads a's color:", kv.Value)
 			break
 		}
 	}

@@ -45,8 +45,8 @@ func Example_twoPeers() {
 		panic(err)
 	}
 	for {
-		if v, ok := b.GetRemote(a.Name(), "color"); ok {
-			fmt.Println("b reads a's color:", v)
+		if kv, err := b.Lookup(a.Name(), "color"); err == nil {
+			fmt.Println("b reads a's color:", kv.Value)
 			break
 		}
 		select {

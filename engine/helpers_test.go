@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/telepathine/telepathine/engine/internal/seal"
 	"github.com/telepathine/telepathine/engine/transport"
 )
 
@@ -25,6 +26,15 @@ func testConfig() Config {
 	c := LocalConfig()
 	c.Cluster = "test"
 	return c
+}
+
+// loadTolerant makes the failure detector patient, for tests of many peers
+// on real time that test something else than failure detection: on a
+// loaded machine (-race, -count, other packages in parallel) heartbeats
+// are late by seconds, and a peer wrongly declared dead keeps a cluster
+// from ever looking converged.
+func loadTolerant(c *Config) {
+	c.Failure.AcceptablePause = 10 * time.Second
 }
 
 // memAddr is the in-memory address of peer i.
@@ -47,7 +57,7 @@ func (cl *cluster) config(i int) Config {
 		addr := memAddr(i)
 		mode := c.TransportMode
 		c.AdvertiseAddr = addr
-		c.Transport = func() (transport.Transport, error) { return cl.net.Endpoint(addr, mode), nil }
+		c.Transport = func() (transport.Transport, error) { return cl.net.Endpoint(addr, mode.transport()), nil }
 		if i > 0 {
 			c.Seeds = []string{memAddr(0)}
 		}
@@ -89,16 +99,12 @@ func newNetCluster(t testing.TB, n int, mutate func(i int, c *Config)) *cluster 
 // waitFor bounds every wait of the engine's tests.
 const waitFor = 10 * time.Second
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually is the engine tests' one wait: testify's require.Eventually,
+// polling cond every 5 ms until it holds or d has passed. cond runs on a
+// goroutine of testify's: it must not call t.Fatal or require.
 func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: "+msg, append([]any{d}, args...)...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	require.Eventually(t, cond, d, 5*time.Millisecond, append([]any{"within %v: " + msg, d}, args...)...)
 }
 
 // converged reports whether every peer sees every other as alive.
@@ -143,4 +149,21 @@ func record(p *Peer, pattern string) *recorder {
 	r := &recorder{}
 	p.On(pattern, r.handler)
 	return r
+}
+
+// remote is Lookup reduced to what most tests check: the value, if any.
+func remote(p *Peer, peer, key string) (Value, bool) {
+	kv, err := p.Lookup(peer, key)
+	return kv.Value, err == nil
+}
+
+// plainEnvelope wraps an encoded packet in the plain (CRC-32C) envelope, as
+// a peer without a key (or an attacker without it) sends it.
+func plainEnvelope(t testing.TB, payload []byte) []byte {
+	t.Helper()
+	s, err := seal.New(seal.Options{Cluster: "any"})
+	require.NoError(t, err)
+	b, err := s.Seal(nil, payload, time.Now())
+	require.NoError(t, err)
+	return b
 }

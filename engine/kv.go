@@ -52,11 +52,14 @@ func (p *Peer) Set(key string, value Value, opts ...SetOption) error {
 	if o.expiresAt < 0 {
 		return fmt.Errorf("%w: negative expiry", ErrInvalidArgument)
 	}
-	if err := checkValue(value); err != nil {
+	if err := p.checkKey(key); err != nil {
 		return err
 	}
-	if len(value.Data) > p.cfg.MaxValueSize {
-		return ErrValueTooLarge
+	if len(value.Data) > p.cfg.Limits.ValueSize {
+		return fmt.Errorf("%w: value of %d bytes above Limits.ValueSize %d", ErrValueTooLarge, len(value.Data), p.cfg.Limits.ValueSize)
+	}
+	if err := checkValue(value); err != nil {
+		return err
 	}
 	now := p.clk.Now()
 	p.mu.Lock()
@@ -74,6 +77,9 @@ func (p *Peer) Set(key string, value Value, opts ...SetOption) error {
 // replicated, then collected after TombstoneGrace. It reports whether a live
 // value was deleted.
 func (p *Peer) Delete(key string) (bool, error) {
+	if err := p.checkKey(key); err != nil {
+		return false, err
+	}
 	now := p.clk.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -88,30 +94,39 @@ func (p *Peer) Delete(key string) (bool, error) {
 	return deleted, nil
 }
 
-// Get returns the local peer's live value of key.
+// Get returns the local peer's live value of key, like a map: false when
+// there is none (an invalid key has none either).
 func (p *Peer) Get(key string) (Value, bool) {
-	kv, ok := p.lookup("", key)
-	return kv.Value, ok
+	kv, err := p.Lookup("", key)
+	return kv.Value, err == nil
 }
 
-// GetRemote returns the live value of key held for peer (any peer, the
-// local one included).
-func (p *Peer) GetRemote(peer, key string) (Value, bool) {
-	kv, ok := p.lookup(peer, key)
-	return kv.Value, ok
+// Keys returns the local peer's live keys, sorted.
+func (p *Peer) Keys() []string {
+	keys, _ := p.KeysOf("")
+	return keys
 }
 
-// Lookup is GetRemote with metadata (expiry, version). peer "" is the local
-// peer.
-func (p *Peer) Lookup(peer, key string) (KeyValue, bool) { return p.lookup(peer, key) }
-
-func (p *Peer) lookup(peer, key string) (KeyValue, bool) {
+// Lookup returns the live value of key held for peer (any peer; "" is the
+// local one) with its metadata. Errors: ErrNotFound when there is none,
+// ErrInvalidKey, ErrInvalidArgument for a peer name no peer can have,
+// ErrClosed.
+func (p *Peer) Lookup(peer, key string) (KeyValue, error) {
+	if err := p.checkPeerName(peer); err != nil {
+		return KeyValue{}, err
+	}
+	if err := p.checkKey(key); err != nil {
+		return KeyValue{}, err
+	}
 	nowMS := p.clk.Now().UnixMilli()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.status == statusClosed {
+		return KeyValue{}, ErrClosed
+	}
 	e, ok := p.core.Get(peer, key, nowMS)
 	if !ok {
-		return KeyValue{}, false
+		return KeyValue{}, fmt.Errorf("%w: no live value for key %q", ErrNotFound, key)
 	}
 	if peer == "" {
 		peer = p.core.ID().Name
@@ -120,19 +135,40 @@ func (p *Peer) lookup(peer, key string) (KeyValue, bool) {
 	return KeyValue{
 		Peer: peer, Key: key, ExpiresAt: e.ExpiresAt, Version: e.Version,
 		Value: Value{Data: bytes.Clone(e.Value), Encoding: Encoding(e.Encoding)},
-	}, true
+	}, nil
 }
 
-// GetRemoteKeys returns the live keys held for peer, sorted.
-func (p *Peer) GetRemoteKeys(peer string) []string {
+// KeysOf returns the live keys held for peer (any peer; "" is the local
+// one), sorted; none for a peer not known. Errors: ErrInvalidArgument for a
+// peer name no peer can have, ErrClosed.
+func (p *Peer) KeysOf(peer string) ([]string, error) {
+	if err := p.checkPeerName(peer); err != nil {
+		return nil, err
+	}
 	nowMS := p.clk.Now().UnixMilli()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.core.Keys(peer, nowMS)
+	if p.status == statusClosed {
+		return nil, ErrClosed
+	}
+	return p.core.Keys(peer, nowMS), nil
 }
 
-// Keys returns the local peer's live keys, sorted.
-func (p *Peer) Keys() []string { return p.GetRemoteKeys("") }
+// checkKey says why key cannot be a key, if it cannot.
+func (p *Peer) checkKey(key string) error {
+	if !validName(key, p.cfg.Limits.KeySize) {
+		return fmt.Errorf("%w: %s", ErrInvalidKey, describeName("key", key, p.cfg.Limits.KeySize))
+	}
+	return nil
+}
+
+// checkPeerName accepts "" (the local peer) and names a peer can have.
+func (p *Peer) checkPeerName(peer string) error {
+	if peer != "" && !validName(peer, p.cfg.Limits.KeySize) {
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, describeName("peer name", peer, p.cfg.Limits.KeySize))
+	}
+	return nil
+}
 
 func mapStateErr(err error) error {
 	switch {

@@ -50,7 +50,8 @@ func TestFailedStartLeavesNothingBehind(t *testing.T) {
 	p, err := New(cfg)
 	require.NoError(t, err)
 	defer p.Close()
-	st := p.Events("*", 16)
+	st, err := p.Events("*", 16)
+	require.NoError(t, err)
 	defer st.Close()
 
 	require.ErrorIs(t, p.Start(context.Background()), errNoStart)

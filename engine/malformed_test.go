@@ -20,8 +20,8 @@ func TestMalformedPacketsDroppedAndCounted(t *testing.T) {
 	cl := newNetCluster(t, 2, func(i int, c *Config) {
 		// A small packet limit, so a packed zero bomb in one datagram
 		// (1,200 bytes unpacking to 1.2 MB) crosses it.
-		c.MaxPacketSize = 1 << 20
-		c.MaxValueSize = 512 << 10
+		c.Limits.PacketSize = 1 << 20
+		c.Limits.ValueSize = 512 << 10
 	})
 	victim := cl.peers[0]
 	eventually(t, 10*time.Second, cl.converged, "converge")
@@ -30,7 +30,7 @@ func TestMalformedPacketsDroppedAndCounted(t *testing.T) {
 	encode := func(p *wire.Packet) []byte {
 		b, err := wire.Encode(p)
 		require.NoError(t, err)
-		return b
+		return plainEnvelope(t, b)
 	}
 	valid := encode(&wire.Packet{Cluster: "test", Sender: sender, Type: wire.Syn})
 	foreign := encode(&wire.Packet{Cluster: "elsewhere", Sender: sender, Type: wire.Push})
@@ -43,9 +43,9 @@ func TestMalformedPacketsDroppedAndCounted(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	datagrams := [][]byte{
-		[]byte("GET / HTTP/1.1\r\n\r\n"),   // garbage
-		valid[:len(valid)/2],               // truncated
-		bytes.Repeat([]byte{0, 0xff}, 600), // a packed zero bomb
+		[]byte("GET / HTTP/1.1\r\n\r\n"),                     // garbage
+		valid[:len(valid)/2],                                 // truncated
+		plainEnvelope(t, bytes.Repeat([]byte{0, 0xff}, 600)), // a packed zero bomb
 		foreign,
 		badDelta,
 	}
@@ -63,12 +63,12 @@ func TestMalformedPacketsDroppedAndCounted(t *testing.T) {
 
 	eventually(t, 10*time.Second, func() bool {
 		s := victim.Stats()
-		return s.Truncated+s.Malformed+s.BadMagic >= 3 && s.Oversized >= 1 && s.ForeignCluster >= 1 && s.BadDelta >= 1
+		return s.Truncated+s.Malformed+s.BadMagic+s.BadVersion+s.Checksum >= 3 && s.Checksum >= 1 && s.Oversized >= 1 && s.ForeignCluster >= 1 && s.BadDelta >= 1
 	}, "every bad packet counted")
 	// Still working: a fresh value arrives, and nobody named "evil" exists.
 	require.NoError(t, cl.peers[1].Set("after", String("ok")))
 	eventually(t, 10*time.Second, func() bool {
-		v, ok := victim.GetRemote(cl.peers[1].Name(), "after")
+		v, ok := remote(victim, cl.peers[1].Name(), "after")
 		return ok && v.String() == "ok"
 	}, "peer kept working")
 	_, found := find(victim.AllPeers(), "evil")

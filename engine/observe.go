@@ -21,6 +21,13 @@ func (s Stats) DropCauses() map[string]uint64 {
 		"foreign_cluster": s.ForeignCluster,
 		"self":            s.SelfPackets,
 		"bad_frame":       s.Transport.BadFrames,
+		"checksum":        s.Checksum,
+		"auth_failed":     s.AuthFailed,
+		"plaintext":       s.Plaintext,
+		"no_key":          s.NoKey,
+		"unknown_key":     s.UnknownKey,
+		"replayed":        s.Replayed,
+		"bad_generation":  s.BadGeneration,
 	}
 }
 
@@ -58,7 +65,7 @@ func (p *Peer) Subscriptions() []SubscriptionStats {
 }
 
 // PushQueue returns the pushes waiting to be sent: runs of entries and
-// their bytes (bounded by Config.PushQueueBytes).
+// their bytes (bounded by Config.Limits.PushQueueBytes).
 func (p *Peer) PushQueue() (runs, bytes int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/telepathine/telepathine/engine/clock"
 	"github.com/telepathine/telepathine/engine/internal/bus"
+	"github.com/telepathine/telepathine/engine/internal/incarnation"
 	"github.com/telepathine/telepathine/engine/internal/protocol"
 	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/transport"
@@ -71,7 +72,8 @@ type session struct {
 // Config). It binds nothing until Start.
 func New(cfg Config) (*Peer, error) {
 	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	seed := cfg.RandSeed
@@ -79,12 +81,16 @@ func New(cfg Config) (*Peer, error) {
 		seed = rand.Uint64()
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	pc := cfg.protocol()
+	if pc.Trust, err = cfg.trust(); err != nil {
+		return nil, err
+	}
 	p := &Peer{
 		cfg:  cfg,
 		clk:  cfg.Clock,
 		log:  cfg.Logger,
-		bus:  bus.New(cfg.HandlerQueue, cfg.Logger, topicOf),
-		core: protocol.New(cfg.protocol(), rng),
+		bus:  bus.New(cfg.Limits.HandlerQueue, cfg.Logger, topicOf),
+		core: protocol.New(pc, rng),
 		asks: make(map[uint64]*askWait),
 	}
 	p.core.SetName(cfg.Name)
@@ -133,7 +139,12 @@ func (p *Peer) Start(ctx context.Context) error {
 	now := p.clk.Now()
 	gen := p.cfg.Generation
 	if gen == 0 || restart {
-		gen = uint64(now.UnixNano())
+		// max(now, last persisted + 1): with a StateDir a restart outranks
+		// the previous incarnation even after the clock stepped back.
+		if gen, err = incarnation.Next(p.cfg.Security.StateDir, now); err != nil {
+			_ = tr.Close()
+			return fmt.Errorf("telepathine: %w", err)
+		}
 	}
 	if restart && gen <= prev.Generation {
 		gen = prev.Generation + 1
@@ -180,8 +191,8 @@ func (p *Peer) openTransport(restart bool) (transport.Transport, error) {
 		bind = p.boundAddr
 	}
 	tr, err := transport.NewNet(transport.Config{
-		BindAddr: bind, Mode: p.cfg.TransportMode, MTU: p.cfg.MTU,
-		MaxFrame: p.cfg.MaxPacketSize, Logger: p.log,
+		BindAddr: bind, Mode: p.cfg.TransportMode.transport(), MTU: p.cfg.MTU,
+		MaxFrame: p.cfg.Limits.PacketSize, Logger: p.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telepathine: bind %s: %w", bind, err)

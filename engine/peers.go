@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+
 	"github.com/telepathine/telepathine/engine/internal/protocol"
 	"github.com/telepathine/telepathine/engine/internal/state"
 )
@@ -65,7 +67,7 @@ type PeerInfo struct {
 	// Reason is why the peer is not alive (ReasonNone while it is).
 	Reason Reason
 	// Phi is this peer's own suspicion level of the peer when it is one of
-	// its ring watchers (Watched); for other peers, PhiThreshold while a
+	// its ring watchers (Watched); for other peers, Failure.Threshold while a
 	// watcher's suspicion of it is held (their phi crossed it), else 0.
 	Phi     float64
 	Watched bool
@@ -130,4 +132,15 @@ func PeerNames(infos []PeerInfo) []string {
 
 func validName(s string, max int) bool {
 	return s != "" && len(s) <= max && state.ValidText(s)
+}
+
+// describeName says why s fails validName, for error messages.
+func describeName(what, s string, max int) string {
+	switch {
+	case s == "":
+		return "empty " + what
+	case len(s) > max:
+		return fmt.Sprintf("%s of %d bytes above the limit of %d", what, len(s), max)
+	}
+	return what + " is not valid UTF-8 or contains NUL"
 }

@@ -66,7 +66,12 @@ func (p *Peer) flushPushes() {
 func (p *Peer) onPacket(in transport.Packet) {
 	now := p.clk.Now()
 	p.mu.Lock()
-	out := p.core.HandlePacket(now, in.From, in.Data)
+	var out protocol.Output
+	if in.Stream {
+		out = p.core.HandleStream(now, in.From, in.Data)
+	} else {
+		out = p.core.HandlePacket(now, in.From, in.Data)
+	}
 	p.report(&out)
 	p.mu.Unlock()
 	p.send(out.Packets)
@@ -112,6 +117,9 @@ func (p *Peer) event(e *protocol.Event) *Event {
 }
 
 // send encodes and sends packets; it must be called without mu held.
+// Targets that share a packet (PushPlan.Packets) share its bytes too: each
+// distinct packet is encoded and sealed once, unless it is held to the
+// anti-amplification credit of its own destination (Outgoing.Limited).
 func (p *Peer) send(pks []protocol.Outgoing) {
 	if len(pks) == 0 {
 		return
@@ -120,13 +128,30 @@ func (p *Peer) send(pks []protocol.Outgoing) {
 	if s == nil {
 		return
 	}
+	now := p.clk.Now()
+	var encoded map[*wire.Packet][]byte
 	for _, o := range pks {
-		b, err := p.core.Encode(o)
-		if err != nil {
-			p.stats.encodeErrors.Add(1)
-			if !errors.Is(err, protocol.ErrOversized) {
-				p.log.Error("encode failed", "type", o.Packet.Type, "err", err)
+		b, seen := encoded[o.Packet]
+		if !seen {
+			var err error
+			b, err = p.core.Encode(now, o)
+			switch {
+			case errors.Is(err, protocol.ErrAmplification):
+				// counted by the core's Amplification (Stats.Amplification)
+			case err != nil:
+				p.stats.encodeErrors.Add(1)
+				if !errors.Is(err, protocol.ErrOversized) {
+					p.log.Error("encode failed", "type", o.Packet.Type, "err", err)
+				}
 			}
+			if !o.Limited {
+				if encoded == nil {
+					encoded = make(map[*wire.Packet][]byte, len(pks))
+				}
+				encoded[o.Packet] = b // nil after a failure: not tried again
+			}
+		}
+		if b == nil {
 			continue
 		}
 		p.stats.sent[o.Packet.Type].Add(1)

@@ -49,7 +49,7 @@ func startMemPeer(t *testing.T, net *transport.MemNetwork, addr string, res tran
 	c.AdvertiseAddr = addr
 	c.Seeds = seeds
 	c.Resolver = res
-	c.Transport = func() (transport.Transport, error) { return net.Endpoint(addr, c.TransportMode), nil }
+	c.Transport = func() (transport.Transport, error) { return net.Endpoint(addr, c.TransportMode.transport()), nil }
 	p, err := New(c)
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))

@@ -25,6 +25,26 @@ type Stats struct {
 	// SelfPackets counts packets from this very peer (a seed naming itself).
 	SelfPackets uint64
 
+	// Trust (issue 11). Envelope refusals: Checksum (corrupted plain
+	// packet), AuthFailed (forged, tampered or another cluster's encrypted
+	// packet), Plaintext (a plain packet refused because this peer requires
+	// encryption), NoKey (an encrypted packet while this peer has no key),
+	// UnknownKey (sealed with a key not installed here). Replayed: a
+	// duplicate, too old or stale encrypted packet.
+	Checksum, AuthFailed, Plaintext, NoKey, UnknownKey, Replayed uint64
+	// RateLimited counts BadCluster replies withheld by their rate limit;
+	// Amplification the bytes of replies withheld by the 3x rule;
+	// Unanswered the TCP packets whose advertised host was not the
+	// connection's (no reply sent).
+	RateLimited, Amplification, Unanswered uint64
+	// NewPeersRefused counts strangers not admitted (per packet and per
+	// source limits, or a full table); Evicted the unverified peers dropped
+	// to admit a peer that introduced itself at MaxPeers.
+	NewPeersRefused, Evicted uint64
+	// BadGeneration counts generations refused as too far in the future;
+	// BadHeartbeat heartbeat jumps beyond what time allows.
+	BadGeneration, BadHeartbeat uint64
+
 	// Outgoing problems.
 	EncodeErrors, SendErrors, PushDropped uint64
 	// LateReplies counts ask replies that came after the ask ended.
@@ -65,6 +85,11 @@ func (p *Peer) Stats() Stats {
 		PushDropped: c.PushDropped, LateReplies: c.LateReplies, Deaths: c.Deaths,
 		Peers: g.Peers, LivePeers: g.LivePeers, DeadPeers: g.DeadPeers, Keys: g.Keys, PendingRuns: g.PendingRuns,
 		Transport: ts,
+		Checksum:  c.Checksum, AuthFailed: c.AuthFailed, Plaintext: c.Plaintext, NoKey: c.NoKey,
+		UnknownKey: c.UnknownKey, Replayed: c.Replayed, RateLimited: c.RateLimited,
+		Amplification: p.core.AmpStats().RefusedBytes, Unanswered: c.Unanswered,
+		NewPeersRefused: c.NewPeersRefused, Evicted: c.Evicted,
+		BadGeneration: c.BadGeneration, BadHeartbeat: c.BadHeartbeat,
 	}
 	for t := range wire.NumTypes {
 		name := wire.Type(t).String()

@@ -4,6 +4,7 @@
 /// <reference types="node" />
 
 import { EventEmitter2 } from 'eventemitter2';
+import type { Config } from './gen/telepathine/api/v1/api_pb.js';
 
 /**
  * A value as JS sees it. Set: a string is sent as UTF-8 text, a Buffer,
@@ -16,8 +17,21 @@ export type Value = string | Buffer | JSONValue | null | number | boolean | obje
 /** What a peer reads back: string, Buffer, or a parsed JSON value. */
 export type ReceivedValue = any;
 
+/** A field of the generated Config as an option takes it: 64-bit numbers as number or bigint. */
+type OptionOf<T> = T extends bigint ? number | bigint : T;
+
+/**
+ * Every field of telepathine.api.v1.Config in camelCase, typed from the
+ * generated schema (gen/telepathine/api/v1/api_pb.d.ts): a field added to
+ * the proto is an option with no change here. A zero or absent field takes
+ * the preset's default (engine/config.go documents each).
+ */
+export type ConfigFields = {
+  [K in Exclude<keyof Config, '$typeName' | '$unknown' | 'preset' | 'transportMode' | 'addressMap'>]?: OptionOf<Config[K]>;
+};
+
 /** The configuration: the fields of telepathine.api.v1.Config in camelCase, plus the binding's own. */
-export interface Options {
+export interface Options extends ConfigFields {
   /** Host to bind (and advertise): default '127.0.0.1'. */
   address?: string;
   /** Timing defaults for the fields left out: 'lan' (default), 'wan', 'local' (tests, demos: 10x faster). */
@@ -26,43 +40,18 @@ export interface Options {
   transportMode?: 'udp' | 'tcp' | 'udp-preferred' | 'tcp-only';
   /** Events waiting for the JS thread at most (default 262144); beyond, dropped and counted. */
   eventQueue?: number;
-  /** Identifies the peer and survives restarts; default its advertised 'host:port'. */
-  name?: string;
-  /** Packets of another cluster are dropped; default 'telepathine'. */
-  cluster?: string;
-  bindAddr?: string;
-  advertiseAddr?: string;
-  /** Added to the constructor's seeds. */
-  seeds?: string[];
-  generation?: number | bigint;
-  mtu?: number;
-  maxPacketSize?: number;
-  gossipIntervalMs?: number | bigint;
-  fanout?: number;
-  heartbeatIntervalMs?: number | bigint;
-  deltaBudget?: number;
-  fullDigestEvery?: number;
-  pushFanout?: number;
-  pushQueueBytes?: number;
-  phiThreshold?: number;
-  phiWindow?: number;
-  phiMinStdDevMs?: number | bigint;
-  phiAcceptablePauseMs?: number | bigint;
-  deadGraceMs?: number | bigint;
-  tombstoneGraceMs?: number | bigint;
-  sayDurationMs?: number | bigint;
-  maxKeySize?: number;
-  maxValueSize?: number;
-  maxEventName?: number;
-  maxEventPayload?: number;
-  handlerQueue?: number;
-  maxPeers?: number;
-  seed?: number | bigint;
-  quietFanout?: number;
-  quietAfterMs?: number | bigint;
-  pushDirectMax?: number;
   /** Translates addresses when sending: { 'host:port seen': 'host:port to use' } (NAT, port forwarding). */
   addressMap?: Record<string, string> | Map<string, string>;
+  /** Cluster keys, 32 bytes each (AES-256); the first is the primary. Default none: plain mode (CRC-32C). */
+  keys?: Uint8Array[];
+  /** A passphrase from which the primary key is derived (argon2id, salted with the cluster name). */
+  networkKey?: string;
+  /** Keep accepting plaintext although keys are set (upgrade stages 1-2). */
+  acceptPlaintext?: boolean;
+  /** Keep sending plaintext although keys are set (upgrade stage 1). */
+  sendPlaintext?: boolean;
+  /** A directory where the last generation is kept, so a restart always wins. */
+  stateDir?: string;
 
   // The reference library's names (lib/reference.js), with their meaning.
   /** = gossipIntervalMs. */
@@ -73,7 +62,7 @@ export interface Options {
   heartBeatIntervalMS?: number;
   /** false: TCP only (transportMode 'tcp'); true: the default 'udp'. */
   udp?: boolean;
-  /** A passphrase for the cluster's keyring (networkKey); refused by builds without one. */
+  /** = networkKey: a passphrase for the cluster's keyring. */
   network?: string;
   /** Every heartbeat seen from another peer also fires 'set' (peer, '__heartbeat__', n) and 'set:__heartbeat__' (peer, n). */
   emitValueOnHeartBeat?: boolean;
@@ -124,6 +113,8 @@ export interface Stats {
   deadPeers: number;
   keys: number;
   transport: Record<string, number>;
+  /** Incoming packets dropped, by cause ('malformed', 'foreign_cluster', ...). */
+  drops: Record<string, number>;
   [counter: string]: number | Record<string, number>;
 }
 
@@ -198,6 +189,17 @@ export declare class Telepathine extends EventEmitter2 {
   getRemote(peer: string, key: string): ReceivedValue | undefined;
   getRemoteKeys(peer: string): string[];
   delete(key: string): boolean;
+
+  /** Installs an accepted cluster key (32 bytes). TelepathineError TP_ERR_KEY_MATERIAL otherwise. */
+  installKey(key: Uint8Array): this;
+  /** Makes an installed key the primary (TP_ERR_KEY_NOT_INSTALLED otherwise). */
+  useKey(key: Uint8Array): this;
+  /** Removes an installed key; never the primary (TP_ERR_PRIMARY_KEY). */
+  removeKey(key: Uint8Array): this;
+  /** The installed cluster keys, primary first; [] in plain mode. */
+  clusterKeys(): Buffer[];
+  /** The staged upgrade to encryption: stage 1 {true, true}, stage 2 {true, false}, stage 3 {false, false}. */
+  setPlaintext(stages: { accept: boolean; send: boolean }): this;
 
   allPeers(): string[];
   livePeers(): string[];

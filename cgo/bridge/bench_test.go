@@ -93,7 +93,10 @@ func benchDrain(b *testing.B, viaBridge bool) {
 		} else {
 			cancel = receiver.On("say:"+event, func(*engine.Event) { handle() }).Cancel
 		}
-		end := receiver.Events("say:"+event+"-end", 4)
+		end, err := receiver.Events("say:"+event+"-end", 4)
+		if err != nil {
+			b.Fatal(err)
+		}
 		for j := range benchEvents {
 			if err := sender.Say(event, engine.String(strconv.Itoa(j)), engine.Buffered()); err != nil {
 				b.Fatal(err)
@@ -103,7 +106,7 @@ func benchDrain(b *testing.B, viaBridge bool) {
 			b.Fatal(err)
 		}
 		ctx, stop := context.WithTimeout(context.Background(), time.Minute)
-		_, err := end.Next(ctx)
+		_, err = end.Next(ctx)
 		stop()
 		if err != nil {
 			b.Fatal("the end marker never came: ", err)

@@ -1,6 +1,8 @@
 // Package bridge is everything behind Telepathine's C ABI except the cgo
-// glue: the handle table, input validation, the api protobuf conversions,
-// error-to-status mapping, and subscription management. It has no cgo, so
+// glue: the handle table, the api protobuf conversions, error-to-status
+// mapping, and subscription management. Inputs are validated by the engine
+// (its errors become status codes); the bridge only bounds what it copies
+// out of C memory. It has no cgo, so
 // it is tested like any Go package (race detector included); cgo/ only
 // converts C arguments to Go values, calls a Bridge method, and copies the
 // result into C memory.
@@ -14,9 +16,10 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/telepathine/telepathine/engine"
 	"google.golang.org/protobuf/proto"
@@ -37,22 +40,11 @@ func (b *Bridge) Handles() int { return b.t.live() }
 // engineEntry is what an engine handle names.
 type engineEntry struct {
 	peer *engine.Peer
-	lim  limits
+	lim  engine.LimitsConfig
 
 	mu     sync.Mutex
 	closed bool
 	subs   map[*subscription]struct{}
-}
-
-// limits are the sizes checked before anything is copied.
-type limits struct {
-	key, value, eventName, eventPayload, queue int
-}
-
-func (e *engineEntry) ok() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return !e.closed
 }
 
 // NewEngine creates an engine from a serialized api Config and returns its
@@ -66,15 +58,7 @@ func (b *Bridge) NewEngine(config []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c := p.Config()
-	e := &engineEntry{
-		peer: p,
-		lim: limits{
-			key: c.MaxKeySize, value: c.MaxValueSize, eventName: c.MaxEventName,
-			eventPayload: c.MaxEventPayload, queue: c.HandlerQueue,
-		},
-		subs: make(map[*subscription]struct{}),
-	}
+	e := &engineEntry{peer: p, lim: p.Config().Limits, subs: make(map[*subscription]struct{})}
 	h, err := b.t.add(kindEngine, e)
 	if err != nil {
 		_ = p.Close()
@@ -165,16 +149,13 @@ func (b *Bridge) Set(h uint64, key, value []byte, enc int, expiresAtMS int64) er
 	if err != nil {
 		return err
 	}
-	k, err := checkKey(key, e.lim.key)
+	k, err := e.text(key, "key", engine.ErrInvalidKey)
 	if err != nil {
 		return err
 	}
-	v, err := checkValue(value, enc, e.lim.value, "max_value_size")
+	v, err := e.value(value, enc)
 	if err != nil {
 		return err
-	}
-	if expiresAtMS < 0 {
-		return errorf(ErrInvalidArgument, "negative expiry %d", expiresAtMS)
 	}
 	return e.peer.Set(k, v, engine.ExpiresAtMillis(expiresAtMS))
 }
@@ -192,20 +173,17 @@ func (b *Bridge) GetRemote(h uint64, peer, key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, err := checkPeer(peer, e.lim.key)
+	name, err := e.text(peer, "peer name", engine.ErrInvalidArgument)
 	if err != nil {
 		return nil, err
 	}
-	k, err := checkKey(key, e.lim.key)
+	k, err := e.text(key, "key", engine.ErrInvalidKey)
 	if err != nil {
 		return nil, err
 	}
-	kv, ok := e.peer.Lookup(name, k)
-	if !ok {
-		if !e.ok() {
-			return nil, engine.ErrClosed
-		}
-		return nil, errorf(NotFound, "no live value for key %q", k)
+	kv, err := e.peer.Lookup(name, k)
+	if err != nil {
+		return nil, err
 	}
 	return marshal(KeyValueToProto(kv))
 }
@@ -217,11 +195,15 @@ func (b *Bridge) GetRemoteKeys(h uint64, peer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, err := checkPeer(peer, e.lim.key)
+	name, err := e.text(peer, "peer name", engine.ErrInvalidArgument)
 	if err != nil {
 		return nil, err
 	}
-	return marshal(KeysToProto(e.peer.GetRemoteKeys(name)))
+	keys, err := e.peer.KeysOf(name)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(KeysToProto(keys))
 }
 
 // Delete deletes key and reports whether a live value was deleted.
@@ -230,7 +212,7 @@ func (b *Bridge) Delete(h uint64, key []byte) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	k, err := checkKey(key, e.lim.key)
+	k, err := e.text(key, "key", engine.ErrInvalidKey)
 	if err != nil {
 		return false, err
 	}
@@ -276,11 +258,11 @@ func (b *Bridge) Say(h uint64, event, data []byte, enc int, durationMS int64, fl
 	if err != nil {
 		return err
 	}
-	name, err := checkEvent(event, e.lim.eventName)
+	name, err := e.text(event, "event name", engine.ErrInvalidEvent)
 	if err != nil {
 		return err
 	}
-	v, err := checkValue(data, enc, e.lim.eventPayload, "max_event_payload")
+	v, err := e.value(data, enc)
 	if err != nil {
 		return err
 	}
@@ -288,11 +270,12 @@ func (b *Bridge) Say(h uint64, event, data []byte, enc int, durationMS int64, fl
 		return errorf(ErrInvalidArgument, "unknown say flags %#x", flags&^SayBuffered)
 	}
 	var opts []engine.SayOption
-	switch {
-	case durationMS < 0 || durationMS > MaxDurationMS:
-		return errorf(ErrInvalidArgument, "say duration %d ms out of range", durationMS)
-	case durationMS > 0:
-		opts = append(opts, engine.For(time.Duration(durationMS)*time.Millisecond))
+	if durationMS != 0 {
+		d, err := millis(durationMS, "say duration")
+		if err != nil {
+			return err
+		}
+		opts = append(opts, engine.For(d))
 	}
 	if flags&SayBuffered != 0 {
 		opts = append(opts, engine.Buffered())
@@ -307,18 +290,19 @@ func (b *Bridge) Ask(h uint64, event, data []byte, enc int, timeoutMS int64) ([]
 	if err != nil {
 		return nil, err
 	}
-	name, err := checkEvent(event, e.lim.eventName)
+	name, err := e.text(event, "event name", engine.ErrInvalidEvent)
 	if err != nil {
 		return nil, err
 	}
-	v, err := checkValue(data, enc, e.lim.eventPayload, "max_event_payload")
+	v, err := e.value(data, enc)
 	if err != nil {
 		return nil, err
 	}
-	if timeoutMS <= 0 || timeoutMS > MaxDurationMS {
-		return nil, errorf(ErrInvalidArgument, "ask timeout %d ms out of range (must be positive)", timeoutMS)
+	timeout, err := millis(timeoutMS, "ask timeout")
+	if err != nil {
+		return nil, err
 	}
-	rs, err := e.peer.Ask(context.Background(), name, v, time.Duration(timeoutMS)*time.Millisecond)
+	rs, err := e.peer.Ask(context.Background(), name, v, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -331,62 +315,47 @@ func (b *Bridge) Reply(h uint64, askID uint64, data []byte, enc int) error {
 	if err != nil {
 		return err
 	}
-	v, err := checkValue(data, enc, e.lim.eventPayload, "max_event_payload")
+	v, err := e.value(data, enc)
 	if err != nil {
 		return err
 	}
 	return e.peer.Reply(askID, v)
 }
 
-// ---------------------------------------------------------------- checks
+// ---------------------------------------------------------------- copies
 
-// validText is the engine's rule for names: UTF-8 without NUL.
-func validText(b []byte) bool {
-	return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0
-}
+// The engine validates every input; the bridge only bounds what it copies
+// out of C memory (the inputs are borrowed): nothing longer than the
+// largest packet can be accepted, so such an input is refused uncopied,
+// with the error the engine gives for a too long input of its kind.
 
-// checkName validates a name-like input: what says what it is in messages,
-// code is the error it gets, and empty ones are refused unless allowed.
-func checkName(b []byte, max int, code Code, what, limit string, allowEmpty bool) (string, error) {
-	switch {
-	case len(b) == 0 && !allowEmpty:
-		return "", errorf(code, "empty %s", what)
-	case len(b) > max:
-		return "", errorf(code, "%s of %d bytes exceeds %s %d", what, len(b), limit, max)
-	case !validText(b):
-		return "", errorf(code, "%s is not valid UTF-8 or contains NUL", what)
+// text copies a name-like input; kind is the engine's error for a bad one.
+func (e *engineEntry) text(b []byte, what string, kind error) (string, error) {
+	if len(b) > e.lim.PacketSize {
+		return "", fmt.Errorf("%w: %s of %d bytes above Limits.PacketSize %d", kind, what, len(b), e.lim.PacketSize)
 	}
 	return string(b), nil
 }
 
-func checkKey(b []byte, max int) (string, error) {
-	return checkName(b, max, ErrInvalidKey, "key", "max_key_size", false)
-}
-
-// checkPeer allows the empty name: it means the local peer.
-func checkPeer(b []byte, max int) (string, error) {
-	return checkName(b, max, ErrInvalidArgument, "peer name", "max_key_size", true)
-}
-
-func checkEvent(b []byte, max int) (string, error) {
-	return checkName(b, max, ErrInvalidEvent, "event name", "max_event_name", false)
-}
-
-func checkPattern(b []byte, maxKey int) (string, error) {
-	return checkName(b, maxKey+patternSlack, ErrInvalidArgument, "pattern", "the pattern limit", false)
-}
-
-// checkValue checks the encoding and size, then copies the bytes (the
-// input is borrowed; the engine keeps what it is given). The engine checks
-// that the bytes match the encoding.
-func checkValue(b []byte, enc int, max int, limit string) (engine.Value, error) {
-	if enc < int(engine.Raw) || enc > int(engine.JSON) {
-		return engine.Value{}, errorf(ErrInvalidArgument, "unknown encoding %d", enc)
+// value copies a value or payload.
+func (e *engineEntry) value(b []byte, enc int) (engine.Value, error) {
+	if len(b) > e.lim.PacketSize {
+		return engine.Value{}, fmt.Errorf("%w: value of %d bytes above Limits.PacketSize %d", engine.ErrValueTooLarge, len(b), e.lim.PacketSize)
 	}
-	if len(b) > max {
-		return engine.Value{}, errorf(ErrValueTooLarge, "value of %d bytes exceeds %s %d", len(b), limit, max)
+	if enc < 0 || enc > math.MaxUint8 {
+		// Outside engine.Encoding's range: a conversion would wrap.
+		return engine.Value{}, fmt.Errorf("%w: unknown encoding %d", engine.ErrInvalidArgument, enc)
 	}
 	return engine.Value{Data: bytes.Clone(b), Encoding: engine.Encoding(enc)}, nil
+}
+
+// millis converts milliseconds to a Duration, refusing what would overflow
+// it; the engine judges the value (a negative duration, a zero timeout).
+func millis(ms int64, what string) (time.Duration, error) {
+	if ms > MaxDurationMS || ms < -MaxDurationMS {
+		return 0, fmt.Errorf("%w: %s %d ms out of range", engine.ErrInvalidArgument, what, ms)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 func marshal(m proto.Message) ([]byte, error) {

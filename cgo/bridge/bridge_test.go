@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/telepathine/telepathine/engine"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
 )
 
@@ -177,7 +178,7 @@ func TestBadInputs(t *testing.T) {
 		_, err = b.GetRemoteKeys(h, p)
 		requireCode(t, ErrInvalidArgument, err)
 	}
-	for _, p := range [][]byte{nil, bad, nul, long(32 + patternSlack + 1)} {
+	for _, p := range [][]byte{nil, bad, nul, long(32 + 64 + 1)} {
 		_, err := b.Subscribe(h, p, func(uint64, []byte) {}, nil)
 		requireCode(t, ErrInvalidArgument, err)
 		_, err = b.OpenEvents(h, p, 0)
@@ -185,7 +186,7 @@ func TestBadInputs(t *testing.T) {
 	}
 	_, err = b.Subscribe(h, []byte("**"), nil, nil)
 	requireCode(t, ErrInvalidArgument, err)
-	_, err = b.OpenEvents(h, []byte("**"), MaxQueue+1)
+	_, err = b.OpenEvents(h, []byte("**"), engine.MaxHandlerQueue+1)
 	requireCode(t, ErrInvalidArgument, err)
 	_, err = b.Peers(h, Which(7))
 	requireCode(t, ErrInvalidArgument, err)

@@ -1,13 +1,14 @@
 package bridge
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/transport"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -16,35 +17,30 @@ import (
 const (
 	// MaxConfigBytes bounds a serialized Config (seeds included).
 	MaxConfigBytes = 1 << 20
-	// MaxQueue bounds Config.handler_queue and tp_events_open's queue_len:
-	// a queue is allocated whole when a subscription is made.
-	MaxQueue = 1 << 20
-	// MaxPhiWindow bounds Config.phi_window: each peer's detector holds
-	// that many intervals.
-	MaxPhiWindow = 1 << 16
 	// MaxDurationMS is the longest duration in milliseconds that a
 	// time.Duration holds (about 292 years).
 	MaxDurationMS = math.MaxInt64 / int64(time.Millisecond)
-	// patternSlack is what a pattern may have beyond MaxKeySize: event
-	// names are a key or an event name behind a prefix ("delete:KEY").
-	patternSlack = 64
 )
 
 // ConfigFromProto decodes a serialized api Config into an engine Config:
 // the preset's config with every non-zero field of the message applied
-// ("zero means default"). Durations are milliseconds. Unknown fields are
+// ("zero means default"), the flat proto fields going to the engine's
+// groups (phi_* to Failure, max_* and queues to Limits). Durations are
+// milliseconds. Only what the conversion itself cannot do is refused here
+// (an unknown enum, a duration beyond time.Duration); ranges are the
+// engine's to judge when the Peer is made. Unknown fields are
 // refused: they come from a binding newer than this library, and ignoring
 // them would run with a configuration nobody asked for.
 func ConfigFromProto(b []byte) (engine.Config, error) {
 	if len(b) > MaxConfigBytes {
-		return engine.Config{}, errorf(ErrConfig, "config of %d bytes exceeds %d", len(b), MaxConfigBytes)
+		return engine.Config{}, fmt.Errorf("%w: config of %d bytes exceeds %d", engine.ErrConfig, len(b), MaxConfigBytes)
 	}
 	var c apiv1.Config
 	if err := proto.Unmarshal(b, &c); err != nil {
-		return engine.Config{}, errorf(ErrConfig, "config does not decode as telepathine.api.v1.Config: %v", err)
+		return engine.Config{}, fmt.Errorf("%w: config does not decode as telepathine.api.v1.Config: %v", engine.ErrConfig, err)
 	}
 	if len(c.ProtoReflect().GetUnknown()) > 0 {
-		return engine.Config{}, errorf(ErrConfig, "config holds fields this library does not know (ABI %d.%d)", ABIMajor, ABIMinor)
+		return engine.Config{}, fmt.Errorf("%w: config holds fields this library does not know (ABI %d.%d)", engine.ErrConfig, ABIMajor, ABIMinor)
 	}
 	return configFrom(&c)
 }
@@ -59,7 +55,7 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	case apiv1.Preset_PRESET_LOCAL:
 		cfg = engine.LocalConfig()
 	default:
-		return cfg, errorf(ErrConfig, "unknown preset %d", c.GetPreset())
+		return cfg, fmt.Errorf("%w: unknown preset %d", engine.ErrConfig, c.GetPreset())
 	}
 	str := func(dst *string, v string) {
 		if v != "" {
@@ -84,40 +80,38 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	}
 	switch c.GetTransportMode() {
 	case apiv1.TransportMode_TRANSPORT_MODE_UNSPECIFIED, apiv1.TransportMode_TRANSPORT_MODE_UDP_PREFERRED:
-		cfg.TransportMode = transport.UDPPreferred
+		cfg.TransportMode = engine.UDPPreferred
 	case apiv1.TransportMode_TRANSPORT_MODE_TCP_ONLY:
-		cfg.TransportMode = transport.TCPOnly
+		cfg.TransportMode = engine.TCPOnly
 	default:
-		return cfg, errorf(ErrConfig, "unknown transport mode %d", c.GetTransportMode())
+		return cfg, fmt.Errorf("%w: unknown transport mode %d", engine.ErrConfig, c.GetTransportMode())
 	}
 
-	var errs []string
-	num := func(dst *int, v uint32, limit uint32, name string) {
-		switch {
-		case v == 0:
-		case limit > 0 && v > limit:
-			errs = append(errs, fmt.Sprintf("%s %d above %d", name, v, limit))
-		default:
+	num := func(dst *int, v uint32) {
+		if v != 0 {
 			*dst = int(v)
 		}
 	}
-	num(&cfg.MTU, c.GetMtu(), 0, "mtu")
-	num(&cfg.MaxPacketSize, c.GetMaxPacketSize(), 0, "max_packet_size")
-	num(&cfg.Fanout, c.GetFanout(), 0, "fanout")
-	num(&cfg.QuietFanout, c.GetQuietFanout(), 0, "quiet_fanout")
-	num(&cfg.PushDirectMax, c.GetPushDirectMax(), 0, "push_direct_max")
-	num(&cfg.DeltaBudget, c.GetDeltaBudget(), 0, "delta_budget")
-	num(&cfg.FullDigestEvery, c.GetFullDigestEvery(), 0, "full_digest_every")
-	num(&cfg.PushFanout, c.GetPushFanout(), 0, "push_fanout")
-	num(&cfg.PushQueueBytes, c.GetPushQueueBytes(), 0, "push_queue_bytes")
-	num(&cfg.PhiWindow, c.GetPhiWindow(), MaxPhiWindow, "phi_window")
-	num(&cfg.MaxKeySize, c.GetMaxKeySize(), 0, "max_key_size")
-	num(&cfg.MaxValueSize, c.GetMaxValueSize(), 0, "max_value_size")
-	num(&cfg.MaxEventName, c.GetMaxEventName(), 0, "max_event_name")
-	num(&cfg.MaxEventPayload, c.GetMaxEventPayload(), 0, "max_event_payload")
-	num(&cfg.HandlerQueue, c.GetHandlerQueue(), MaxQueue, "handler_queue")
-	num(&cfg.MaxPeers, c.GetMaxPeers(), 0, "max_peers")
+	num(&cfg.MTU, c.GetMtu())
+	num(&cfg.Limits.PacketSize, c.GetMaxPacketSize())
+	num(&cfg.Fanout, c.GetFanout())
+	num(&cfg.QuietFanout, c.GetQuietFanout())
+	num(&cfg.PushDirectMax, c.GetPushDirectMax())
+	num(&cfg.DeltaBudget, c.GetDeltaBudget())
+	num(&cfg.FullDigestEvery, c.GetFullDigestEvery())
+	num(&cfg.PushFanout, c.GetPushFanout())
+	num(&cfg.Limits.PushQueueBytes, c.GetPushQueueBytes())
+	num(&cfg.Failure.Window, c.GetPhiWindow())
+	num(&cfg.Limits.KeySize, c.GetMaxKeySize())
+	num(&cfg.Limits.ValueSize, c.GetMaxValueSize())
+	num(&cfg.Limits.EventNameSize, c.GetMaxEventName())
+	num(&cfg.Limits.EventPayloadSize, c.GetMaxEventPayload())
+	num(&cfg.Limits.HandlerQueue, c.GetHandlerQueue())
+	num(&cfg.Limits.Peers, c.GetMaxPeers())
+	num(&cfg.Liveness.Watchers, c.GetWatchers())
+	num(&cfg.Liveness.Quorum, c.GetQuorum())
 
+	var errs []string
 	dur := func(dst *time.Duration, ms uint64, name string) {
 		switch {
 		case ms == 0:
@@ -130,21 +124,38 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	dur(&cfg.GossipInterval, c.GetGossipIntervalMs(), "gossip_interval_ms")
 	dur(&cfg.HeartbeatInterval, c.GetHeartbeatIntervalMs(), "heartbeat_interval_ms")
 	dur(&cfg.QuietAfter, c.GetQuietAfterMs(), "quiet_after_ms")
-	dur(&cfg.PhiMinStdDev, c.GetPhiMinStdDevMs(), "phi_min_std_dev_ms")
-	dur(&cfg.PhiAcceptablePause, c.GetPhiAcceptablePauseMs(), "phi_acceptable_pause_ms")
+	dur(&cfg.Failure.MinStdDev, c.GetPhiMinStdDevMs(), "phi_min_std_dev_ms")
+	dur(&cfg.Failure.AcceptablePause, c.GetPhiAcceptablePauseMs(), "phi_acceptable_pause_ms")
 	dur(&cfg.DeadGrace, c.GetDeadGraceMs(), "dead_grace_ms")
 	dur(&cfg.TombstoneGrace, c.GetTombstoneGraceMs(), "tombstone_grace_ms")
 	dur(&cfg.SayDuration, c.GetSayDurationMs(), "say_duration_ms")
+	dur(&cfg.Liveness.QuietInterval, c.GetQuietIntervalMs(), "quiet_interval_ms")
+	dur(&cfg.Liveness.FullDigestPeriod, c.GetFullDigestPeriodMs(), "full_digest_period_ms")
+	dur(&cfg.Liveness.SuspectGrace, c.GetSuspectGraceMs(), "suspect_grace_ms")
+	dur(&cfg.Liveness.LeaveTimeout, c.GetLeaveTimeoutMs(), "leave_timeout_ms")
+
+	securityFrom(c, &cfg.Security)
 
 	if t := c.GetPhiThreshold(); t != 0 {
-		if math.IsNaN(t) || math.IsInf(t, 0) || t < 0 {
-			errs = append(errs, fmt.Sprintf("phi_threshold %v is not a positive number", t))
-		} else {
-			cfg.PhiThreshold = t
-		}
+		cfg.Failure.Threshold = t
 	}
 	if len(errs) > 0 {
-		return cfg, errorf(ErrConfig, "invalid config: %v", errs)
+		return cfg, fmt.Errorf("%w: %s", engine.ErrConfig, strings.Join(errs, "; "))
 	}
 	return cfg, nil
+}
+
+// securityFrom copies the keyring fields (the message may be reused, so the
+// keys are cloned). The engine judges them: key sizes, the passphrase.
+func securityFrom(c *apiv1.Config, sec *engine.SecurityConfig) {
+	if ks := c.GetKeys(); len(ks) > 0 {
+		sec.Keys = make([][]byte, len(ks))
+		for i, k := range ks {
+			sec.Keys[i] = bytes.Clone(k)
+		}
+	}
+	sec.NetworkKey = c.GetNetworkKey()
+	sec.AcceptPlaintext = c.GetAcceptPlaintext()
+	sec.SendPlaintext = c.GetSendPlaintext()
+	sec.StateDir = c.GetStateDir()
 }

@@ -3,6 +3,7 @@ package bridge
 import (
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/transport"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
 )
 
@@ -59,14 +59,14 @@ func TestConfigOverrides(t *testing.T) {
 	ms := time.Millisecond
 	want := engine.LocalConfig()
 	want.Name, want.Cluster, want.BindAddr, want.AdvertiseAddr = "n1", "c1", "127.0.0.1:0", "127.0.0.1:9"
-	want.Seeds, want.Generation, want.TransportMode = []string{"a:1", "b:2"}, 7, transport.TCPOnly
-	want.MTU, want.MaxPacketSize = 1200, 16<<20
+	want.Seeds, want.Generation, want.TransportMode = []string{"a:1", "b:2"}, 7, engine.TCPOnly
+	want.MTU, want.Limits.PacketSize = 1200, 16<<20
 	want.GossipInterval, want.Fanout, want.HeartbeatInterval = 11*ms, 5, 22*ms
-	want.DeltaBudget, want.FullDigestEvery, want.PushFanout, want.PushQueueBytes = 4096, 3, 2, 1<<20
-	want.PhiThreshold, want.PhiWindow, want.PhiMinStdDev, want.PhiAcceptablePause = 9.5, 100, 33*ms, 44*ms
+	want.DeltaBudget, want.FullDigestEvery, want.PushFanout, want.Limits.PushQueueBytes = 4096, 3, 2, 1<<20
+	want.Failure = engine.FailureConfig{Threshold: 9.5, Window: 100, MinStdDev: 33 * ms, AcceptablePause: 44 * ms}
 	want.DeadGrace, want.TombstoneGrace, want.SayDuration = 55*ms, 66*ms, 77*ms
-	want.MaxKeySize, want.MaxValueSize, want.MaxEventName, want.MaxEventPayload = 512, 1<<20, 128, 1<<16
-	want.HandlerQueue, want.MaxPeers, want.RandSeed = 64, 10, 99
+	want.Limits.KeySize, want.Limits.ValueSize, want.Limits.EventNameSize, want.Limits.EventPayloadSize = 512, 1<<20, 128, 1<<16
+	want.Limits.HandlerQueue, want.Limits.Peers, want.RandSeed = 64, 10, 99
 	want.QuietFanout, want.QuietAfter, want.PushDirectMax = 2, 88*ms, 7
 	assert.Equal(t, want, got)
 
@@ -80,31 +80,38 @@ func TestBadConfigs(t *testing.T) {
 	unknownField := protowire.AppendTag(nil, 9999, protowire.VarintType)
 	unknownField = protowire.AppendVarint(unknownField, 1)
 	cases := map[string][]byte{
-		"garbage":          {0xff, 0xff, 0xff},
-		"truncated":        encode(t, &apiv1.Config{Cluster: "abc"})[:3],
-		"invalid UTF-8":    append(protowire.AppendTag(nil, 3, protowire.BytesType), 2, 0xc3, 0x28),
-		"unknown field":    unknownField,
-		"unknown preset":   encode(t, &apiv1.Config{Preset: 42}),
-		"unknown mode":     encode(t, &apiv1.Config{TransportMode: 42}),
-		"queue too large":  encode(t, &apiv1.Config{HandlerQueue: MaxQueue + 1}),
-		"window too large": encode(t, &apiv1.Config{PhiWindow: MaxPhiWindow + 1}),
-		"duration":         encode(t, &apiv1.Config{GossipIntervalMs: math.MaxUint64}),
-		"NaN phi":          encode(t, &apiv1.Config{PhiThreshold: math.NaN()}),
-		"negative phi":     encode(t, &apiv1.Config{PhiThreshold: -1}),
-		"infinite phi":     encode(t, &apiv1.Config{PhiThreshold: math.Inf(1)}),
-		"too large":        make([]byte, MaxConfigBytes+1),
+		"garbage":        {0xff, 0xff, 0xff},
+		"truncated":      encode(t, &apiv1.Config{Cluster: "abc"})[:3],
+		"invalid UTF-8":  append(protowire.AppendTag(nil, 3, protowire.BytesType), 2, 0xc3, 0x28),
+		"unknown field":  unknownField,
+		"unknown preset": encode(t, &apiv1.Config{Preset: 42}),
+		"unknown mode":   encode(t, &apiv1.Config{TransportMode: 42}),
+		"duration":       encode(t, &apiv1.Config{GossipIntervalMs: math.MaxUint64}),
+		"too large":      make([]byte, MaxConfigBytes+1),
 	}
 	for name, b := range cases {
 		_, err := ConfigFromProto(b)
 		requireCode(t, ErrConfig, err)
 		t.Logf("%s: %v", name, err)
 	}
-	// Decodes, but the engine refuses it: still a config error.
+	// Decodes, but the engine refuses it: still a config error, with the
+	// engine's message.
+	engineRefuses := map[string]*apiv1.Config{
+		"small MTU":        {Mtu: 100},
+		"bad bind address": {BindAddr: "no port"},
+		"queue too large":  {HandlerQueue: engine.MaxHandlerQueue + 1},
+		"window too large": {PhiWindow: engine.MaxPhiWindow + 1},
+		"NaN phi":          {PhiThreshold: math.NaN()},
+		"negative phi":     {PhiThreshold: -1},
+		"infinite phi":     {PhiThreshold: math.Inf(1)},
+	}
 	b := New()
-	_, err := b.NewEngine(encode(t, &apiv1.Config{Mtu: 100}))
-	requireCode(t, ErrConfig, err)
-	_, err = b.NewEngine(encode(t, &apiv1.Config{BindAddr: "no port"}))
-	requireCode(t, ErrConfig, err)
+	for name, c := range engineRefuses {
+		_, err := b.NewEngine(encode(t, c))
+		requireCode(t, ErrConfig, err)
+		assert.ErrorIs(t, err, engine.ErrConfig, name)
+		assert.True(t, strings.HasPrefix(err.Error(), "telepathine: invalid config: "), "%s: %v", name, err)
+	}
 	assert.Equal(t, 0, b.Handles())
 }
 
@@ -125,8 +132,12 @@ func TestConfigFieldsCoverTheEngine(t *testing.T) {
 		switch {
 		case fd.IsMap():
 			m.Mutable(fd).Map().Set(protoreflect.ValueOfString("10.0.0.1:7946").MapKey(), protoreflect.ValueOfString("10.0.0.2:7946"))
+		case fd.IsList() && fd.Kind() == protoreflect.BytesKind:
+			m.Mutable(fd).List().Append(protoreflect.ValueOfBytes(make([]byte, 32)))
 		case fd.IsList():
 			m.Mutable(fd).List().Append(protoreflect.ValueOfString("10.0.0.1:7946"))
+		case fd.Kind() == protoreflect.BoolKind:
+			m.Set(fd, protoreflect.ValueOfBool(true))
 		case fd.Kind() == protoreflect.StringKind:
 			m.Set(fd, protoreflect.ValueOfString("x:1"))
 		case fd.Kind() == protoreflect.EnumKind:
@@ -142,28 +153,52 @@ func TestConfigFieldsCoverTheEngine(t *testing.T) {
 		}
 		got, err := ConfigFromProto(encode(t, c))
 		require.NoError(t, err, fd.Name())
-		changed := changedFields(base, got)
+		changed := changedFields(reflect.ValueOf(base), reflect.ValueOf(got), "")
 		assert.NotEmpty(t, changed, "Config.%s has no effect", fd.Name())
 		for _, f := range changed {
 			reached[f] = true
 		}
 	}
 	notSettable := map[string]bool{"Transport": true, "Clock": true, "Logger": true, "Resolver": true} // Go values
-	ct := reflect.TypeOf(engine.Config{})
-	for i := range ct.NumField() {
-		f := ct.Field(i)
-		if f.IsExported() && !notSettable[f.Name] {
-			assert.True(t, reached[f.Name], "engine.Config.%s has no field in telepathine.api.v1.Config", f.Name)
+	for _, f := range leafFields(reflect.TypeOf(engine.Config{}), "") {
+		if !notSettable[f] {
+			assert.True(t, reached[f], "engine.Config.%s has no field in telepathine.api.v1.Config", f)
 		}
 	}
 }
 
-func changedFields(a, b engine.Config) []string {
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+// group says whether a Config field is a group of fields (Failure, Limits)
+// to look into.
+func group(t reflect.Type) bool { return t.Kind() == reflect.Struct }
+
+// leafFields names the exported fields of t, groups looked into
+// ("Failure.Threshold").
+func leafFields(t reflect.Type, prefix string) []string {
 	var out []string
-	for i := range va.NumField() {
-		if va.Type().Field(i).IsExported() && !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
-			out = append(out, va.Type().Field(i).Name)
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch {
+		case !f.IsExported():
+		case group(f.Type):
+			out = append(out, leafFields(f.Type, prefix+f.Name+".")...)
+		default:
+			out = append(out, prefix+f.Name)
+		}
+	}
+	return out
+}
+
+// changedFields names the leaf fields that differ between a and b.
+func changedFields(a, b reflect.Value, prefix string) []string {
+	var out []string
+	for i := range a.NumField() {
+		f := a.Type().Field(i)
+		switch {
+		case !f.IsExported():
+		case group(f.Type):
+			out = append(out, changedFields(a.Field(i), b.Field(i), prefix+f.Name+".")...)
+		case !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()):
+			out = append(out, prefix+f.Name)
 		}
 	}
 	return out

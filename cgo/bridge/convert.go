@@ -103,6 +103,7 @@ func StatsToProto(s engine.Stats) *apiv1.Stats {
 			SendErrors: t.SendErrors, Dropped: t.Dropped, BadFrames: t.BadFrames,
 			ConnsOpened: t.ConnsOpened, ConnsClosed: t.ConnsClosed,
 		},
+		Drops: s.DropCauses(),
 	}
 }
 

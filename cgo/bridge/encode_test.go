@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -60,7 +61,7 @@ func FuzzAppendEvent(f *testing.F) {
 			e.AskID = 0 // only asks carry one
 		}
 		name := e.Name()
-		if !validText([]byte(name)) || !validText([]byte(peer)) || !validText([]byte(key)) {
+		if !utf8.ValidString(name) || !utf8.ValidString(peer) || !utf8.ValidString(key) {
 			return // proto3 strings are UTF-8; the engine's names always are
 		}
 		checkEncoding(t, e)

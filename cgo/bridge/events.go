@@ -41,8 +41,11 @@ func (b *Bridge) Subscribe(h uint64, pattern []byte, deliver Deliver, finalize f
 	if err != nil {
 		return 0, err
 	}
-	pat, err := checkPattern(pattern, e.lim.key)
+	pat, err := e.text(pattern, "pattern", engine.ErrInvalidArgument)
 	if err != nil {
+		return 0, err
+	}
+	if err := e.peer.CheckPattern(pat); err != nil {
 		return 0, err
 	}
 	s := &subscription{owner: e, finalize: finalize}
@@ -111,27 +114,21 @@ type stream struct {
 }
 
 // OpenEvents opens a poll stream of the events matching pattern, queueing
-// up to queueLen (0: the engine's HandlerQueue).
+// up to queueLen (0: the engine's Limits.HandlerQueue).
 func (b *Bridge) OpenEvents(h uint64, pattern []byte, queueLen uint32) (uint64, error) {
 	e, err := b.engine(h)
 	if err != nil {
 		return 0, err
 	}
-	pat, err := checkPattern(pattern, e.lim.key)
+	pat, err := e.text(pattern, "pattern", engine.ErrInvalidArgument)
 	if err != nil {
 		return 0, err
 	}
-	if queueLen > MaxQueue {
-		return 0, errorf(ErrInvalidArgument, "queue length %d above %d", queueLen, MaxQueue)
+	es, err := e.peer.Events(pat, int(queueLen))
+	if err != nil {
+		return 0, err
 	}
-	n := int(queueLen)
-	if n == 0 {
-		n = e.lim.queue
-	}
-	if !e.ok() {
-		return 0, engine.ErrClosed
-	}
-	st := &stream{s: e.peer.Events(pat, n)}
+	st := &stream{s: es}
 	h2, err := b.t.add(kindEvents, st)
 	if err != nil {
 		st.s.Close()

@@ -12,7 +12,7 @@ import (
 // test keeps them equal).
 const (
 	ABIMajor = 1
-	ABIMinor = 0
+	ABIMinor = 1
 	// ABIVersion is what tp_abi_version returns.
 	ABIVersion = ABIMajor<<16 | ABIMinor
 )
@@ -39,7 +39,14 @@ const (
 	ErrRunning         Code = -10
 	ErrUnknownAsk      Code = -11
 	ErrIO              Code = -12
+	// The cluster keyring (ABI 1.1).
+	ErrKeyMaterial     Code = -13
+	ErrPrimaryKey      Code = -14
+	ErrKeyNotInstalled Code = -15
 )
+
+// lastCode is the most negative status: Codes lists every code down to it.
+const lastCode = ErrKeyNotInstalled
 
 var codeNames = map[Code]string{
 	OK: "TP_OK", NotFound: "TP_NOT_FOUND", Timeout: "TP_TIMEOUT",
@@ -48,12 +55,14 @@ var codeNames = map[Code]string{
 	ErrInvalidKey: "TP_ERR_INVALID_KEY", ErrValueTooLarge: "TP_ERR_VALUE_TOO_LARGE",
 	ErrInvalidEvent: "TP_ERR_INVALID_EVENT", ErrNotRunning: "TP_ERR_NOT_RUNNING",
 	ErrRunning: "TP_ERR_RUNNING", ErrUnknownAsk: "TP_ERR_UNKNOWN_ASK", ErrIO: "TP_ERR_IO",
+	ErrKeyMaterial: "TP_ERR_KEY_MATERIAL", ErrPrimaryKey: "TP_ERR_PRIMARY_KEY",
+	ErrKeyNotInstalled: "TP_ERR_KEY_NOT_INSTALLED",
 }
 
 // Codes returns every status code, for tables and tests.
 func Codes() []Code {
 	out := make([]Code, 0, len(codeNames))
-	for c := Code(Timeout); c >= ErrIO; c-- {
+	for c := Code(Timeout); c >= lastCode; c-- {
 		out = append(out, c)
 	}
 	return out
@@ -85,8 +94,8 @@ var engineCodes = []struct {
 	err  error
 	code Code
 }{
+	{engine.ErrNotFound, NotFound},
 	{engine.ErrConfig, ErrConfig},
-	{engine.ErrClosed, ErrClosed},
 	{engine.ErrClosed, ErrClosed},
 	{engine.ErrNotRunning, ErrNotRunning},
 	{engine.ErrRunning, ErrRunning},
@@ -95,6 +104,9 @@ var engineCodes = []struct {
 	{engine.ErrInvalidEvent, ErrInvalidEvent},
 	{engine.ErrUnknownAsk, ErrUnknownAsk},
 	{engine.ErrInvalidArgument, ErrInvalidArgument},
+	{engine.ErrInvalidKeyMaterial, ErrKeyMaterial},
+	{engine.ErrPrimaryKey, ErrPrimaryKey},
+	{engine.ErrUnknownKeyID, ErrKeyNotInstalled},
 }
 
 // Status maps an error to its code and message: the bridge's own errors

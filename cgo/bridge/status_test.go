@@ -27,6 +27,9 @@ func TestStatusMapsEngineErrors(t *testing.T) {
 		{engine.ErrInvalidEvent, ErrInvalidEvent},
 		{engine.ErrUnknownAsk, ErrUnknownAsk},
 		{engine.ErrInvalidArgument, ErrInvalidArgument},
+		{engine.ErrInvalidKeyMaterial, ErrKeyMaterial},
+		{engine.ErrPrimaryKey, ErrPrimaryKey},
+		{engine.ErrUnknownKeyID, ErrKeyNotInstalled},
 		{errors.New("bind: address already in use"), ErrIO},
 	}
 	for _, c := range cases {
@@ -64,6 +67,7 @@ func TestCodesAreStable(t *testing.T) {
 		"TP_ERR_CLOSED": -4, "TP_ERR_CONFIG": -5, "TP_ERR_INVALID_KEY": -6,
 		"TP_ERR_VALUE_TOO_LARGE": -7, "TP_ERR_INVALID_EVENT": -8, "TP_ERR_NOT_RUNNING": -9,
 		"TP_ERR_RUNNING": -10, "TP_ERR_UNKNOWN_ASK": -11, "TP_ERR_IO": -12,
+		"TP_ERR_KEY_MATERIAL": -13, "TP_ERR_PRIMARY_KEY": -14, "TP_ERR_KEY_NOT_INSTALLED": -15,
 	}
 	got := map[string]int{}
 	for _, c := range Codes() {
@@ -71,7 +75,7 @@ func TestCodesAreStable(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 	assert.Equal(t, "TP_UNKNOWN_STATUS", Code(99).String())
-	assert.Equal(t, uint32(1<<16), uint32(ABIVersion))
+	assert.Equal(t, uint32(1<<16|1), uint32(ABIVersion), "1.1: the keyring calls and tp_events_poll_many")
 }
 
 func TestRecoveredPanic(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/telepathine/telepathine/engine"
-	"github.com/telepathine/telepathine/engine/transport"
 )
 
 // cmdAgent runs a peer until SIGINT or SIGTERM, then leaves gracefully.
@@ -29,7 +28,8 @@ func cmdAgent(args []string, out io.Writer) error {
 	preset := fs.String("preset", "lan", "timing preset: lan, wan or local")
 	tcpOnly := fs.Bool("tcp-only", false, "send everything over TCP (no UDP)")
 	verbose := fs.Bool("v", false, "log gossip activity to stderr")
-	web := addHTTPFlags(fs) // http.go
+	web := addHTTPFlags(fs)     // http.go
+	sec := addSecurityFlags(fs) // security.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,7 +53,10 @@ func cmdAgent(args []string, out io.Writer) error {
 	cfg.Cluster = *cluster
 	cfg.Name = *name
 	if *tcpOnly {
-		cfg.TransportMode = transport.TCPOnly
+		cfg.TransportMode = engine.TCPOnly
+	}
+	if err := sec.apply(&cfg); err != nil {
+		return err
 	}
 	level := slog.LevelWarn
 	if *verbose {

@@ -48,13 +48,18 @@ type agent struct {
 
 func startAgent(t *testing.T, seeds ...string) *agent {
 	t.Helper()
+	return startAgentWith(t, func(c *engine.Config) { c.Seeds = seeds })
+}
+
+func startAgentWith(t *testing.T, mutate func(*engine.Config)) *agent {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "tp") // short: Unix socket paths are limited to ~100 bytes
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	a := &agent{control: filepath.Join(dir, "c.sock"), done: make(chan error, 1)}
 	cfg := engine.LocalConfig()
 	cfg.Cluster = "cli-test"
-	cfg.Seeds = seeds
+	mutate(&cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	out := &syncBuffer{}
@@ -215,4 +220,52 @@ func TestAgentFailsWithItsControlSocket(t *testing.T) {
 	// The first agent is unaffected.
 	o, code := tp(t, a, "peers")
 	assert.Equal(t, 0, code, o)
+}
+
+// The keyring through the control socket: an agent started with a keyring
+// file lists it, installs, uses and removes keys, and refuses bad input;
+// plaintext moves the upgrade stage.
+func TestCLIKeyringAndPlaintext(t *testing.T) {
+	dir := t.TempDir()
+	k1 := strings.Repeat("11", 32) // hex
+	k2 := "IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI="
+	file := filepath.Join(dir, "keyring")
+	require.NoError(t, os.WriteFile(file, []byte("# cluster keys\n"+k1+"\n"), 0o600))
+
+	fs, _ := newFlags("agent")
+	sec := addSecurityFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--keyring-file", file, "--state-dir", dir}))
+	cfg := engine.LocalConfig()
+	require.NoError(t, sec.apply(&cfg))
+	require.Len(t, cfg.Security.Keys, 1)
+	assert.Equal(t, dir, cfg.Security.StateDir)
+
+	a := startAgentWith(t, func(c *engine.Config) { c.Security = cfg.Security })
+	k1b64 := "ERERERERERERERERERERERERERERERERERERERERERE="
+	out, code := tp(t, a, "keys", "list")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, k1b64+" (primary)\n", out)
+	out, code = tp(t, a, "keys", "install", k2)
+	require.Equal(t, 0, code, out)
+	out, code = tp(t, a, "keys", "use", k2)
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, k2+" (primary)\n"+k1b64+"\n", out)
+	out, code = tp(t, a, "keys", "remove", k2)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "primary key cannot be removed")
+	out, code = tp(t, a, "keys", "remove", k1)
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, k2+" (primary)\n", out)
+	out, code = tp(t, a, "keys", "install", "not-a-key")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "invalid key material")
+
+	out, code = tp(t, a, "plaintext", "--accept=true", "--send=false")
+	require.Equal(t, 0, code, out)
+	out, code = tp(t, a, "plaintext", "--accept=false", "--send=true")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "invalid key material")
+	out, code = tp(t, a, "keys")
+	require.Equal(t, 0, code, out)
+	assert.Empty(t, out, "without a verb, keys lists data keys (none)")
 }

@@ -32,7 +32,9 @@ type request struct {
 	Event     string        `json:"event,omitempty"`
 	ForMS     int64         `json:"for_ms,omitempty"`
 	Pattern   string        `json:"pattern,omitempty"`
-	Which     string        `json:"which,omitempty"` // peers: all, live, dead
+	Which     string        `json:"which,omitempty"`  // peers: all, live, dead; keyring: list, install, use, remove
+	Accept    bool          `json:"accept,omitempty"` // plaintext
+	Send      bool          `json:"send,omitempty"`   // plaintext
 }
 
 // display renders a value for a terminal: text as is, JSON documents as
@@ -161,14 +163,24 @@ func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
 		}
 		_ = enc.Encode(response{OK: true})
 	case "get":
-		v, ok := p.GetRemote(req.Peer, req.Key)
-		r := response{OK: true, Found: ok}
-		if ok {
-			r.Value = &v
+		kv, err := p.Lookup(req.Peer, req.Key)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			_ = enc.Encode(response{OK: true})
+		case err != nil:
+			fail(err)
+		default:
+			_ = enc.Encode(response{OK: true, Found: true, Value: &kv.Value})
 		}
-		_ = enc.Encode(r)
 	case "keys":
-		_ = enc.Encode(response{OK: true, Keys: p.GetRemoteKeys(req.Peer)})
+		keys, err := p.KeysOf(req.Peer)
+		if err != nil {
+			fail(err)
+			return
+		}
+		_ = enc.Encode(response{OK: true, Keys: keys})
+	case "keyring", "plaintext":
+		_ = enc.Encode(handleSecurity(p, req)) // security.go
 	case "del":
 		deleted, err := p.Delete(req.Key)
 		if err != nil {
@@ -208,7 +220,11 @@ func handleControl(ctx context.Context, c net.Conn, p *engine.Peer) {
 		if pattern == "" {
 			pattern = "**"
 		}
-		st := p.Events(pattern, 0)
+		st, err := p.Events(pattern, 0)
+		if err != nil {
+			fail(err)
+			return
+		}
 		defer st.Close()
 		_ = enc.Encode(response{OK: true})
 		// The client hangs up to stop: notice it by reading.

@@ -39,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer) error{
 		"agent": cmdAgent, "set": cmdSet, "get": cmdGet, "del": cmdDel, "keys": cmdKeys,
-		"say": cmdSay, "hear": cmdHear, "peers": cmdPeers,
+		"say": cmdSay, "hear": cmdHear, "peers": cmdPeers, "plaintext": cmdPlaintext,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
@@ -73,6 +73,11 @@ commands:
   say      send an event to every peer:     say [--json] [--for D] EVENT DATA
   hear     print events until interrupted:  hear [--json] [PATTERN]   (default "**")
   peers    list peers:                      peers [--live|--dead] [--json]
+  keys list|install KEY|use KEY|remove KEY  manage the cluster keyring (rotation)
+  plaintext --accept=BOOL --send=BOOL       staged plaintext->encrypted upgrade
+
+agent security flags: --keyring-file PATH --network-key-file PATH
+  --accept-plaintext --send-plaintext --state-dir DIR (see README, Security)
 
 Every command but agent talks to a running agent through its control socket
 (--control PATH, or TELEPATHINE_CONTROL; default %s).
@@ -162,13 +167,8 @@ func cmdDel(args []string, out io.Writer) error {
 	return err
 }
 
-func cmdKeys(args []string, out io.Writer) error {
-	fs, control := newFlags("keys")
-	peer := fs.String("peer", "", "list this peer's keys (default: the agent's own)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	resp, _, _, err := call(*control, request{Op: "keys", Peer: *peer})
+func listDataKeys(control, peer string, out io.Writer) error {
+	resp, _, _, err := call(control, request{Op: "keys", Peer: peer})
 	if err != nil {
 		return err
 	}

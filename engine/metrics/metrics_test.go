@@ -26,7 +26,7 @@ func memCluster(t *testing.T, n int, mutate func(*engine.Config)) (*transport.Me
 		cfg.Cluster = "metrics"
 		cfg.Name = fmt.Sprintf("p%d", i)
 		cfg.AdvertiseAddr = addr
-		cfg.Transport = func() (transport.Transport, error) { return net.Endpoint(addr, cfg.TransportMode), nil }
+		cfg.Transport = func() (transport.Transport, error) { return net.Endpoint(addr, transport.UDPPreferred), nil }
 		if i > 0 {
 			cfg.Seeds = []string{"10.0.0.1:7946"}
 		}
@@ -89,7 +89,8 @@ func TestTrafficDropsAndReplication(t *testing.T) {
 	c := New(peers[0])
 	require.NoError(t, peers[1].Set("color", engine.String("blue")))
 	require.Eventually(t, func() bool {
-		_, ok := peers[0].GetRemote("p1", "color")
+		_, err := peers[0].Lookup("p1", "color")
+		ok := err == nil
 		return ok
 	}, 5*time.Second, 5*time.Millisecond)
 
@@ -134,7 +135,7 @@ func TestForeignClusterDropsAreCounted(t *testing.T) {
 	cfg.Cluster = "other"
 	cfg.AdvertiseAddr = "10.0.9.9:7946"
 	cfg.Seeds = []string{"10.0.0.1:7946"}
-	cfg.Transport = func() (transport.Transport, error) { return net.Endpoint("10.0.9.9:7946", cfg.TransportMode), nil }
+	cfg.Transport = func() (transport.Transport, error) { return net.Endpoint("10.0.9.9:7946", transport.UDPPreferred), nil }
 	stranger, err := engine.New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, stranger.Start(context.Background()))
@@ -147,7 +148,7 @@ func TestForeignClusterDropsAreCounted(t *testing.T) {
 }
 
 func TestSubscriptionCountsAndPushQueue(t *testing.T) {
-	_, peers := memCluster(t, 2, func(c *engine.Config) { c.HandlerQueue = 4 })
+	_, peers := memCluster(t, 2, func(c *engine.Config) { c.Limits.HandlerQueue = 4 })
 	release := make(chan struct{})
 	sub := peers[0].On("set:**", func(*engine.Event) { <-release })
 	defer sub.Cancel()

@@ -116,6 +116,7 @@ func bind(addr string) (*net.TCPListener, *net.UDPConn, error) {
 		bound := ln.Addr().(*net.TCPAddr)
 		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: bound.IP, Port: bound.Port, Zone: bound.Zone})
 		if err == nil {
+			setUDPReadBuffer(uc)
 			return ln, uc, nil
 		}
 		ln.Close()

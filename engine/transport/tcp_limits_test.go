@@ -55,6 +55,7 @@ func TestTCPHalfHeaderFlood(t *testing.T) {
 			c.Close()
 		}
 	}()
+	began := time.Now()
 	for range attackers {
 		c, err := net.Dial("tcp", n.Addr())
 		require.NoError(t, err)
@@ -63,6 +64,7 @@ func TestTCPHalfHeaderFlood(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	dialing := time.Since(began)
 	// Every attacker is disconnected: refused at once or timed out.
 	require.Eventually(t, func() bool {
 		s := n.Stats()
@@ -73,7 +75,13 @@ func TestTCPHalfHeaderFlood(t *testing.T) {
 
 	s := n.Stats()
 	assert.LessOrEqual(t, peak.Load(), int64(cap), "never more than MaxInboundConns open")
-	assert.GreaterOrEqual(t, s.InboundRefused, uint64(attackers-2*cap), "most were refused at once")
+	// A slot frees only when its connection's frame times out, so while
+	// the attackers dial at most cap more are accepted per FrameTimeout: on
+	// a fast machine (dialing within a second) that is about 2*cap, on a
+	// loaded one more, never all.
+	accepted := cap * (int(dialing/time.Second) + 2)
+	assert.GreaterOrEqual(t, s.InboundRefused, uint64(max(attackers-accepted, 0)), "the excess refused at once (dialing took %v)", dialing)
+	assert.LessOrEqual(t, s.ConnsOpened, uint64(accepted), "accepted no faster than slots free")
 	assert.Equal(t, s.ConnsOpened, s.FrameTimeouts, "every accepted one timed out")
 	assert.Equal(t, s.ConnsOpened, s.ConnsClosed)
 	assert.Zero(t, openInbound(n))

@@ -17,6 +17,23 @@ const udpReadBuffer = 64 << 10
 // read loop, which spares one allocation per packet from a known peer.
 const fromCacheSize = 1024
 
+// udpSocketBuffer is the receive buffer asked of the kernel for the UDP
+// socket. The default (about 200 KB on Linux) holds under a hundred full
+// datagrams: a burst of coalesced pushes from a fast sender, arriving while
+// the read loop waits for the engine, overflows it and the kernel drops
+// them silently (anti-entropy repairs them, at the price of large TCP
+// deltas and seconds of delay). The kernel caps the request at its maximum
+// (net.core.rmem_max); asking is best effort, like memberlist's 2 MB.
+const udpSocketBuffer = 4 << 20
+
+func setUDPReadBuffer(uc *net.UDPConn) {
+	for size := udpSocketBuffer; size >= 256<<10; size /= 2 {
+		if uc.SetReadBuffer(size) == nil {
+			return
+		}
+	}
+}
+
 // sendUDP writes one datagram on the calling goroutine.
 func (n *Net) sendUDP(addr string, data []byte) error {
 	ap, err := n.res.resolve(n.ctx, addr)

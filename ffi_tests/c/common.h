@@ -186,6 +186,15 @@ static inline void pb_put_str(pb_writer *w, uint32_t num, const char *s) {
   }
 }
 
+static inline void pb_put_bytes(pb_writer *w, uint32_t num, const uint8_t *b, size_t n) {
+  pb_put_varint(w, (uint64_t)num << 3 | 2);
+  pb_put_varint(w, n);
+  if (w->len + n <= sizeof w->data) {
+    memcpy(w->data + w->len, b, n);
+    w->len += n;
+  }
+}
+
 /* Field numbers of telepathine.api.v1 used here. */
 enum {
   CONFIG_PRESET = 1,
@@ -225,6 +234,12 @@ enum {
   STATS_FOREIGN_CLUSTER = 14,
   STATS_EVENTS_DROPPED = 20,
   STATS_LIVE_PEERS = 24,
+  CONFIG_KEYS = 41,
+  CONFIG_NETWORK_KEY = 42,
+  CONFIG_ACCEPT_PLAINTEXT = 43,
+  CONFIG_SEND_PLAINTEXT = 44,
+  KEYRING_KEYS = 1,
+  STATS_DROPS = 29, /* map<string, uint64>: entries of key = 1, value = 2 */
 };
 
 /* A Config for the Local preset in cluster, seeded with seed (may be NULL). */

@@ -330,9 +330,38 @@ static void test_subscribe_and_poll(void) {
   CHECK(atomic_load(&hear.finalized) == 1, "finalizer called again");
   CHECK(atomic_load(&hear.overlap) == 0, "overlapping calls");
 
+  /* Batches: three says come back in order, many per call, every one
+   * once; the layout is (0x0A, varint length, Event) per event. */
+  CHECK(go_say("chat:b", "1") && go_say("chat:b", "2") && go_say("chat:b", "3"), "say");
+  const char *want[] = {"1", "2", "3"};
+  int got = 0, polls = 0;
+  while (got < 3 && polls < 3) {
+    tp_buf batch = {0};
+    CHECK_RC(TP_OK, tp_events_poll_many(stream, WAIT_MS, 0, &batch, ERR));
+    polls++;
+    CHECK(batch.data != NULL && batch.data[0] == 0x0A, "batch layout");
+    pb_bytes bb = buf_bytes(batch);
+    int n = pb_count(bb, 1);
+    CHECK(n >= 1, "a batch holds an event");
+    for (int i = 0; i < n && got < 3; i++, got++) {
+      pb_field f;
+      CHECK(pb_find(bb, 1, i, &f), "event %d of the batch", i);
+      pb_bytes said = pb_sub(f.bytes, EVENT_SAY);
+      CHECK(pb_eq(pb_sub(pb_sub(said, SAID_DATA), VALUE_DATA), want[got]), "batched event %d in order", got);
+    }
+    tp_buf_free(&batch);
+  }
+  CHECK(got == 3, "the batches held %d of 3 events", got);
+  tp_buf none = {0};
+  CHECK_RC(TP_TIMEOUT, tp_events_poll_many(stream, 0, 0, &none, ERR)); /* none twice */
+  CHECK(none.data == NULL && none.len == 0, "no output on timeout");
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_many(stream, 0, TP_EVENTS_BATCH_MAX + 1, &none, ERR));
+
   CHECK_RC(TP_OK, tp_events_close(stream, ERR));
   CHECK_RC(TP_OK, tp_events_close(stream, ERR));
   CHECK_RC(TP_ERR_CLOSED, tp_events_poll(stream, 0, &ev, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_events_poll_many(stream, 0, 0, &none, ERR));
+  CHECK(none.data == NULL, "no output after close");
 }
 
 static sub_state self_closer;
@@ -470,6 +499,7 @@ static void test_bad_inputs(const char *cluster) {
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_open(engine, B("**"), 2, 0, NULL, ERR));
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_open(engine, B("**"), 2, (1u << 20) + 1, &st, ERR));
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll(1, 0, NULL, ERR));
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_many(1, 0, 0, NULL, ERR));
 
   /* Unknown, null, wrong-kind and closed handles. */
   CHECK_RC(TP_ERR_HANDLE, tp_engine_set(unknown, B("k"), 1, NULL, 0, 0, 0, ERR));
@@ -478,6 +508,8 @@ static void test_bad_inputs(const char *cluster) {
   CHECK_RC(TP_ERR_HANDLE, tp_engine_get(unknown, B("k"), 1, &out, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_engine_close(unknown, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_events_poll(unknown, 0, &out, ERR)); /* an engine-kind handle */
+  CHECK_RC(TP_ERR_HANDLE, tp_events_poll_many(unknown, 0, 0, &out, ERR));
+  CHECK_RC(TP_ERR_HANDLE, tp_events_poll_many(0, 0, 0, &out, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_subscription_close(unknown, ERR));
   CHECK_RC(TP_OK, tp_engine_close(0, ERR));
   CHECK_RC(TP_OK, tp_subscription_close(0, ERR));
@@ -565,6 +597,95 @@ static void test_bad_inputs(const char *cluster) {
   free(big_value);
 }
 
+/* ------------------------------------------------------ cluster keyring */
+
+/* The nth key of a Keyring message equals 32 bytes of fill. */
+static int keyring_has(tp_buf kr, int nth, uint8_t fill) {
+  pb_field f;
+  if (!pb_find(buf_bytes(kr), KEYRING_KEYS, nth, &f) || f.wire_type != 2 || f.bytes.len != 32) {
+    return 0;
+  }
+  for (size_t i = 0; i < 32; i++) {
+    if (f.bytes.data[i] != fill) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void test_keyring(const char *cluster) {
+  uint8_t k1[32], k2[32], k3[32], short_key[31], long_key[33];
+  memset(k1, 1, sizeof k1);
+  memset(k2, 2, sizeof k2);
+  memset(k3, 3, sizeof k3);
+  memset(short_key, 1, sizeof short_key);
+  memset(long_key, 1, sizeof long_key);
+  CHECK(tp_abi_version() >= ((1u << 16) | 1), "the keyring needs ABI 1.1");
+
+  pb_writer cfg = local_config(cluster, NULL, 0);
+  pb_put_bytes(&cfg, CONFIG_KEYS, k1, sizeof k1);
+  tp_engine e = 0;
+  CHECK_RC(TP_OK, tp_engine_new(cfg.data, cfg.len, &e, ERR));
+
+  tp_buf kr = {0};
+  CHECK_RC(TP_OK, tp_engine_keys(e, &kr, ERR));
+  CHECK(pb_count(buf_bytes(kr), KEYRING_KEYS) == 1 && keyring_has(kr, 0, 1), "config key is the primary");
+  tp_buf_free(&kr);
+
+  /* Rotation: install, use, remove the old one. */
+  CHECK_RC(TP_OK, tp_engine_install_key(e, k2, sizeof k2, ERR));
+  CHECK_RC(TP_OK, tp_engine_install_key(e, k2, sizeof k2, ERR)); /* twice: harmless */
+  memset(k2, 9, sizeof k2); /* borrowed: the library kept its copy */
+  memset(k2, 2, sizeof k2);
+  CHECK_RC(TP_OK, tp_engine_use_key(e, k2, sizeof k2, ERR));
+  CHECK_RC(TP_ERR_PRIMARY_KEY, tp_engine_remove_key(e, k2, sizeof k2, ERR));
+  CHECK_RC(TP_OK, tp_engine_remove_key(e, k1, sizeof k1, ERR));
+  CHECK_RC(TP_ERR_KEY_NOT_INSTALLED, tp_engine_remove_key(e, k1, sizeof k1, ERR));
+  CHECK_RC(TP_ERR_KEY_NOT_INSTALLED, tp_engine_use_key(e, k3, sizeof k3, ERR));
+  CHECK_RC(TP_OK, tp_engine_keys(e, &kr, ERR));
+  CHECK(pb_count(buf_bytes(kr), KEYRING_KEYS) == 1 && keyring_has(kr, 0, 2), "k2 alone, primary");
+  CHECK(kr.data[kr.len] == 0, "outputs end with a 0 byte");
+  tp_buf_free(&kr);
+
+  /* Bad key lengths: every call, never a crash. */
+  CHECK_RC(TP_ERR_KEY_MATERIAL, tp_engine_install_key(e, short_key, sizeof short_key, ERR));
+  CHECK_RC(TP_ERR_KEY_MATERIAL, tp_engine_install_key(e, long_key, sizeof long_key, ERR));
+  CHECK_RC(TP_ERR_KEY_MATERIAL, tp_engine_install_key(e, NULL, 0, ERR)); /* empty input */
+  CHECK_RC(TP_ERR_KEY_MATERIAL, tp_engine_use_key(e, short_key, sizeof short_key, ERR));
+  CHECK_RC(TP_ERR_KEY_MATERIAL, tp_engine_remove_key(e, long_key, sizeof long_key, ERR));
+  /* NULL pointers with a length, NULL out-pointer, NULL err. */
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_engine_install_key(e, NULL, 32, ERR));
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_engine_use_key(e, NULL, 32, ERR));
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_engine_remove_key(e, NULL, 32, ERR));
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_engine_keys(e, NULL, ERR));
+  CHECK(tp_engine_install_key(e, short_key, sizeof short_key, NULL) == TP_ERR_KEY_MATERIAL, "null err");
+  CHECK(tp_engine_remove_key(e, k2, sizeof k2, NULL) == TP_ERR_PRIMARY_KEY, "null err");
+  tp_buf err = {0};
+  CHECK(tp_engine_install_key(e, short_key, sizeof short_key, &err) == TP_ERR_KEY_MATERIAL &&
+            err.data != NULL && err.data[err.len] == 0,
+        "message: %s", err.data ? (char *)err.data : "(null)");
+  tp_buf_free(&err);
+
+  /* The staged upgrade. */
+  CHECK_RC(TP_OK, tp_engine_set_plaintext(e, 1, 1, ERR));
+  CHECK_RC(TP_OK, tp_engine_set_plaintext(e, 1, 0, ERR));
+  CHECK_RC(TP_OK, tp_engine_set_plaintext(e, 0, 0, ERR));
+
+  /* Handles: unknown, 0, closed. */
+  const tp_engine unknown = (1000000ULL << 2) | 1;
+  CHECK_RC(TP_ERR_HANDLE, tp_engine_install_key(unknown, k1, sizeof k1, ERR));
+  CHECK_RC(TP_ERR_HANDLE, tp_engine_keys(0, &kr, ERR));
+  CHECK(kr.data == NULL && kr.len == 0, "no output on failure");
+  CHECK_RC(TP_ERR_HANDLE, tp_engine_set_plaintext(0, 1, 1, ERR));
+  CHECK_RC(TP_OK, tp_engine_close(e, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_engine_install_key(e, k1, sizeof k1, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_engine_use_key(e, k2, sizeof k2, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_engine_remove_key(e, k2, sizeof k2, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_engine_keys(e, &kr, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_engine_set_plaintext(e, 0, 0, ERR));
+  CHECK(strcmp(tp_status_name(TP_ERR_KEY_NOT_INSTALLED), "TP_ERR_KEY_NOT_INSTALLED") == 0, "name");
+}
+
 static void test_close(void) {
   CHECK_RC(TP_OK, tp_engine_stop(engine, ERR));
   CHECK_RC(TP_OK, tp_engine_stop(engine, ERR));
@@ -614,6 +735,7 @@ int main(int argc, char **argv) {
   test_ask();
   test_say_and_stats();
   test_bad_inputs(cluster);
+  test_keyring(cluster);
   test_close();
   godriver_stop(&go);
   printf("ffi_test: %d passed, %d failed\n", passed, failed);

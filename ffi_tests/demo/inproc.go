@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -94,7 +95,7 @@ func runInProcess(ctx context.Context, n *narrator, count int) error {
 	}
 	if err := waitFor(ctx, "every peer reading peer-1's motd", 5*time.Second, func() (bool, error) {
 		for _, p := range ps {
-			if v, ok := p.GetRemote(ps[1].Name(), "motd"); !ok || v.String() != "hello from peer-1" {
+			if kv, err := p.Lookup(ps[1].Name(), "motd"); err != nil || kv.Value.String() != "hello from peer-1" {
 				return false, nil
 			}
 		}
@@ -173,8 +174,8 @@ func runInProcess(ctx context.Context, n *narrator, count int) error {
 				return false, nil
 			}
 		}
-		_, held := ps[victim].GetRemote(ps[2].Name(), "lease")
-		return !held, nil
+		_, err := ps[victim].Lookup(ps[2].Name(), "lease")
+		return errors.Is(err, engine.ErrNotFound), nil
 	}); err != nil {
 		return err
 	}

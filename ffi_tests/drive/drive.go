@@ -10,6 +10,7 @@ package drive
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,8 @@ type Stats struct {
 	Sets           uint64 `json:"sets"`
 	Says           uint64 `json:"says"`
 	LivePeers      int    `json:"live_peers"`
+	// Drops counts incoming packets dropped, by cause (Stats.DropCauses).
+	Drops map[string]uint64 `json:"drops"`
 }
 
 // Proc is one running driver.
@@ -246,6 +249,65 @@ func (p *Proc) Start(cluster string, seeds ...string) error {
 	}
 	p.Name, p.Addr = r.Name, r.Addr
 	return nil
+}
+
+// Security is the keyring part of `start` (ffi_tests/PROTOCOL.md).
+type Security struct {
+	Keys            [][]byte
+	NetworkKey      string
+	AcceptPlaintext bool
+	SendPlaintext   bool
+}
+
+// StartSecure is Start with a keyring.
+func (p *Proc) StartSecure(cluster string, sec Security, seeds ...string) error {
+	if seeds == nil {
+		seeds = []string{}
+	}
+	keys := make([]string, len(sec.Keys))
+	for i, k := range sec.Keys {
+		keys[i] = base64.StdEncoding.EncodeToString(k)
+	}
+	var r struct {
+		Name string `json:"name"`
+		Addr string `json:"addr"`
+	}
+	fields := map[string]any{
+		"cluster": cluster, "seeds": seeds, "name": p.Name, "keys": keys, "network_key": sec.NetworkKey,
+		"accept_plaintext": sec.AcceptPlaintext, "send_plaintext": sec.SendPlaintext,
+	}
+	if err := p.Call("start", fields, Timeout, &r); err != nil {
+		return err
+	}
+	if r.Name == "" || r.Addr == "" {
+		return fmt.Errorf("[%s] start: no name or address in the response", p.Lang)
+	}
+	p.Name, p.Addr = r.Name, r.Addr
+	return nil
+}
+
+// Keyring runs a keyring operation ("list", "install", "use", "remove"; key
+// is ignored by "list") and returns the keys after it, primary first.
+func (p *Proc) Keyring(op string, key []byte) ([][]byte, error) {
+	var r struct {
+		Keys []string `json:"keys"`
+	}
+	fields := map[string]any{"op": op}
+	if key != nil {
+		fields["cluster_key"] = base64.StdEncoding.EncodeToString(key)
+	}
+	if err := p.Call("keyring", fields, Timeout, &r); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(r.Keys))
+	for i, k := range r.Keys {
+		b, err := base64.StdEncoding.DecodeString(k)
+		if err != nil {
+			return nil, fmt.Errorf("[%s] keyring: %w", p.Lang, err)
+		}
+		out[i] = b
+	}
+	return out, nil
 }
 
 // Set sets a key of the driver's peer; expiresAt is Unix ms (0: never).

@@ -33,8 +33,21 @@ struct Packet {
     push @7 :Delta;        # unsolicited fresh entries (event bus fast path)
     reply @8 :Reply;       # an answer to an ask, sent straight to the asker
     badCluster @9 :Void;   # "you sent me a packet of another cluster"
-    beat @10 :Beat;        # one-way liveness heartbeat, to the sender's ring watchers
+    beat @12 :Beat;        # one-way liveness heartbeat, to the sender's ring watchers
+                           # (@12: token @10 and padding @11 came first; ordinals
+                           # run across fields and union members alike)
   }
+
+  # Address validation (QUIC-style, RFC 9000 section 8): a Syn carries a
+  # random token and the SynAck answering it echoes the token, which proves
+  # to the Syn's sender that the SynAck's source address receives what is
+  # sent to it. Until then replies to that address are limited to three
+  # times the bytes received from it. 0: no token.
+  token @10 :UInt64;
+  # Ignored filler: a first Syn to an address not yet validated is padded
+  # (with non-zero bytes, which packing does not compress) so that the 3x
+  # credit it earns covers a useful SynAck, as QUIC pads its Initials.
+  padding @11 :Data;
 }
 
 # Identity of one incarnation of a peer. A restart gets a higher generation,

@@ -3,30 +3,27 @@
 //
 // options keys are the Config fields in camelCase (gossipIntervalMs,
 // cluster, name, ...: schema/proto/telepathine/api/v1/api.proto; a zero or
-// absent field takes the preset's default), plus:
+// absent field takes the preset's default), read from the generated schema
+// (ConfigSchema.fields): a field added to the proto is an option as soon as
+// the code is regenerated, its type checked from the schema. Enum fields take
+// the value's name without the enum's prefix, any case, '-' or '_'
+// ('local' for PRESET_LOCAL, 'tcp-only'), map fields an object or a Map of
+// strings. Plus the binding's own:
 //   address        host to bind, default '127.0.0.1' (port comes first)
-//   preset         'lan' (default), 'wan' or 'local' (ten times faster: tests, demos)
-//   transportMode  'udp' (UDP-preferred, default) or 'tcp' (TCP only)
 //   eventQueue     events waiting for the JS thread at most (default 262144);
 //                  beyond, events are dropped and counted in stats().eventsDropped
 // The reference library's option names are accepted too (lib/reference.js).
 // An unknown key is a TypeError, so a typo does not go unnoticed.
 
 const { create, toBinary, ScalarType } = require('@bufbuild/protobuf');
-const { ConfigSchema, Preset, TransportMode } = require('../gen/telepathine/api/v1/api_pb.js');
+const { ConfigSchema, TransportMode } = require('../gen/telepathine/api/v1/api_pb.js');
 const { argType, argValue } = require('./errors');
 const reference = require('./reference');
 
-const PRESETS = { lan: Preset.LAN, wan: Preset.WAN, local: Preset.LOCAL };
-const TRANSPORTS = {
-  udp: TransportMode.UDP_PREFERRED,
-  'udp-preferred': TransportMode.UDP_PREFERRED,
-  tcp: TransportMode.TCP_ONLY,
-  'tcp-only': TransportMode.TCP_ONLY,
-};
+// Short names some enum values also go by.
+const ENUM_ALIASES = { transportMode: { udp: TransportMode.UDP_PREFERRED, tcp: TransportMode.TCP_ONLY } };
 const DEFAULT_EVENT_QUEUE = 262144;
 const BINDING_KEYS = ['address', 'eventQueue'];
-const FIELDS = new Map(ConfigSchema.fields.map((f) => [f.localName, f]));
 
 function isPlainObject(x) {
   return x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -55,6 +52,13 @@ function scalar(field, key, v) {
     case ScalarType.STRING:
       if (typeof v !== 'string') throw argType(name, 'a string', v);
       return v;
+    case ScalarType.BOOL:
+      if (typeof v !== 'boolean') throw argType(name, 'a boolean', v);
+      return v;
+    case ScalarType.BYTES:
+      // keys: cluster keys; the engine checks their length.
+      if (!(v instanceof Uint8Array)) throw argType(name, 'a Buffer or Uint8Array', v);
+      return new Uint8Array(v);
     case ScalarType.DOUBLE:
       if (typeof v !== 'number' || !Number.isFinite(v)) throw argType(name, 'a finite number', v);
       return v;
@@ -75,13 +79,49 @@ function scalar(field, key, v) {
   }
 }
 
-function enumValue(table, key, v) {
-  if (typeof v === 'string' && Object.prototype.hasOwnProperty.call(table, v.toLowerCase())) return table[v.toLowerCase()];
+// The names an enum field takes: each value's name without the enum's
+// prefix, lower-case with '-' ('udp-preferred' for
+// TRANSPORT_MODE_UDP_PREFERRED), then the aliases; never the zero value.
+function enumTable(field, key) {
+  const table = {};
+  for (const v of field.enum.values) {
+    if (v.number !== 0) table[v.localName.toLowerCase().replace(/_/g, '-')] = v.number;
+  }
+  return { ...table, ...(ENUM_ALIASES[key] || {}) };
+}
+
+function enumValue(field, key, v) {
+  const table = enumTable(field, key);
+  const name = typeof v === 'string' ? v.toLowerCase().replace(/_/g, '-') : undefined;
+  if (name !== undefined && Object.prototype.hasOwnProperty.call(table, name)) return table[name];
   throw argValue(`options.${key}`, `must be one of ${Object.keys(table).map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(v)}`);
 }
 
+// A map field of strings: an object or a Map.
+function mapValue(field, key, m) {
+  const name = `options.${key}`;
+  const entries = m instanceof Map ? [...m.entries()] : isPlainObject(m) ? Object.entries(m) : null;
+  if (!entries) throw argType(name, 'an object or a Map of strings', m);
+  if (field.mapKey !== ScalarType.STRING || field.mapKind !== 'scalar' || field.scalar !== ScalarType.STRING) {
+    throw argValue(name, 'has a type this binding does not know');
+  }
+  const out = {};
+  for (const [k, v] of entries) {
+    if (typeof k !== 'string' || typeof v !== 'string') throw argValue(name, `must map strings to strings, got ${JSON.stringify(k)} -> ${JSON.stringify(v)}`);
+    out[k] = v;
+  }
+  return out;
+}
+
+// configBuilder(schema) -> buildConfig for that Config schema (tests give a
+// newer one to show that a field added to the proto is taken).
+function configBuilder(schema) {
+  const fields = new Map(schema.fields.map((f) => [f.localName, f]));
+  return (port, seeds, options) => build(schema, fields, port, seeds, options);
+}
+
 // buildConfig(port, seeds, options) -> { bytes, eventQueue, address }
-function buildConfig(port, seeds, options) {
+function build(schema, fields, port, seeds, options) {
   if (port === undefined || port === null) port = 0;
   if (typeof port !== 'number') throw argType('port', 'a number (0: any free port)', port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw argValue('port', `must be an integer from 0 to 65535, got ${port}`);
@@ -103,26 +143,37 @@ function buildConfig(port, seeds, options) {
   }
 
   const init = { bindAddr: hostPort(address, port), seeds: seeds.map(seedAddr) };
-  options = reference.translate(options, init, FIELDS); // the reference library's options (lib/reference.js)
+  options = reference.translate(options, init, fields); // the reference library's options (lib/reference.js)
   for (const key of Object.keys(options)) {
     const v = options[key];
     if (BINDING_KEYS.includes(key) || v === undefined) continue;
-    const field = FIELDS.get(key);
+    const field = fields.get(key);
     if (!field) {
-      throw argValue(`options.${key}`, `is not an option (known: ${[...BINDING_KEYS, ...FIELDS.keys()].join(', ')})`);
+      throw argValue(`options.${key}`, `is not an option (known: ${[...BINDING_KEYS, ...fields.keys()].join(', ')})`);
     }
-    if (key === 'preset') {
-      init.preset = enumValue(PRESETS, key, v);
-    } else if (key === 'transportMode') {
-      init.transportMode = enumValue(TRANSPORTS, key, v);
-    } else if (key === 'seeds') {
+    if (key === 'seeds') {
       if (!Array.isArray(v)) throw argType('options.seeds', "an array of 'host:port' strings", v);
       init.seeds = init.seeds.concat(v.map(seedAddr));
-    } else {
-      init[key] = scalar(field, key, v);
+      continue;
+    }
+    switch (field.fieldKind) {
+      case 'enum':
+        init[key] = enumValue(field, key, v);
+        break;
+      case 'map':
+        init[key] = mapValue(field, key, v);
+        break;
+      case 'list':
+        if (!Array.isArray(v)) throw argType(`options.${key}`, 'an array', v);
+        init[key] = v.map((x, i) => scalar(field, `${key}[${i}]`, x));
+        break;
+      default:
+        init[key] = scalar(field, key, v);
     }
   }
-  return { bytes: toBinary(ConfigSchema, create(ConfigSchema, init)), eventQueue, address, port };
+  return { bytes: toBinary(schema, create(schema, init)), eventQueue, address, port };
 }
 
-module.exports = { buildConfig, hostPort };
+const buildConfig = configBuilder(ConfigSchema);
+
+module.exports = { buildConfig, configBuilder, hostPort };

@@ -8,9 +8,8 @@
 //                             as the reference's examples do)
 //   address                the host to bind: the same key in both (lib/config.js)
 //   udp                    true: transportMode 'udp' (the default); false: 'tcp' (TCP only)
-//   network                a passphrase for the cluster's keyring -> networkKey, when
-//                          this build's Config has that field; otherwise refused
-//                          with a clear error rather than running unencrypted
+//   network                a passphrase for the cluster's keyring -> networkKey (a key
+//                          derived with argon2id, salted with the cluster name)
 //   addressMap             { 'seen host:port': 'host:port to use' } (object or Map)
 //                          -> addressMap: translated when sending (engine
 //                          Config.AddressMap: NAT, port forwarding)
@@ -68,10 +67,6 @@ function translate(options, init, fields) {
   delete out.udp;
   if (given(out, 'network')) {
     if (typeof out.network !== 'string' || out.network === '') throw argType('options.network', 'a non-empty passphrase string', out.network);
-    if (!fields.has('networkKey')) {
-      throw argValue('options.network', 'is not supported by this build yet: its library has no cluster keyring (Config.network_key), ' +
-        'and running unencrypted instead would not be what was asked');
-    }
     setOnce(out, 'network', 'networkKey', out.network);
   }
   delete out.network;

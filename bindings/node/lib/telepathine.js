@@ -97,6 +97,13 @@ function checkHandler(v) {
   if (typeof v !== 'function') throw argType('handler', 'a function', v);
 }
 
+// A cluster key: bytes only (a string would be taken as its UTF-8, a
+// likely mistake for base64 or hex text).
+function keyBytes(v) {
+  if (!(v instanceof Uint8Array)) throw argType('key', 'a Buffer or Uint8Array of 32 bytes', v);
+  return v;
+}
+
 // Plain numbers for the protobuf-es messages of stats (uint64 -> bigint).
 function plain(msg) {
   if (typeof msg === 'bigint') return Number(msg);
@@ -320,6 +327,46 @@ class Telepathine extends EventEmitter2 {
   delete(key) {
     checkName('key', key);
     return addon.del(this.#h, key);
+  }
+
+  // ------------------------------------------------------ cluster keyring
+  // AES-256 keys of 32 bytes: the primary seals what this peer sends, every
+  // installed key opens what it receives. Rotation without downtime:
+  // installKey(new) on every peer, then useKey(new), then removeKey(old).
+  // The engine checks the keys: TelepathineError TP_ERR_KEY_MATERIAL (not
+  // 32 bytes), TP_ERR_PRIMARY_KEY, TP_ERR_KEY_NOT_INSTALLED.
+
+  /** Installs an accepted key (the first of an empty keyring becomes the primary). Returns the peer. */
+  installKey(key) {
+    addon.installKey(this.#h, keyBytes(key));
+    return this;
+  }
+
+  /** Makes an installed key the primary. Returns the peer. */
+  useKey(key) {
+    addon.useKey(this.#h, keyBytes(key));
+    return this;
+  }
+
+  /** Removes an installed key other than the primary. Returns the peer. */
+  removeKey(key) {
+    addon.removeKey(this.#h, keyBytes(key));
+    return this;
+  }
+
+  /** The installed keys as Buffers, primary first ([] in plain mode). (getRemoteKeys is the state's keys.) */
+  clusterKeys() {
+    return fromBinary(api.KeyringSchema, addon.engineKeys(this.#h)).keys.map((k) => Buffer.from(k));
+  }
+
+  /** The staged upgrade to encryption: { accept, send } plaintext, both booleans. Returns the peer. */
+  setPlaintext(stages) {
+    if (stages === null || typeof stages !== 'object') throw argType('setPlaintext()', 'an object { accept, send }', stages);
+    const { accept, send } = stages;
+    if (typeof accept !== 'boolean') throw argType('accept', 'a boolean', accept);
+    if (typeof send !== 'boolean') throw argType('send', 'a boolean', send);
+    addon.setPlaintext(this.#h, accept, send);
+    return this;
   }
 
   // ---------------------------------------------------------------- peers

@@ -87,6 +87,11 @@
   X(engine_say)                                                                \
   X(engine_ask)                                                                \
   X(engine_reply)                                                              \
+  X(engine_install_key)                                                        \
+  X(engine_use_key)                                                            \
+  X(engine_remove_key)                                                         \
+  X(engine_keys)                                                               \
+  X(engine_set_plaintext)                                                      \
   X(engine_subscribe)                                                          \
   X(subscription_close)                                                        \
   X(events_open)                                                               \
@@ -1053,6 +1058,45 @@ static napi_value del(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---------------------------------------------------- cluster keyring */
+
+/* installKey / useKey / removeKey (handle, key): key is a Buffer or typed
+ * array (lib/telepathine.js checks it); the engine checks its length. */
+#define KEY_ENGINE_CALL(fname, call)                                           \
+  static napi_value fname(napi_env env, napi_callback_info info) {             \
+    REQUIRE_LOADED(env);                                                       \
+    ARGS(2);                                                                   \
+    HANDLE_ARG(0, h);                                                          \
+    bytes_arg key;                                                             \
+    if (!get_bytes(env, argv[1], &key, "key")) {                               \
+      return NULL;                                                             \
+    }                                                                          \
+    tp_buf err = {0};                                                          \
+    int rc = (call(h, key.p, key.n, &err));                                    \
+    bytes_free(&key);                                                          \
+    return status_result(env, rc, &err);                                       \
+  }
+
+KEY_ENGINE_CALL(install_key, tp.engine_install_key)
+KEY_ENGINE_CALL(use_key, tp.engine_use_key)
+KEY_ENGINE_CALL(remove_key, tp.engine_remove_key)
+BUFFER_ENGINE_CALL(engine_keys, tp.engine_keys)
+
+/* setPlaintext(handle, accept, send): accept and send are booleans. */
+static napi_value set_plaintext(napi_env env, napi_callback_info info) {
+  REQUIRE_LOADED(env);
+  ARGS(3);
+  HANDLE_ARG(0, h);
+  bool accept = false, send = false;
+  if (napi_get_value_bool(env, argv[1], &accept) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &send) != napi_ok) {
+    return throw_type_error(env, "accept and send must be booleans");
+  }
+  tp_buf err = {0};
+  int rc = (tp.engine_set_plaintext(h, accept, send, &err));
+  return status_result(env, rc, &err);
+}
+
 /* --------------------------------------------------------- say and ask */
 
 /* say(handle, event, data, encoding, durationMs, flags) */
@@ -1242,6 +1286,11 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("say", say),
       FN("ask", ask),
       FN("reply", reply),
+      FN("installKey", install_key),
+      FN("useKey", use_key),
+      FN("removeKey", remove_key),
+      FN("engineKeys", engine_keys),
+      FN("setPlaintext", set_plaintext),
       FN("subscribe", subscribe),
       FN("eventsRef", events_ref),
       FN("eventsCounters", events_counters),

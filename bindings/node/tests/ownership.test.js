@@ -12,7 +12,7 @@ const badType = { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' };
 const badValue = { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' };
 
 test('the library loaded is the ABI this binding was written for', () => {
-  assert.deepEqual(abiVersion(), { major: 1, minor: 0 });
+  assert.deepEqual(abiVersion(), { major: 1, minor: 1 });
   assert.match(libraryPath(), /libtelepathine\.so$/);
 });
 
@@ -57,6 +57,11 @@ test('use after close: every call throws TP_ERR_CLOSED; close twice is fine', as
     () => a.say('e', 1),
     () => a.stats(),
     () => a.info(),
+    () => a.installKey(Buffer.alloc(32)),
+    () => a.useKey(Buffer.alloc(32)),
+    () => a.removeKey(Buffer.alloc(32)),
+    () => a.clusterKeys(),
+    () => a.setPlaintext({ accept: true, send: false }),
   ]) {
     assert.throws(call, closed, call.toString());
   }

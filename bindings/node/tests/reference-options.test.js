@@ -41,15 +41,17 @@ test('udp: false is TCP only, true the default UDP-preferred', () => {
   assert.throws(() => config({ udp: 'no' }), typeError('ERR_INVALID_ARG_TYPE'));
 });
 
-test('network: the keyring passphrase when the library has one, else a clear refusal', () => {
-  const hasKeyring = ConfigSchema.fields.some((f) => f.localName === 'networkKey');
-  if (hasKeyring) {
-    assert.equal(config({ network: 'secret' }).networkKey, 'secret');
-  } else {
-    assert.throws(() => config({ network: 'secret' }), (e) => e instanceof TypeError && /not supported by this build yet/.test(e.message));
-  }
+test('network: the keyring passphrase, mapped to networkKey', (t) => {
+  assert.equal(config({ network: 'secret' }).networkKey, 'secret');
+  assert.equal(config({ network: 'secret', networkKey: 'secret' }).networkKey, 'secret');
+  assert.throws(() => config({ network: 'a', networkKey: 'b' }), /disagree/);
   assert.throws(() => config({ network: 42 }), typeError('ERR_INVALID_ARG_TYPE'));
   assert.throws(() => config({ network: '' }), typeError('ERR_INVALID_ARG_TYPE'));
+  // The engine derives the primary key from it.
+  const p = peer(t, [], { network: 'correct horse battery staple' });
+  const keys = p.clusterKeys();
+  assert.equal(keys.length, 1);
+  assert.equal(keys[0].length, 32);
 });
 
 test('addressMap: an object or Map of host:port, into Config.address_map', () => {

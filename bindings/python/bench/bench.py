@@ -10,7 +10,9 @@
   once an end marker shows they are all queued, the handler is released
   and the drain timed (Go: cgo/bridge BenchmarkEventDelivery/engine-handler,
   the same drain into a Go handler). Also through ``EventStream.get`` and
-  ``async for``, and end to end (flood sent -> every event handled).
+  ``async for``, and end to end (flood sent -> every event handled); and,
+  for the ratio, one ``tp_events_poll`` call per event (the path before
+  ``tp_events_poll_many``).
 
 usage: bench.py [--go-driver PATH] [--sets N] [--events N] [--no-go]
 Run by ``make bench-python`` from the repository root.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import os
 import re
 import shutil
@@ -32,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import telepathine
-from telepathine import Event, Peer
+from telepathine import Event, Peer, _native
+from telepathine.events import decode_event
 
 REPO = Path(__file__).resolve().parents[3]
 # The Go peer's client is the tests' (one helper for tests and benchmark).
@@ -139,6 +143,29 @@ def bench_events_handler(go_driver: str, events: int) -> float:
         if dropped:
             raise RuntimeError(f"{dropped} events dropped")
         return (events - 1) / (t_last - t0)
+    finally:
+        p.close()
+        go.close()
+
+
+def bench_events_one_per_call(go_driver: str, events: int) -> float:
+    """Events per second taken one tp_events_poll call each and decoded one
+    by one: the path before tp_events_poll_many, for the ratio."""
+    go, p = _flooded(go_driver, events)
+    try:
+        with p.events("say:bench", queue=events + 64) as stream:
+            _flood_and_wait_queued(go, p, events, "bench")
+            h = stream._stream
+            out, err = _native.Buf(), _native.Buf()
+            pout, perr = ctypes.byref(out), ctypes.byref(err)
+            t0 = time.perf_counter()
+            for _ in range(events):
+                if _native.events_poll(h, 60_000, pout, perr) != _native.OK:
+                    raise RuntimeError("an event is missing")
+                raw = ctypes.string_at(out.data, out.len)
+                _native.buf_free(pout)
+                decode_event(raw, 0)
+            return events / (time.perf_counter() - t0)
     finally:
         p.close()
         go.close()
@@ -257,6 +284,7 @@ def main() -> None:
         "set_cluster": bench_set_cluster(args.sets),
         "ev_handler": bench_events_handler(go_driver, args.events),
         "ev_stream": bench_events_stream(go_driver, args.events),
+        "ev_single": bench_events_one_per_call(go_driver, args.events),
         "ev_async": bench_events_async(go_driver, args.events),
         "ev_e2e": bench_events_end_to_end(go_driver, args.events),
     }
@@ -275,6 +303,7 @@ def main() -> None:
             "EventDelivery/engine-handler",
         ),
         ("events drained with EventStream.get()", py["ev_stream"], None, ""),
+        ("  the same, one tp_events_poll per event", py["ev_single"], None, "(the path before ABI 1.1)"),
         ("events drained with async for", py["ev_async"], None, ""),
         ("events end to end (Go flood -> handler)", py["ev_e2e"], None, ""),
     ]

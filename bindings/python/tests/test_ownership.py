@@ -53,6 +53,11 @@ CALLS: dict[str, Callable[[Peer], object]] = {
     "on": lambda p: p.on("**", lambda e: None),
     "events": lambda p: p.events("**"),
     "enter": lambda p: p.__enter__(),
+    "install_key": lambda p: p.install_key(bytes(32)),
+    "use_key": lambda p: p.use_key(bytes(32)),
+    "remove_key": lambda p: p.remove_key(bytes(32)),
+    "cluster_keys": lambda p: p.cluster_keys(),
+    "set_plaintext": lambda p: p.set_plaintext(accept=True, send=False),
 }
 
 
@@ -159,17 +164,17 @@ def test_wrong_types_raise_type_error() -> None:
 
 def test_config_keywords_are_checked() -> None:
     with pytest.raises(TypeError, match="unexpected keyword argument 'gossip_interval'"):
-        Peer(0, gossip_interval=50)  # type: ignore[call-arg]
+        Peer(0, gossip_interval=50)
     with pytest.raises(TypeError, match="port="):
-        Peer(0, bind_addr="127.0.0.1:0")  # type: ignore[call-arg]
+        Peer(0, bind_addr="127.0.0.1:0")
     with pytest.raises(TypeError, match="gossip_interval_ms must be int"):
-        Peer(0, gossip_interval_ms=50.0)  # type: ignore[arg-type]
+        Peer(0, gossip_interval_ms=50.0)
     with pytest.raises(ValueError, match="out of range"):
         Peer(0, fanout=-1)
     with pytest.raises(ValueError, match="preset must be one of"):
-        Peer(0, preset="fast")  # type: ignore[arg-type]
+        Peer(0, preset="fast")
     with pytest.raises(TypeError):
-        Peer(0, name=5)  # type: ignore[arg-type]
+        Peer(0, name=5)
     with pytest.raises(telepathine.ConfigError) as ei:
         Peer(0, phi_window=1 << 20)  # the library's own check
     assert ei.value.status_name == "TP_ERR_CONFIG" and isinstance(ei.value, ValueError)
@@ -187,13 +192,55 @@ def test_config_keywords_are_checked() -> None:
         assert p.name == "named-peer" and p.cluster == cluster
 
 
-def test_config_options_mirror_the_schema() -> None:
-    from telepathine import ConfigOptions
-    from telepathine._config import POSITIONAL_FIELDS
+def test_a_field_added_to_the_schema_is_a_keyword(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keywords come from the generated descriptor, not from a list: a
+    Config with two more fields (a number and a map, as a newer schema
+    would have) takes them with no change to the binding."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    from telepathine import _config
     from telepathine.api.v1 import api_pb2
 
-    fields = set(api_pb2.Config.DESCRIPTOR.fields_by_name)
-    assert set(ConfigOptions.__annotations__) == fields - POSITIONAL_FIELDS
+    F = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto()
+    api_pb2.DESCRIPTOR.CopyToProto(fdp)  # type: ignore[no-untyped-call]
+    msg = next(m for m in fdp.message_type if m.name == "Config")
+    msg.field.add(name="future_knob_ms", number=998, type=F.TYPE_UINT64, label=F.LABEL_OPTIONAL)
+    entry = msg.nested_type.add(name="FutureMapEntry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    entry.field.add(name="value", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    msg.field.add(
+        name="future_map",
+        number=999,
+        type=F.TYPE_MESSAGE,
+        label=F.LABEL_REPEATED,
+        type_name=".telepathine.api.v1.Config.FutureMapEntry",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)  # type: ignore[no-untyped-call]
+    config = pool.FindMessageTypeByName("telepathine.api.v1.Config")  # type: ignore[no-untyped-call]
+    newer: Any = message_factory.GetMessageClass(config)
+    monkeypatch.setattr(_config, "CONFIG_MESSAGE", newer)
+
+    raw = _config.build(None, "127.0.0.1:0", [], {"future_knob_ms": 5, "future_map": {"a:1": "b:2"}, "preset": "local"})
+    got = newer.FromString(raw)
+    assert got.future_knob_ms == 5 and dict(got.future_map) == {"a:1": "b:2"} and got.preset == api_pb2.PRESET_LOCAL
+    with pytest.raises(ValueError, match="out of range"):
+        _config.build(None, "127.0.0.1:0", [], {"future_knob_ms": -1})
+    with pytest.raises(TypeError, match="dict of str to str"):
+        _config.build(None, "127.0.0.1:0", [], {"future_map": {"a:1": 2}})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'future_knob'"):
+        _config.build(None, "127.0.0.1:0", [], {"future_knob": 5})
+
+
+def test_address_map_is_a_keyword() -> None:
+    """address_map (a map field) is taken from the descriptor like the rest."""
+    from telepathine import _config
+    from telepathine.api.v1 import api_pb2
+
+    raw = _config.build(None, "127.0.0.1:0", [], {"address_map": {"10.0.0.1:1": "127.0.0.1:2"}})
+    assert dict(api_pb2.Config.FromString(raw).address_map) == {"10.0.0.1:1": "127.0.0.1:2"}
 
 
 def test_busy_address_raises_network_error(cluster: Cluster) -> None:
@@ -370,7 +417,9 @@ OTHER_FUNCTIONS = [
     "tp_engine_stats", "tp_engine_set", "tp_engine_get", "tp_engine_get_remote", "tp_engine_get_remote_keys",
     "tp_engine_delete", "tp_engine_all_peers", "tp_engine_live_peers", "tp_engine_dead_peers", "tp_engine_say",
     "tp_engine_ask", "tp_engine_reply", "tp_engine_subscribe", "tp_subscription_close", "tp_events_open",
-    "tp_events_poll", "tp_events_close",
+    "tp_events_poll", "tp_events_close", "tp_engine_install_key", "tp_engine_use_key", "tp_engine_remove_key",
+    "tp_engine_keys", "tp_engine_set_plaintext",
+    "tp_events_poll_many",
 ]  # fmt: skip
 
 
@@ -385,7 +434,7 @@ def test_a_library_of_another_abi_is_refused_at_import(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
     assert out.returncode != 0
     assert "AbiMismatchError" in out.stderr
-    assert "C ABI version 2.7" in out.stderr and "needs 1.0" in out.stderr
+    assert "C ABI version 2.7" in out.stderr and "needs 1.1" in out.stderr
     check = (
         "try:\n    import telepathine\n"
         "except ImportError as e:\n    print(type(e).__name__, isinstance(e, ImportError))\n"

@@ -162,9 +162,10 @@ func (s *Server) keys(w http.ResponseWriter, r *http.Request) {
 	out := make([]peerKeysJSON, 0, len(names))
 	for _, name := range names {
 		pk := peerKeysJSON{Peer: name, Self: name == self, Keys: []keyJSON{}}
-		for _, k := range s.p.GetRemoteKeys(name) {
-			kv, ok := s.p.Lookup(name, k)
-			if !ok {
+		keys, _ := s.p.KeysOf(name) // a name from the peer list is valid
+		for _, k := range keys {
+			kv, err := s.p.Lookup(name, k)
+			if err != nil {
 				continue // expired or deleted since the listing
 			}
 			pk.Keys = append(pk.Keys, keyJSON{Key: k, Version: kv.Version, ExpiresAt: kv.ExpiresAt, Value: listValue(kv.Value)})
@@ -196,7 +197,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	stream := s.p.Events(pattern, 256)
+	stream, err := s.p.Events(pattern, 256)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	defer stream.Close()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")

@@ -28,7 +28,7 @@ func memCluster(t *testing.T, n int) []*engine.Peer {
 		cfg.Cluster = "dash"
 		cfg.Name = fmt.Sprintf("p%d", i)
 		cfg.AdvertiseAddr = addr
-		cfg.Transport = func() (transport.Transport, error) { return net.Endpoint(addr, cfg.TransportMode), nil }
+		cfg.Transport = func() (transport.Transport, error) { return net.Endpoint(addr, transport.UDPPreferred), nil }
 		if i > 0 {
 			cfg.Seeds = []string{"10.0.0.1:7946"}
 		}
@@ -78,7 +78,7 @@ func TestPeersAndKeys(t *testing.T) {
 	require.NoError(t, peers[1].Set("blob", engine.Bytes([]byte{0, 1, 2})))
 	doc, _ := engine.JSONValue(map[string]int{"cpus": 8})
 	require.NoError(t, peers[0].Set("info", doc))
-	require.Eventually(t, func() bool { return len(peers[0].GetRemoteKeys("p1")) == 3 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { keys, err := peers[0].KeysOf("p1"); return err == nil && len(keys) == 3 }, 5*time.Second, 5*time.Millisecond)
 
 	rec := get(t, s, "/v1/peers")
 	require.Equal(t, http.StatusOK, rec.Code)

@@ -98,20 +98,6 @@ func (d *Detector) Reset() {
 	}
 }
 
-// Seen reports whether any heartbeat was recorded since creation or Reset.
-func (d *Detector) Seen() bool { return d.seen }
-
-// Last returns the arrival time of the most recent heartbeat.
-func (d *Detector) Last() time.Time { return d.last }
-
-// Mean returns the mean heartbeat interval in the window.
-func (d *Detector) Mean() time.Duration {
-	if d.n == 0 {
-		return d.cfg.FirstInterval
-	}
-	return time.Duration(d.sum / float64(d.n) * float64(time.Millisecond))
-}
-
 // Phi returns the suspicion level at now: 0 right after a heartbeat, growing
 // without bound while none arrives. It is 0 before the first heartbeat.
 func (d *Detector) Phi(now time.Time) float64 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/telepathine/telepathine/engine/internal/failure"
+	"github.com/telepathine/telepathine/engine/internal/guard"
 	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/internal/wire"
 )
@@ -59,6 +60,8 @@ type Config struct {
 	Seeds []string
 	// Logger receives diagnostics (warnings rate-limited to one a second).
 	Logger *slog.Logger
+	// Trust configures the envelope and the admission checks (trust.go).
+	Trust Trust
 }
 
 // Outgoing is one packet to send. The core fills Cluster and Sender;
@@ -66,6 +69,11 @@ type Config struct {
 type Outgoing struct {
 	To     string
 	Packet *wire.Packet
+	// Limited: a reply to an address not known to receive; Encode applies
+	// the 3x rule to it.
+	Limited bool
+	// Pad: fill the datagram (a Syn to an address not validated yet).
+	Pad bool
 }
 
 // Output is what one call asks the runtime to do.
@@ -83,6 +91,10 @@ type Output struct {
 
 func (o *Output) send(to string, pk *wire.Packet) {
 	o.Packets = append(o.Packets, Outgoing{To: to, Packet: pk})
+}
+
+func (o *Output) reply(to string, limited bool, pk *wire.Packet) {
+	o.Packets = append(o.Packets, Outgoing{To: to, Packet: pk, Limited: limited})
 }
 
 // Core is one peer's protocol state. It is not safe for concurrent use:
@@ -117,6 +129,11 @@ type Core struct {
 	warns logLimiter
 
 	stats Counters
+
+	replay   *guard.Replay
+	tokens   map[uint64]pendingToken
+	tokenRng *rand.ChaCha8
+	gate     *gate
 }
 
 // New returns a core that is not running yet; local operations (Set,
@@ -136,6 +153,7 @@ func New(cfg Config, rng *rand.Rand) *Core {
 	for _, s := range cfg.Seeds {
 		c.seeds[s] = true
 	}
+	c.initTrust()
 	return c
 }
 
@@ -161,6 +179,12 @@ func (c *Core) ensureState() {
 func (c *Core) Start(now time.Time, id state.NodeID) {
 	c.id = id
 	c.members.self = id.Name
+	if c.replay == nil {
+		c.replay = c.cfg.Trust.Replay
+		if c.replay == nil {
+			c.replay = guard.NewReplay(guard.ReplayConfig{}, now)
+		}
+	}
 	if c.st != nil {
 		c.st.Restart(id, now.UnixMilli())
 		c.members.restartSelf(c.st, now)
@@ -182,21 +206,6 @@ func (c *Core) Stop() {
 	c.running = false
 	c.asks.stopAsking()
 	c.push.clear()
-}
-
-// Encode turns an outgoing packet into bytes. It reads only the immutable
-// configuration, so the runtime may call it without serialising it with
-// the other calls (after releasing its lock). It is the seam where an
-// envelope (checksum, encryption) will wrap packets.
-func (c *Core) Encode(o Outgoing) ([]byte, error) {
-	b, err := wire.Encode(o.Packet)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > c.cfg.MaxPacketSize {
-		return nil, ErrOversized
-	}
-	return b, nil
 }
 
 // stamp fills what every packet of this incarnation carries.

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/telepathine/telepathine/engine/internal/seal"
 	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/internal/wire"
 )
@@ -21,7 +22,7 @@ func TestCoreDropsAndCountsBadPackets(t *testing.T) {
 	enc := func(p *wire.Packet) []byte {
 		b, err := wire.Encode(p)
 		require.NoError(t, err)
-		return b
+		return plainEnvelope(t, b)
 	}
 	valid := enc(&wire.Packet{Cluster: "sim", Sender: evil, Type: wire.Syn})
 	for _, b := range [][]byte{[]byte("GET / HTTP/1.1\r\n\r\n"), valid[:len(valid)/2], nil} {
@@ -30,7 +31,8 @@ func TestCoreDropsAndCountsBadPackets(t *testing.T) {
 		assert.Empty(t, out.Events)
 	}
 	st := c.Stats()
-	assert.EqualValues(t, 3, st.Truncated+st.Malformed+st.BadMagic)
+	assert.EqualValues(t, 3, st.Truncated+st.Malformed+st.BadMagic+st.BadVersion+st.Checksum)
+	assert.EqualValues(t, 1, st.Checksum, "a cut packet fails its CRC")
 
 	out := c.HandlePacket(s.now, "10.9.9.9:1", enc(&wire.Packet{Cluster: "other", Sender: evil, Type: wire.Syn}))
 	require.Len(t, out.Packets, 1)
@@ -74,7 +76,7 @@ func TestCoreAskReplies(t *testing.T) {
 			out, err := p.core.Reply(s.now, id, []byte(p.Name()), state.EncodingText)
 			require.NoError(t, err)
 			for _, o := range out.Packets {
-				b, err := p.core.Encode(o)
+				b, err := p.core.Encode(s.now, o)
 				require.NoError(t, err)
 				replies = append(replies, asker.core.HandlePacket(s.now, p.addr, b).Replies...)
 			}
@@ -101,4 +103,15 @@ func TestCoreBeforeStart(t *testing.T) {
 	e, ok := c.Get("", "k", simEpoch.UnixMilli())
 	require.True(t, ok)
 	assert.Equal(t, "v", string(e.Value))
+}
+
+// plainEnvelope wraps an encoded packet in the plain (CRC-32C) envelope, as
+// a peer without a key sends it.
+func plainEnvelope(t testing.TB, payload []byte) []byte {
+	t.Helper()
+	s, err := seal.New(seal.Options{Cluster: "any"})
+	require.NoError(t, err)
+	b, err := s.Seal(nil, payload, time.Now())
+	require.NoError(t, err)
+	return b
 }

@@ -24,6 +24,12 @@ type Counters struct {
 	Suspicions, Refutations, Leaves uint64
 	// QuietSyns are Syns left unanswered: same fingerprint, nothing to say.
 	QuietSyns uint64
+	// Trust (issue 11): envelope refusals, replays, BadCluster replies
+	// withheld, sanity bounds.
+	Checksum, AuthFailed, Plaintext, NoKey, UnknownKey uint64
+	Replayed, RateLimited, Unanswered                  uint64
+	NewPeersRefused, Evicted                           uint64
+	BadGeneration, BadHeartbeat                        uint64
 }
 
 // Stats returns the counters.

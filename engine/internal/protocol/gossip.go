@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/telepathine/telepathine/engine/internal/state"
-	"github.com/telepathine/telepathine/engine/internal/wire"
 )
 
 // Tick is one gossip round at now: expire and collect, beat to the ring
@@ -30,6 +29,7 @@ func (c *Core) Tick(now time.Time) Output {
 	c.judge(now, &out)
 	c.asks.expire(ms)
 	busy := now.Sub(c.lastNews) < c.cfg.QuietAfter
+	c.expireTokens(now)
 	if busy || now.Sub(c.lastSyn) >= c.cfg.QuietInterval {
 		c.lastSyn = now
 		targets := c.targets(busy)
@@ -50,7 +50,7 @@ func (c *Core) Tick(now time.Time) Output {
 			}
 		}
 		for _, addr := range targets {
-			out.send(addr, c.stamp(&wire.Packet{Type: wire.Syn, Digest: digest}))
+			out.Packets = append(out.Packets, c.synTo(addr, digest, now))
 		}
 	}
 	if len(c.push.buffered) > 0 {
@@ -131,7 +131,10 @@ func (c *Core) targets(busy bool) []string {
 func (c *Core) judge(now time.Time, out *Output) {
 	c.verdicts(now, out)
 	for name, mb := range c.members.byName {
-		if mb.alive || now.Sub(mb.deadSince) <= c.cfg.DeadGrace {
+		// A stranger never heard from at its own address leaves soon after
+		// it died, instead of DeadGrace later: forged peers do not linger.
+		unverified := !mb.alive && !mb.verified && now.Sub(mb.deadSince) > c.cfg.Trust.UnverifiedGrace
+		if !unverified && (mb.alive || now.Sub(mb.deadSince) <= c.cfg.DeadGrace) {
 			continue
 		}
 		delete(c.members.byName, name)
@@ -176,6 +179,9 @@ func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) 
 				out.Events = append(out.Events, Event{Kind: PeerStart, Peer: name})
 			}
 		case state.HeartbeatAdvanced:
+			if mb := c.members.byName[name]; mb != nil {
+				mb.hbAt = now // the trust gate bounds the next jump from here
+			}
 			if n, ok := c.st.Node(name); ok {
 				c.revive(now, n, false, out)
 			}

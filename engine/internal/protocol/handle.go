@@ -12,29 +12,45 @@ import (
 // round.
 const maxFollowups = 4
 
-// HandlePacket takes a packet that arrived at now from the address from
+// HandlePacket takes a datagram that arrived at now from the address from
 // (as the socket saw it: not authenticated). Whatever the bytes, it never
-// panics: bad packets are dropped and counted. Replies go to the sender's
-// advertised address today; from is passed down so that the checks to come
-// (address validation, amplification limits) have it where they belong.
+// panics: bad packets are dropped and counted by cause. Replies go to from,
+// never to the address written inside the packet, and are held to the 3x
+// rule until from proved it receives.
 func (c *Core) HandlePacket(now time.Time, from string, data []byte) Output {
+	return c.handle(now, from, false, data)
+}
+
+// HandleStream takes a frame that arrived over a TCP connection from the
+// remote address from; replies go to the sender's advertised port on that
+// same host (see replyTo).
+func (c *Core) HandleStream(now time.Time, from string, data []byte) Output {
+	return c.handle(now, from, true, data)
+}
+
+func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Output {
 	var out Output
 	c.stats.Received++
-	pk, err := c.open(data)
-	if err != nil {
-		c.countDecodeError(err)
+	size := len(data) // before Open, which decrypts in place
+	pk, err := c.open(now, from, data)
+	if err != nil || !c.running {
 		return out
 	}
-	if !c.running {
-		return out
+	if amp := c.cfg.Trust.Amp; amp != nil && !stream {
+		amp.Received(from, size, now)
 	}
 	if pk.Cluster != c.cfg.Cluster {
 		c.stats.ForeignCluster++
-		c.warn(now, "dropped a packet of another cluster", "cluster", pk.Cluster, "from", pk.Sender.Addr)
+		c.warn(now, "dropped a packet of another cluster", "cluster", pk.Cluster, "from", from)
+		// Tell a misconfigured peer, at most once a second per source and
+		// 20 a second in all; never answer a BadCluster, so two clusters
+		// cannot ping-pong.
 		if pk.Type == wire.Syn {
-			// Tell a misconfigured peer once per Syn; never answer a
-			// BadCluster, so two clusters cannot ping-pong.
-			out.send(pk.Sender.Addr, c.stamp(&wire.Packet{Type: wire.BadCluster}))
+			if !c.cfg.Trust.BadCluster.Allow(from, now) {
+				c.stats.RateLimited++
+			} else if to, limited, ok := c.replyTo(from, stream, pk); ok {
+				out.reply(to, limited, c.stamp(&wire.Packet{Type: wire.BadCluster}))
+			}
 		}
 		return out
 	}
@@ -43,11 +59,15 @@ func (c *Core) HandlePacket(now time.Time, from string, data []byte) Output {
 		return out
 	}
 	c.stats.ReceivedByType[pk.Type]++
+	c.gate.begin(now, from, pk, stream)
+	_, knew := c.st.Node(pk.Sender.Name)
+	c.st.SetGate(c.gate)
 	switch pk.Type {
 	case wire.Syn:
-		c.onSyn(now, from, pk, &out)
+		c.onSyn(now, from, stream, pk, &out)
 	case wire.SynAck:
-		c.onSynAck(now, from, pk, &out)
+		c.checkToken(now, from, stream, pk.Token)
+		c.onSynAck(now, from, stream, pk, &out)
 	case wire.Ack:
 		c.onDelta(now, from, pk, false, &out)
 	case wire.Push:
@@ -55,17 +75,16 @@ func (c *Core) HandlePacket(now time.Time, from string, data []byte) Output {
 	case wire.Reply:
 		c.onReply(pk, &out)
 	case wire.BadCluster:
-		c.warn(now, "a peer says we are in the wrong cluster", "peer", pk.Sender.Addr)
+		c.warn(now, "a peer says we are in the wrong cluster", "peer", pk.Sender.Addr, "from", from)
 	case wire.Beat:
 		c.onBeat(now, pk, &out)
 	}
+	c.st.SetGate(nil)
+	c.verify(pk.Sender, from, stream)
+	if _, known := c.st.Node(pk.Sender.Name); known && !knew && !stream {
+		c.probe(now, from, &out)
+	}
 	return out
-}
-
-// open decodes a packet's bytes: the seam where an envelope (checksum,
-// decryption, replay window) will be removed first.
-func (c *Core) open(data []byte) (*wire.Packet, error) {
-	return wire.Decode(data, wire.Limits{MaxPacket: c.cfg.MaxPacketSize})
 }
 
 func (c *Core) warn(now time.Time, msg string, args ...any) {
@@ -77,10 +96,15 @@ func (c *Core) warn(now time.Time, msg string, args ...any) {
 // onSyn answers a digest: the entries the initiator lacks, the lines of what
 // we lack or hold fresher, and our full digest when its fingerprint shows a
 // difference it did not list.
-func (c *Core) onSyn(now time.Time, _ string, pk *wire.Packet, out *Output) {
+func (c *Core) onSyn(now time.Time, from string, stream bool, pk *wire.Packet, out *Output) {
+	to, limited, ok := c.replyTo(from, stream, pk)
+	if !ok {
+		return
+	}
 	ms := now.UnixMilli()
 	cmp, changes := c.st.Compare(&pk.Digest, nil)
-	reply := &wire.Packet{Type: wire.SynAck}
+	c.wantSender(pk, &cmp)
+	reply := &wire.Packet{Type: wire.SynAck, Token: pk.Token}
 	reply.Delta = c.st.BuildDelta(cmp.Requests, c.cfg.DeltaBudget, ms, c.rng)
 	lines := make([]state.DigestEntry, 0, 1+len(cmp.Wants)+len(cmp.Fresher))
 	lines = append(lines, c.st.Self().Line())
@@ -94,19 +118,22 @@ func (c *Core) onSyn(now time.Time, _ string, pk *wire.Packet, out *Output) {
 		reply.Digest = state.Digest{Entries: lines}
 	}
 	c.applyChanges(changes, now, out)
-	if !reply.Mismatch && reply.Delta.Empty() && len(lines) == 1 && pk.Digest.Fingerprint == c.st.Fingerprint() {
+	if !reply.Mismatch && reply.Delta.Empty() && len(lines) == 1 && pk.Digest.Fingerprint == c.st.Fingerprint() &&
+		pk.Padding == 0 {
 		// Same fingerprint, nothing to send or ask: the initiator learns
 		// nothing from an answer (a quiet cluster's usual case), so none
-		// is sent.
+		// is sent. A padded Syn is answered all the same: it is a first
+		// Syn to an address its sender has not validated, and only our
+		// SynAck echoing its token validates it.
 		c.stats.QuietSyns++
 		return
 	}
-	out.send(pk.Sender.Addr, c.stamp(reply))
+	out.reply(to, limited, c.stamp(reply))
 }
 
 // onSynAck applies what the responder sent, answers what it wants, and
 // follows up at once when its digest shows we lack more than it sent.
-func (c *Core) onSynAck(now time.Time, _ string, pk *wire.Packet, out *Output) {
+func (c *Core) onSynAck(now time.Time, from string, stream bool, pk *wire.Packet, out *Output) {
 	ms := now.UnixMilli()
 	changes, _, err := c.st.Apply(&pk.Delta, ms, false, nil, nil)
 	if err != nil {
@@ -114,9 +141,13 @@ func (c *Core) onSynAck(now time.Time, _ string, pk *wire.Packet, out *Output) {
 		return
 	}
 	cmp, changes := c.st.Compare(&pk.Digest, changes)
-	to := pk.Sender.Addr
+	to, limited, ok := c.replyTo(from, stream, pk)
+	if !ok {
+		c.applyChanges(changes, now, out)
+		return
+	}
 	if d := c.st.BuildDelta(cmp.Requests, c.cfg.DeltaBudget, ms, c.rng); !d.Empty() {
-		out.send(to, c.stamp(&wire.Packet{Type: wire.Ack, Delta: d}))
+		out.reply(to, limited, c.stamp(&wire.Packet{Type: wire.Ack, Delta: d}))
 	}
 	if len(cmp.Wants) > 0 {
 		if c.followups == nil {
@@ -126,7 +157,9 @@ func (c *Core) onSynAck(now time.Time, _ string, pk *wire.Packet, out *Output) {
 			c.followups[to]++
 			c.stats.Followups++
 			d := c.st.FullDigest(c.DigestLines(), cmp.Wants, c.rng)
-			out.send(to, c.stamp(&wire.Packet{Type: wire.Syn, Digest: d}))
+			o := c.synTo(to, d, now)
+			o.Limited, o.Pad = limited, false
+			out.Packets = append(out.Packets, o)
 		} else {
 			c.needFull = true
 		}

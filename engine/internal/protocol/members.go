@@ -34,6 +34,12 @@ type member struct {
 	// quorumSince is when a quorum of suspicions of it was first held
 	// (zero while none is): it dies SuspectGrace later unless it refutes.
 	quorumSince time.Time
+	// hbAt is when its heartbeat last advanced (the sanity bound on
+	// heartbeat jumps measures from it); since is when it was first held.
+	hbAt, since time.Time
+	// verified: a packet of it arrived from its own address. Unverified
+	// peers are the first evicted at MaxPeers and leave quickly once dead.
+	verified bool
 }
 
 // membership is every other peer's liveness. Each peer is watched by the
@@ -135,7 +141,7 @@ func (m *membership) needed() int {
 // joined records a peer heard of for the first time, alive (or already
 // gone, when what we learnt of it includes its leave).
 func (m *membership) joined(name string, left bool, now time.Time) {
-	mb := &member{alive: !left, left: left}
+	mb := &member{alive: !left, left: left, hbAt: now, since: now}
 	if left {
 		mb.deadSince = now
 	}
@@ -148,9 +154,10 @@ func (m *membership) joined(name string, left bool, now time.Time) {
 func (m *membership) restarted(name string, now time.Time) (back bool) {
 	mb := m.byName[name]
 	if mb == nil {
-		mb = &member{}
+		mb = &member{since: now}
 		m.byName[name] = mb
 	}
+	mb.hbAt = now
 	back = !mb.alive
 	mb.alive, mb.left, mb.accused = true, false, false
 	if mb.fd != nil {

@@ -76,6 +76,9 @@ type PushPlan struct {
 	budget  int
 	cluster string
 	sender  state.NodeID
+
+	// streamBudget bounds a packet of a large backlog (pushbatch.go).
+	streamBudget int
 }
 
 // TakePushes empties the push queue into a plan: straight to every live
@@ -100,12 +103,17 @@ func (c *Core) TakePushes() PushPlan {
 	}
 	c.stats.PushBatches++
 	return PushPlan{targets: targets, relay: relay, items: items, nds: nds,
-		budget: c.cfg.DeltaBudget, cluster: c.cfg.Cluster, sender: c.id}
+		budget: pushBudget(&c.cfg, c.id), streamBudget: c.cfg.DeltaBudget, cluster: c.cfg.Cluster, sender: c.id}
 }
 
-// Packets builds the plan's packets, cut at DeltaBudget; nothing goes back
-// where it came from or to its own author.
-func (pl *PushPlan) Packets() []Outgoing {
+// Packets builds the plan's packets, coalesced and cut at one datagram
+// (pushbatch.go); nothing goes back where it came from or to its own
+// author.
+func (pl *PushPlan) Packets() []Outgoing { return pl.coalescedPackets() }
+
+// packetsPerItem is the grouping before coalescing: one NodeDelta per item,
+// cut at the budget. Kept as the reference the coalescing is tested against.
+func (pl *PushPlan) packetsPerItem() []Outgoing {
 	var out []Outgoing
 	send := func(t string, d state.Delta) {
 		out = append(out, Outgoing{To: t, Packet: &wire.Packet{

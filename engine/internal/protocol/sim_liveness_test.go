@@ -119,7 +119,12 @@ func scales(ns ...int) []int {
 }
 
 func TestSimQuietTrafficFlatAndCrashDetectedFast(t *testing.T) {
-	budget := map[int]float64{64: 250, 256: 300}
+	// Every packet is sealed since the trust layer (issue 11): a CRC-32C
+	// envelope of 5 bytes plus the packet's token and padding slots make a
+	// beat 76 B instead of 67, and a Syn carries a token. Measured before
+	// that merge: 229 B/s (N = 64) and 232 B/s (N = 256); after: 262 and
+	// 264 B/s.
+	budget := map[int]float64{64: 275, 256: 325}
 	for _, n := range scales(64, 256) {
 		s := settle(t, n, lanLiveness())
 		bps := quietBps(s, 30*time.Second)

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -25,6 +26,8 @@ type sim struct {
 	rng   *rand.Rand // round order
 	net   *simNet
 	peers []*simPeer
+	// trust, when set, gives peer i its own envelope and checks.
+	trust func(i int) Trust
 }
 
 // simPeer is one core and what the sim observed of it.
@@ -42,6 +45,8 @@ type simPeer struct {
 	stalledUntil time.Time
 	queue        [][]byte
 	queueFrom    []string
+	// withheld counts replies the 3x rule held back.
+	withheld uint64
 }
 
 func (p *simPeer) Name() string { return p.core.ID().Name }
@@ -85,6 +90,16 @@ func newSim(tb testing.TB, n int, cfg Config) *sim {
 	return s
 }
 
+// newTrustSim is newSim with each peer's Trust built by trust.
+func newTrustSim(tb testing.TB, n int, cfg Config, trust func(i int) Trust) *sim {
+	s := newSim(tb, 0, cfg)
+	s.trust = trust
+	for i := 0; i < n; i++ {
+		s.add(i)
+	}
+	return s
+}
+
 // add creates and starts peer i (a new process: a new generation).
 func (s *sim) add(i int) *simPeer {
 	cfg := s.cfg
@@ -93,6 +108,9 @@ func (s *sim) add(i int) *simPeer {
 		cfg.Seeds = []string{memAddr(0)}
 	}
 	seed := uint64(i + 1)
+	if s.trust != nil {
+		cfg.Trust = s.trust(i)
+	}
 	p := &simPeer{core: New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))), addr: addr, running: true}
 	p.core.Start(s.now, state.NodeID{Name: addr, Generation: uint64(s.now.UnixNano()), Addr: addr})
 	s.net.byAddr[addr] = p
@@ -128,7 +146,11 @@ func (s *sim) do(from *simPeer, out Output) {
 	for len(queue) > 0 {
 		f := queue[0]
 		queue = queue[1:]
-		b, err := f.from.core.Encode(f.out)
+		b, err := f.from.core.Encode(s.now, f.out)
+		if errors.Is(err, ErrAmplification) {
+			f.from.withheld++
+			continue
+		}
 		if err != nil {
 			s.tb.Fatalf("encode: %v", err)
 		}

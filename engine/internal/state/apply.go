@@ -58,17 +58,32 @@ func (c *Cluster) resolve(id NodeID, heartbeat uint64, now int64, out []Change) 
 			c.stale[id.Key()] = now
 			return nil, out
 		}
-		if len(c.byName) >= c.limits.MaxNodes {
+		if c.gate != nil && (!c.gate.Generation(id) || !c.gate.Admit(id)) {
 			return nil, out
+		}
+		if len(c.byName) >= c.limits.MaxNodes {
+			victim := ""
+			if c.gate != nil {
+				victim = c.gate.Evict(id)
+			}
+			v, ok := c.byName[victim]
+			if !ok || v == c.self {
+				return nil, out
+			}
+			c.drop(v)
+			c.stale[v.key] = now
 		}
 		delete(c.graves, id.Name)
 		n = newNode(id)
 		c.add(n)
 		out = append(out, Change{Kind: NodeJoined, Node: id})
-	case id.Generation < n.ID.Generation:
+	case id.Generation < n.ID.Generation && (c.gate == nil || !c.gate.Lower(id, n.ID)):
 		c.stale[id.Key()] = now
 		return nil, out
-	case id.Generation > n.ID.Generation:
+	case id.Generation != n.ID.Generation:
+		if id.Generation > n.ID.Generation && c.gate != nil && !c.gate.Generation(id) {
+			return nil, out
+		}
 		old := n.ID
 		c.drop(n)
 		c.stale[n.key] = now
@@ -84,7 +99,7 @@ func (c *Cluster) applyNode(nd *NodeDelta, now int64, push bool, out []Change, f
 	if n == nil {
 		return out, fresh
 	}
-	if nd.Heartbeat > n.Heartbeat {
+	if nd.Heartbeat > n.Heartbeat && c.heartbeatOK(n, nd.Heartbeat) {
 		c.setHeartbeat(n, nd.Heartbeat)
 		out = append(out, Change{Kind: HeartbeatAdvanced, Node: n.ID})
 	}

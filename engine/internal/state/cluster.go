@@ -37,6 +37,33 @@ type Cluster struct {
 	// digests naming them are not answered with "send me that node".
 	stale  map[uint64]int64
 	limits Limits
+	gate   Gate
+}
+
+// Gate judges what gossip from the network may change (issue 11's sanity
+// bounds); the caller sets it around each packet it merges. A nil Gate
+// admits everything, as local operations need.
+type Gate interface {
+	// Admit says whether a node never held may be added.
+	Admit(id NodeID) bool
+	// Evict is asked at MaxNodes: it names a held node to drop so that id
+	// gets in, or "" to refuse id.
+	Evict(id NodeID) string
+	// Generation says whether a new or restarted incarnation is plausible.
+	Generation(id NodeID) bool
+	// Heartbeat says whether a node's heartbeat may grow from prev to next.
+	Heartbeat(id NodeID, prev, next uint64) bool
+	// Lower says whether id, a lower generation than the held incarnation
+	// held, may replace it (a restart after the clock stepped back).
+	Lower(id, held NodeID) bool
+}
+
+// SetGate sets the gate of the merges to come (nil: none).
+func (c *Cluster) SetGate(g Gate) { c.gate = g }
+
+// heartbeatOK asks the gate about a remote heartbeat advance.
+func (c *Cluster) heartbeatOK(n *Node, next uint64) bool {
+	return c.gate == nil || c.gate.Heartbeat(n.ID, n.Heartbeat, next)
 }
 
 // grave remembers a removed node so that stale gossip cannot resurrect it:

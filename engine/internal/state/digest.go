@@ -150,7 +150,7 @@ func (c *Cluster) Compare(d *Digest, out []Change) (Comparison, []Change) {
 			}
 			continue
 		}
-		if n != c.self && line.Heartbeat > n.Heartbeat {
+		if n != c.self && line.Heartbeat > n.Heartbeat && c.heartbeatOK(n, line.Heartbeat) {
 			c.setHeartbeat(n, line.Heartbeat)
 			out = append(out, Change{Kind: HeartbeatAdvanced, Node: n.ID})
 		}

@@ -73,7 +73,7 @@ func (c *Cluster) Leave() {
 // it reports whether it advanced the heartbeat held for that incarnation.
 func (c *Cluster) Beat(name string, generation, heartbeat uint64) bool {
 	n, ok := c.byName[name]
-	if !ok || n == c.self || n.ID.Generation != generation || heartbeat <= n.Heartbeat {
+	if !ok || n == c.self || n.ID.Generation != generation || heartbeat <= n.Heartbeat || !c.heartbeatOK(n, heartbeat) {
 		return false
 	}
 	c.setHeartbeat(n, heartbeat)

@@ -63,6 +63,13 @@ type Packet struct {
 	Reply    ReplyMsg     // Reply
 	// Heartbeat is the sender's liveness counter (Beat).
 	Heartbeat uint64
+	// Token is the address-validation token: set on a Syn, echoed by the
+	// SynAck that answers it; 0 means none.
+	Token uint64
+	// Padding is filler the receiver ignores; only its length matters (a
+	// first Syn earns credit for the SynAck under the 3x rule). Decode
+	// reports its length without copying it out.
+	Padding int
 }
 
 // ReplyMsg answers an ask.
@@ -108,6 +115,13 @@ func Encode(p *Packet) ([]byte, error) {
 func encodePacket(root gen.Packet, p *Packet) error {
 	root.SetMagic(Magic)
 	root.SetVersion(Version)
+	root.SetToken(p.Token)
+	if p.Padding > 0 {
+		// Non-zero bytes: packed encoding would squeeze zeros to nothing.
+		if err := root.SetPadding(bytes.Repeat([]byte{0xa5}, p.Padding)); err != nil {
+			return err
+		}
+	}
 	if err := root.SetCluster(p.Cluster); err != nil {
 		return err
 	}
@@ -356,7 +370,17 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 	if root.Version() != Version {
 		return nil, ErrVersion
 	}
-	p = &Packet{}
+	p = &Packet{Token: root.Token()}
+	if root.HasPadding() {
+		// Its length only: a padded Syn is a first Syn to an address its
+		// sender has not validated, which a quiet peer still answers. The
+		// bytes stay in the message (Data is a view, not a copy).
+		pad, err := root.Padding()
+		if err != nil {
+			return nil, ErrMalformed
+		}
+		p.Padding = len(pad)
+	}
 	if p.Cluster, err = text(root.Cluster()); err != nil {
 		return nil, err
 	}

@@ -206,6 +206,26 @@ static int handle(const cJSON *req, cJSON *res, tp_buf *err) {
       if (*str(req, "name")) {
         pb_put_str(&w, CONFIG_NAME, str(req, "name"));
       }
+      /* The keyring: base64 keys, a passphrase, the plaintext stages. */
+      const cJSON *k;
+      cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(req, "keys")) {
+        size_t n = 0;
+        uint8_t *key = cJSON_IsString(k) ? b64_decode(k->valuestring, &n) : NULL;
+        if (key == NULL) {
+          return TP_ERR_INVALID_ARGUMENT;
+        }
+        pb_put_bytes(&w, CONFIG_KEYS, key, n);
+        free(key);
+      }
+      if (*str(req, "network_key")) {
+        pb_put_str(&w, CONFIG_NETWORK_KEY, str(req, "network_key"));
+      }
+      if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "accept_plaintext"))) {
+        pb_put_uint(&w, CONFIG_ACCEPT_PLAINTEXT, 1);
+      }
+      if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "send_plaintext"))) {
+        pb_put_uint(&w, CONFIG_SEND_PLAINTEXT, 1);
+      }
       if ((st = tp_engine_new(w.data, w.len, &engine, err)) != TP_OK) {
         return st;
       }
@@ -268,7 +288,45 @@ static int handle(const cJSON *req, cJSON *res, tp_buf *err) {
     cJSON_AddNumberToObject(o, "sets", (double)pb_uint(b, STATS_SETS));
     cJSON_AddNumberToObject(o, "says", (double)pb_uint(b, STATS_SAYS));
     cJSON_AddNumberToObject(o, "live_peers", (double)pb_uint(b, STATS_LIVE_PEERS));
+    cJSON *drops = cJSON_AddObjectToObject(o, "drops");
+    pb_field f;
+    char cause[256];
+    for (int i = 0; pb_find(b, STATS_DROPS, i, &f); i++) {
+      pb_str(pb_sub(f.bytes, 1), cause, sizeof cause);
+      cJSON_AddNumberToObject(drops, cause, (double)pb_uint(f.bytes, 2));
+    }
     tp_buf_free(&stats);
+    return TP_OK;
+  }
+  if (strcmp(cmd, "keyring") == 0) {
+    const char *op = str(req, "op");
+    if (strcmp(op, "list") != 0) {
+      size_t n = 0;
+      uint8_t *key = b64_decode(str(req, "cluster_key"), &n);
+      if (key == NULL) {
+        return TP_ERR_INVALID_ARGUMENT;
+      }
+      st = strcmp(op, "install") == 0 ? tp_engine_install_key(engine, key, n, err)
+           : strcmp(op, "use") == 0   ? tp_engine_use_key(engine, key, n, err)
+           : strcmp(op, "remove") == 0 ? tp_engine_remove_key(engine, key, n, err)
+                                       : TP_ERR_INVALID_ARGUMENT;
+      free(key);
+      if (st != TP_OK) {
+        return st;
+      }
+    }
+    tp_buf kr = {0};
+    if ((st = tp_engine_keys(engine, &kr, err)) != TP_OK) {
+      return st;
+    }
+    cJSON *arr = cJSON_AddArrayToObject(res, "keys");
+    pb_field f;
+    for (int i = 0; pb_find(buf_bytes(kr), KEYRING_KEYS, i, &f); i++) {
+      char *b = b64_encode(f.bytes.data, f.bytes.len);
+      cJSON_AddItemToArray(arr, cJSON_CreateString(b));
+      free(b);
+    }
+    tp_buf_free(&kr);
     return TP_OK;
   }
   if (strcmp(cmd, "get") == 0) {

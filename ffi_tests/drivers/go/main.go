@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,13 @@ type request struct {
 	Pattern   string        `json:"pattern"`
 	Reply     *engine.Value `json:"reply"`
 	Which     string        `json:"which"`
+	// start's keyring and keyring's operation (PROTOCOL.md).
+	Keys            []string `json:"keys"`
+	NetworkKey      string   `json:"network_key"`
+	AcceptPlaintext bool     `json:"accept_plaintext"`
+	SendPlaintext   bool     `json:"send_plaintext"`
+	Op              string   `json:"op"`
+	ClusterKey      string   `json:"cluster_key"`
 }
 
 type driver struct {
@@ -84,6 +92,15 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 			cfg.Cluster = r.Cluster
 			cfg.Seeds = r.Seeds
 			cfg.Name = r.Name
+			for _, k := range r.Keys {
+				b, err := base64.StdEncoding.DecodeString(k)
+				if err != nil {
+					return nil, fmt.Errorf("keys: %w", err)
+				}
+				cfg.Security.Keys = append(cfg.Security.Keys, b)
+			}
+			cfg.Security.NetworkKey = r.NetworkKey
+			cfg.Security.AcceptPlaintext, cfg.Security.SendPlaintext = r.AcceptPlaintext, r.SendPlaintext
 			p, err := engine.New(cfg)
 			if err != nil {
 				return nil, err
@@ -101,14 +118,19 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		}
 		return nil, d.peer.Set(r.Key, v, engine.ExpiresAtMillis(r.ExpiresAt))
 	case "get":
-		v, ok := d.peer.GetRemote(r.Peer, r.Key)
-		res := map[string]any{"found": ok}
-		if ok {
-			res["value"] = v
+		kv, err := d.peer.Lookup(r.Peer, r.Key)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			return map[string]any{"found": false}, nil
+		case err != nil:
+			return nil, err
 		}
-		return res, nil
+		return map[string]any{"found": true, "value": kv.Value}, nil
 	case "keys":
-		keys := d.peer.GetRemoteKeys(r.Peer)
+		keys, err := d.peer.KeysOf(r.Peer)
+		if err != nil {
+			return nil, err
+		}
 		if keys == nil {
 			keys = []string{}
 		}
@@ -188,12 +210,42 @@ func (d *driver) handle(r *request) (map[string]any, error) {
 		s := d.peer.Stats()
 		return map[string]any{"stats": map[string]any{
 			"foreign_cluster": s.ForeignCluster, "events_dropped": s.EventsDropped,
-			"sets": s.Sets, "says": s.Says, "live_peers": s.LivePeers,
+			"sets": s.Sets, "says": s.Says, "live_peers": s.LivePeers, "drops": s.DropCauses(),
 		}}, nil
+	case "keyring":
+		return d.keyring(r)
 	case "stop":
 		return nil, d.peer.Stop(ctx)
 	}
 	return nil, fmt.Errorf("unknown command %q", r.Cmd)
+}
+
+// keyring runs one keyring operation and reports the keys after it.
+func (d *driver) keyring(r *request) (map[string]any, error) {
+	if r.Op != "list" {
+		key, err := base64.StdEncoding.DecodeString(r.ClusterKey)
+		if err != nil {
+			return nil, fmt.Errorf("cluster_key: %w", err)
+		}
+		switch r.Op {
+		case "install":
+			err = d.peer.InstallKey(key)
+		case "use":
+			err = d.peer.UseKey(key)
+		case "remove":
+			err = d.peer.RemoveKey(key)
+		default:
+			err = fmt.Errorf("unknown keyring op %q", r.Op)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	keys := []string{}
+	for _, k := range d.peer.ClusterKeys() {
+		keys = append(keys, base64.StdEncoding.EncodeToString(k))
+	}
+	return map[string]any{"keys": keys}, nil
 }
 
 func (d *driver) sayOptions(r *request) []engine.SayOption {

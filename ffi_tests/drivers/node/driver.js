@@ -62,6 +62,11 @@ async function handle(r) {
       if (!peer) {
         const options = { preset: 'local', cluster: r.cluster || undefined };
         if (r.name) options.name = r.name;
+        // The keyring (base64 keys, a passphrase, the plaintext stages).
+        if (r.keys && r.keys.length) options.keys = r.keys.map((k) => Buffer.from(k, 'base64'));
+        if (r.network_key) options.networkKey = r.network_key;
+        if (r.accept_plaintext) options.acceptPlaintext = true;
+        if (r.send_plaintext) options.sendPlaintext = true;
         peer = new Telepathine(0, r.seeds || [], options);
         peer.on('error', (e, name) => process.stderr.write(`node-driver: a '${name}' handler threw: ${e && e.stack}\n`));
       }
@@ -98,8 +103,19 @@ async function handle(r) {
           sets: s.sets,
           says: s.says,
           live_peers: s.livePeers,
+          drops: s.drops,
         },
       };
+    }
+    case 'keyring': {
+      if (r.op !== 'list') {
+        const key = Buffer.from(r.cluster_key || '', 'base64');
+        if (r.op === 'install') peer.installKey(key);
+        else if (r.op === 'use') peer.useKey(key);
+        else if (r.op === 'remove') peer.removeKey(key);
+        else throw new Error(`unknown keyring op ${JSON.stringify(r.op)}`);
+      }
+      return { keys: peer.clusterKeys().map((k) => k.toString('base64')) };
     }
     case 'ask': {
       const replies = await peer.ask(r.event, toJS(r.value), r.timeout_ms);

@@ -117,8 +117,11 @@ class Driver:
                     "sets": s.sets,
                     "says": s.says,
                     "live_peers": s.live_peers,
+                    "drops": dict(s.drops),
                 }
             }
+        if cmd == "keyring":
+            return self.keyring(p, r)
         if cmd == "ask":
             replies = p.ask(r["event"], to_python(r.get("value")), r["timeout_ms"] / 1000)
             return {"replies": [{"peer": k, "value": from_python(v)} for k, v in replies.items()]}
@@ -141,10 +144,32 @@ class Driver:
     def start(self, r: dict[str, Any]) -> dict[str, Any]:
         if self.peer is None:
             self.peer = Peer(
-                0, r.get("seeds") or [], r.get("cluster") or None, preset="local", name=r.get("name") or None
+                0,
+                r.get("seeds") or [],
+                r.get("cluster") or None,
+                preset="local",
+                name=r.get("name") or None,
+                keys=[base64.b64decode(k) for k in r.get("keys") or []],
+                network_key=r.get("network_key") or None,
+                accept_plaintext=bool(r.get("accept_plaintext")),
+                send_plaintext=bool(r.get("send_plaintext")),
             )
         self.peer.start()
         return {"name": self.peer.name, "addr": self.peer.address}
+
+    def keyring(self, p: Peer, r: dict[str, Any]) -> dict[str, Any]:
+        op = r.get("op")
+        if op != "list":
+            key = base64.b64decode(r.get("cluster_key") or "")
+            if op == "install":
+                p.install_key(key)
+            elif op == "use":
+                p.use_key(key)
+            elif op == "remove":
+                p.remove_key(key)
+            else:
+                raise ValueError(f"unknown keyring op {op!r}")
+        return {"keys": [base64.b64encode(k).decode("ascii") for k in p.cluster_keys()]}
 
     def hear(self, p: Peer, pattern: str, reply: Any) -> None:
         answer = to_python(reply) if reply is not None else None

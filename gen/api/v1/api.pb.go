@@ -341,9 +341,44 @@ type Config struct {
 	// peer advertises itself or a seed is written) go to its value (NAT,
 	// port forwarding). Default none. (Number 40: 35-39 left to fields being
 	// added alongside.)
-	AddressMap    map[string]string `protobuf:"bytes,40,rep,name=address_map,json=addressMap,proto3" json:"address_map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AddressMap map[string]string `protobuf:"bytes,40,rep,name=address_map,json=addressMap,proto3" json:"address_map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Cluster keys: AES-256 keys of exactly 32 bytes. The first is the
+	// primary (it seals what this peer sends); every key opens what arrives.
+	// Default none: plain mode, every packet still carries a CRC-32C.
+	Keys [][]byte `protobuf:"bytes,41,rep,name=keys,proto3" json:"keys,omitempty"`
+	// A passphrase from which a key is derived (argon2id salted with the
+	// cluster name) and put first, as the primary. The reference library's
+	// `network` option. Default none.
+	NetworkKey string `protobuf:"bytes,42,opt,name=network_key,json=networkKey,proto3" json:"network_key,omitempty"`
+	// Keeps accepting plaintext packets although keys are set (upgrade
+	// stages 1 and 2). Default false.
+	AcceptPlaintext bool `protobuf:"varint,43,opt,name=accept_plaintext,json=acceptPlaintext,proto3" json:"accept_plaintext,omitempty"`
+	// Keeps sending plaintext although keys are set (upgrade stage 1).
+	// Default false.
+	SendPlaintext bool `protobuf:"varint,44,opt,name=send_plaintext,json=sendPlaintext,proto3" json:"send_plaintext,omitempty"`
+	// A directory where the last generation is persisted, so a restart always
+	// wins, even after the clock stepped back. Default none.
+	StateDir string `protobuf:"bytes,45,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
+	// Liveness (engine.Config.Liveness): how many peers watch each peer on
+	// the ring and receive its one-way beats. Default 3, at most 16.
+	Watchers uint32 `protobuf:"varint,46,opt,name=watchers,proto3" json:"watchers,omitempty"`
+	// Live suspicions needed before a peer is declared dead (at most
+	// watchers). Default: watchers.
+	Quorum uint32 `protobuf:"varint,47,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	// A quiet cluster sends one fingerprint Syn to one peer this often.
+	// Default 15 gossip intervals.
+	QuietIntervalMs uint64 `protobuf:"varint,48,opt,name=quiet_interval_ms,json=quietIntervalMs,proto3" json:"quiet_interval_ms,omitempty"`
+	// A full digest goes out this often when nothing asks for one. Default
+	// 10 minutes.
+	FullDigestPeriodMs uint64 `protobuf:"varint,49,opt,name=full_digest_period_ms,json=fullDigestPeriodMs,proto3" json:"full_digest_period_ms,omitempty"`
+	// How long a quorum of suspicions must hold before the verdict (time for
+	// the accused to refute). Default 2 gossip intervals.
+	SuspectGraceMs uint64 `protobuf:"varint,50,opt,name=suspect_grace_ms,json=suspectGraceMs,proto3" json:"suspect_grace_ms,omitempty"`
+	// Bound of the leave announcement of stop/close when no deadline is
+	// given. Default 200 ms.
+	LeaveTimeoutMs uint64 `protobuf:"varint,51,opt,name=leave_timeout_ms,json=leaveTimeoutMs,proto3" json:"leave_timeout_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -621,6 +656,83 @@ func (x *Config) GetAddressMap() map[string]string {
 	return nil
 }
 
+func (x *Config) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *Config) GetNetworkKey() string {
+	if x != nil {
+		return x.NetworkKey
+	}
+	return ""
+}
+
+func (x *Config) GetAcceptPlaintext() bool {
+	if x != nil {
+		return x.AcceptPlaintext
+	}
+	return false
+}
+
+func (x *Config) GetSendPlaintext() bool {
+	if x != nil {
+		return x.SendPlaintext
+	}
+	return false
+}
+
+func (x *Config) GetStateDir() string {
+	if x != nil {
+		return x.StateDir
+	}
+	return ""
+}
+
+func (x *Config) GetWatchers() uint32 {
+	if x != nil {
+		return x.Watchers
+	}
+	return 0
+}
+
+func (x *Config) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+func (x *Config) GetQuietIntervalMs() uint64 {
+	if x != nil {
+		return x.QuietIntervalMs
+	}
+	return 0
+}
+
+func (x *Config) GetFullDigestPeriodMs() uint64 {
+	if x != nil {
+		return x.FullDigestPeriodMs
+	}
+	return 0
+}
+
+func (x *Config) GetSuspectGraceMs() uint64 {
+	if x != nil {
+		return x.SuspectGraceMs
+	}
+	return 0
+}
+
+func (x *Config) GetLeaveTimeoutMs() uint64 {
+	if x != nil {
+		return x.LeaveTimeoutMs
+	}
+	return 0
+}
+
 // Value is bytes with their encoding tag.
 type Value struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -805,6 +917,53 @@ func (x *KeyList) GetKeys() []string {
 	return nil
 }
 
+// Keyring is the cluster keys installed in an engine, primary first
+// (tp_engine_keys). Named apart from KeyList, which holds state keys.
+type Keyring struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The 32-byte keys; the first is the primary. Empty in plain mode.
+	Keys          [][]byte `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Keyring) Reset() {
+	*x = Keyring{}
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Keyring) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Keyring) ProtoMessage() {}
+
+func (x *Keyring) ProtoReflect() protoreflect.Message {
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Keyring.ProtoReflect.Descriptor instead.
+func (*Keyring) Descriptor() ([]byte, []int) {
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Keyring) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 // PeerInfo describes another peer as the local one sees it.
 type PeerInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -828,7 +987,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[4]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +999,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[4]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1012,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PeerInfo) GetName() string {
@@ -916,7 +1075,7 @@ type PeerList struct {
 
 func (x *PeerList) Reset() {
 	*x = PeerList{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[5]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1087,7 @@ func (x *PeerList) String() string {
 func (*PeerList) ProtoMessage() {}
 
 func (x *PeerList) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[5]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1100,7 @@ func (x *PeerList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerList.ProtoReflect.Descriptor instead.
 func (*PeerList) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PeerList) GetPeers() []*PeerInfo {
@@ -970,7 +1129,7 @@ type EngineInfo struct {
 
 func (x *EngineInfo) Reset() {
 	*x = EngineInfo{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[6]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1141,7 @@ func (x *EngineInfo) String() string {
 func (*EngineInfo) ProtoMessage() {}
 
 func (x *EngineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[6]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1154,7 @@ func (x *EngineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EngineInfo.ProtoReflect.Descriptor instead.
 func (*EngineInfo) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EngineInfo) GetName() string {
@@ -1046,7 +1205,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[7]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1217,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[7]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1230,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Reply) GetPeer() string {
@@ -1100,7 +1259,7 @@ type AskReplies struct {
 
 func (x *AskReplies) Reset() {
 	*x = AskReplies{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[8]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1271,7 @@ func (x *AskReplies) String() string {
 func (*AskReplies) ProtoMessage() {}
 
 func (x *AskReplies) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[8]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1284,7 @@ func (x *AskReplies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskReplies.ProtoReflect.Descriptor instead.
 func (*AskReplies) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AskReplies) GetReplies() []*Reply {
@@ -1165,7 +1324,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[9]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1336,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[9]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1349,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Event) GetName() string {
@@ -1381,6 +1540,55 @@ func (*Event_PeerAlive) isEvent_Kind() {}
 
 func (*Event_PeerDead) isEvent_Kind() {}
 
+// EventBatch is what tp_events_poll_many returns: events of one stream in
+// the order they happened, as many as were queued (up to the caller's
+// maximum). On the wire it is the concatenation of (tag 1, length, Event),
+// so a reader without this message can also split it.
+type EventBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, oldest first.
+	Events        []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventBatch) Reset() {
+	*x = EventBatch{}
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventBatch) ProtoMessage() {}
+
+func (x *EventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
+func (*EventBatch) Descriptor() ([]byte, []int) {
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *EventBatch) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 // Lifecycle is the detail of a start or stop event (none yet).
 type Lifecycle struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1390,7 +1598,7 @@ type Lifecycle struct {
 
 func (x *Lifecycle) Reset() {
 	*x = Lifecycle{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[10]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1610,7 @@ func (x *Lifecycle) String() string {
 func (*Lifecycle) ProtoMessage() {}
 
 func (x *Lifecycle) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[10]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1623,7 @@ func (x *Lifecycle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lifecycle.ProtoReflect.Descriptor instead.
 func (*Lifecycle) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 // KeyChange is the detail of a set, delete or expired event.
@@ -1433,7 +1641,7 @@ type KeyChange struct {
 
 func (x *KeyChange) Reset() {
 	*x = KeyChange{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[11]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1653,7 @@ func (x *KeyChange) String() string {
 func (*KeyChange) ProtoMessage() {}
 
 func (x *KeyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[11]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1666,7 @@ func (x *KeyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyChange.ProtoReflect.Descriptor instead.
 func (*KeyChange) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeyChange) GetKey() string {
@@ -1497,7 +1705,7 @@ type Said struct {
 
 func (x *Said) Reset() {
 	*x = Said{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[12]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1717,7 @@ func (x *Said) String() string {
 func (*Said) ProtoMessage() {}
 
 func (x *Said) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[12]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1730,7 @@ func (x *Said) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Said.ProtoReflect.Descriptor instead.
 func (*Said) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Said) GetEvent() string {
@@ -1563,7 +1771,7 @@ type Asked struct {
 
 func (x *Asked) Reset() {
 	*x = Asked{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[13]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1783,7 @@ func (x *Asked) String() string {
 func (*Asked) ProtoMessage() {}
 
 func (x *Asked) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[13]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1796,7 @@ func (x *Asked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Asked.ProtoReflect.Descriptor instead.
 func (*Asked) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Asked) GetEvent() string {
@@ -1629,7 +1837,7 @@ type PeerChange struct {
 
 func (x *PeerChange) Reset() {
 	*x = PeerChange{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[14]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1849,7 @@ func (x *PeerChange) String() string {
 func (*PeerChange) ProtoMessage() {}
 
 func (x *PeerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[14]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1862,7 @@ func (x *PeerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerChange.ProtoReflect.Descriptor instead.
 func (*PeerChange) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 // TransportStats counts the bytes and packets of each protocol.
@@ -1692,7 +1900,7 @@ type TransportStats struct {
 
 func (x *TransportStats) Reset() {
 	*x = TransportStats{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[15]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1912,7 @@ func (x *TransportStats) String() string {
 func (*TransportStats) ProtoMessage() {}
 
 func (x *TransportStats) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[15]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1925,7 @@ func (x *TransportStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportStats.ProtoReflect.Descriptor instead.
 func (*TransportStats) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TransportStats) GetUdpPacketsSent() uint64 {
@@ -1871,14 +2079,19 @@ type Stats struct {
 	// Out-of-order runs waiting for their gap to fill.
 	PendingRuns uint64 `protobuf:"varint,27,opt,name=pending_runs,json=pendingRuns,proto3" json:"pending_runs,omitempty"`
 	// The transport's counters.
-	Transport     *TransportStats `protobuf:"bytes,28,opt,name=transport,proto3" json:"transport,omitempty"`
+	Transport *TransportStats `protobuf:"bytes,28,opt,name=transport,proto3" json:"transport,omitempty"`
+	// Incoming packets dropped, by cause ("malformed", "foreign_cluster",
+	// the security causes...): every counter of the engine's
+	// Stats.DropCauses, so a cause added to the engine shows up here without
+	// a schema change.
+	Drops         map[string]uint64 `protobuf:"bytes,29,rep,name=drops,proto3" json:"drops,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[16]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +2103,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_telepathine_api_v1_api_proto_msgTypes[16]
+	mi := &file_telepathine_api_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +2116,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_telepathine_api_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Stats) GetRounds() uint64 {
@@ -2102,11 +2315,18 @@ func (x *Stats) GetTransport() *TransportStats {
 	return nil
 }
 
+func (x *Stats) GetDrops() map[string]uint64 {
+	if x != nil {
+		return x.Drops
+	}
+	return nil
+}
+
 var File_telepathine_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\x8a\v\n" +
+	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\x95\x0e\n" +
 	"\x06Config\x122\n" +
 	"\x06preset\x18\x01 \x01(\x0e2\x1a.telepathine.api.v1.PresetR\x06preset\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2149,7 +2369,19 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\x0equiet_after_ms\x18! \x01(\x04R\fquietAfterMs\x12&\n" +
 	"\x0fpush_direct_max\x18\" \x01(\rR\rpushDirectMax\x12K\n" +
 	"\vaddress_map\x18( \x03(\v2*.telepathine.api.v1.Config.AddressMapEntryR\n" +
-	"addressMap\x1a=\n" +
+	"addressMap\x12\x12\n" +
+	"\x04keys\x18) \x03(\fR\x04keys\x12\x1f\n" +
+	"\vnetwork_key\x18* \x01(\tR\n" +
+	"networkKey\x12)\n" +
+	"\x10accept_plaintext\x18+ \x01(\bR\x0facceptPlaintext\x12%\n" +
+	"\x0esend_plaintext\x18, \x01(\bR\rsendPlaintext\x12\x1b\n" +
+	"\tstate_dir\x18- \x01(\tR\bstateDir\x12\x1a\n" +
+	"\bwatchers\x18. \x01(\rR\bwatchers\x12\x16\n" +
+	"\x06quorum\x18/ \x01(\rR\x06quorum\x12*\n" +
+	"\x11quiet_interval_ms\x180 \x01(\x04R\x0fquietIntervalMs\x121\n" +
+	"\x15full_digest_period_ms\x181 \x01(\x04R\x12fullDigestPeriodMs\x12(\n" +
+	"\x10suspect_grace_ms\x182 \x01(\x04R\x0esuspectGraceMs\x12(\n" +
+	"\x10leave_timeout_ms\x183 \x01(\x04R\x0eleaveTimeoutMs\x1a=\n" +
 	"\x0fAddressMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
@@ -2163,7 +2395,9 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\rexpires_at_ms\x18\x04 \x01(\x03R\vexpiresAtMs\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\x04R\aversion\"\x1d\n" +
 	"\aKeyList\x12\x12\n" +
-	"\x04keys\x18\x01 \x03(\tR\x04keys\"\xd1\x01\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\"\x1d\n" +
+	"\aKeyring\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\fR\x04keys\"\xd1\x01\n" +
 	"\bPeerInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x123\n" +
@@ -2206,7 +2440,10 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"peer_alive\x18\x12 \x01(\v2\x1e.telepathine.api.v1.PeerChangeH\x00R\tpeerAlive\x12=\n" +
 	"\tpeer_dead\x18\x13 \x01(\v2\x1e.telepathine.api.v1.PeerChangeH\x00R\bpeerDeadB\x06\n" +
-	"\x04kind\"\v\n" +
+	"\x04kind\"?\n" +
+	"\n" +
+	"EventBatch\x121\n" +
+	"\x06events\x18\x01 \x03(\v2\x19.telepathine.api.v1.EventR\x06events\"\v\n" +
 	"\tLifecycle\"r\n" +
 	"\tKeyChange\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
@@ -2239,7 +2476,7 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"bad_frames\x18\v \x01(\x04R\tbadFrames\x12!\n" +
 	"\fconns_opened\x18\f \x01(\x04R\vconnsOpened\x12!\n" +
-	"\fconns_closed\x18\r \x01(\x04R\vconnsClosed\"\xf6\b\n" +
+	"\fconns_closed\x18\r \x01(\x04R\vconnsClosed\"\xec\t\n" +
 	"\x05Stats\x12\x16\n" +
 	"\x06rounds\x18\x01 \x01(\x04R\x06rounds\x12\x12\n" +
 	"\x04sets\x18\x02 \x01(\x04R\x04sets\x12\x12\n" +
@@ -2273,11 +2510,16 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"dead_peers\x18\x19 \x01(\x04R\tdeadPeers\x12\x12\n" +
 	"\x04keys\x18\x1a \x01(\x04R\x04keys\x12!\n" +
 	"\fpending_runs\x18\x1b \x01(\x04R\vpendingRuns\x12@\n" +
-	"\ttransport\x18\x1c \x01(\v2\".telepathine.api.v1.TransportStatsR\ttransport\x1a>\n" +
+	"\ttransport\x18\x1c \x01(\v2\".telepathine.api.v1.TransportStatsR\ttransport\x12:\n" +
+	"\x05drops\x18\x1d \x03(\v2$.telepathine.api.v1.Stats.DropsEntryR\x05drops\x1a>\n" +
 	"\x10PacketsSentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1aB\n" +
 	"\x14PacketsReceivedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"DropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*R\n" +
 	"\x06Preset\x12\x16\n" +
@@ -2313,7 +2555,7 @@ func file_telepathine_api_v1_api_proto_rawDescGZIP() []byte {
 }
 
 var file_telepathine_api_v1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_telepathine_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_telepathine_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_telepathine_api_v1_api_proto_goTypes = []any{
 	(Preset)(0),            // 0: telepathine.api.v1.Preset
 	(TransportMode)(0),     // 1: telepathine.api.v1.TransportMode
@@ -2323,54 +2565,59 @@ var file_telepathine_api_v1_api_proto_goTypes = []any{
 	(*Value)(nil),          // 5: telepathine.api.v1.Value
 	(*KeyValue)(nil),       // 6: telepathine.api.v1.KeyValue
 	(*KeyList)(nil),        // 7: telepathine.api.v1.KeyList
-	(*PeerInfo)(nil),       // 8: telepathine.api.v1.PeerInfo
-	(*PeerList)(nil),       // 9: telepathine.api.v1.PeerList
-	(*EngineInfo)(nil),     // 10: telepathine.api.v1.EngineInfo
-	(*Reply)(nil),          // 11: telepathine.api.v1.Reply
-	(*AskReplies)(nil),     // 12: telepathine.api.v1.AskReplies
-	(*Event)(nil),          // 13: telepathine.api.v1.Event
-	(*Lifecycle)(nil),      // 14: telepathine.api.v1.Lifecycle
-	(*KeyChange)(nil),      // 15: telepathine.api.v1.KeyChange
-	(*Said)(nil),           // 16: telepathine.api.v1.Said
-	(*Asked)(nil),          // 17: telepathine.api.v1.Asked
-	(*PeerChange)(nil),     // 18: telepathine.api.v1.PeerChange
-	(*TransportStats)(nil), // 19: telepathine.api.v1.TransportStats
-	(*Stats)(nil),          // 20: telepathine.api.v1.Stats
-	nil,                    // 21: telepathine.api.v1.Config.AddressMapEntry
-	nil,                    // 22: telepathine.api.v1.Stats.PacketsSentEntry
-	nil,                    // 23: telepathine.api.v1.Stats.PacketsReceivedEntry
+	(*Keyring)(nil),        // 8: telepathine.api.v1.Keyring
+	(*PeerInfo)(nil),       // 9: telepathine.api.v1.PeerInfo
+	(*PeerList)(nil),       // 10: telepathine.api.v1.PeerList
+	(*EngineInfo)(nil),     // 11: telepathine.api.v1.EngineInfo
+	(*Reply)(nil),          // 12: telepathine.api.v1.Reply
+	(*AskReplies)(nil),     // 13: telepathine.api.v1.AskReplies
+	(*Event)(nil),          // 14: telepathine.api.v1.Event
+	(*EventBatch)(nil),     // 15: telepathine.api.v1.EventBatch
+	(*Lifecycle)(nil),      // 16: telepathine.api.v1.Lifecycle
+	(*KeyChange)(nil),      // 17: telepathine.api.v1.KeyChange
+	(*Said)(nil),           // 18: telepathine.api.v1.Said
+	(*Asked)(nil),          // 19: telepathine.api.v1.Asked
+	(*PeerChange)(nil),     // 20: telepathine.api.v1.PeerChange
+	(*TransportStats)(nil), // 21: telepathine.api.v1.TransportStats
+	(*Stats)(nil),          // 22: telepathine.api.v1.Stats
+	nil,                    // 23: telepathine.api.v1.Config.AddressMapEntry
+	nil,                    // 24: telepathine.api.v1.Stats.PacketsSentEntry
+	nil,                    // 25: telepathine.api.v1.Stats.PacketsReceivedEntry
+	nil,                    // 26: telepathine.api.v1.Stats.DropsEntry
 }
 var file_telepathine_api_v1_api_proto_depIdxs = []int32{
 	0,  // 0: telepathine.api.v1.Config.preset:type_name -> telepathine.api.v1.Preset
 	1,  // 1: telepathine.api.v1.Config.transport_mode:type_name -> telepathine.api.v1.TransportMode
-	21, // 2: telepathine.api.v1.Config.address_map:type_name -> telepathine.api.v1.Config.AddressMapEntry
+	23, // 2: telepathine.api.v1.Config.address_map:type_name -> telepathine.api.v1.Config.AddressMapEntry
 	2,  // 3: telepathine.api.v1.Value.encoding:type_name -> telepathine.api.v1.Encoding
 	5,  // 4: telepathine.api.v1.KeyValue.value:type_name -> telepathine.api.v1.Value
 	3,  // 5: telepathine.api.v1.PeerInfo.state:type_name -> telepathine.api.v1.PeerState
-	8,  // 6: telepathine.api.v1.PeerList.peers:type_name -> telepathine.api.v1.PeerInfo
+	9,  // 6: telepathine.api.v1.PeerList.peers:type_name -> telepathine.api.v1.PeerInfo
 	5,  // 7: telepathine.api.v1.Reply.value:type_name -> telepathine.api.v1.Value
-	11, // 8: telepathine.api.v1.AskReplies.replies:type_name -> telepathine.api.v1.Reply
-	14, // 9: telepathine.api.v1.Event.start:type_name -> telepathine.api.v1.Lifecycle
-	14, // 10: telepathine.api.v1.Event.stop:type_name -> telepathine.api.v1.Lifecycle
-	15, // 11: telepathine.api.v1.Event.set:type_name -> telepathine.api.v1.KeyChange
-	15, // 12: telepathine.api.v1.Event.delete:type_name -> telepathine.api.v1.KeyChange
-	15, // 13: telepathine.api.v1.Event.expired:type_name -> telepathine.api.v1.KeyChange
-	16, // 14: telepathine.api.v1.Event.say:type_name -> telepathine.api.v1.Said
-	17, // 15: telepathine.api.v1.Event.ask:type_name -> telepathine.api.v1.Asked
-	18, // 16: telepathine.api.v1.Event.peer_new:type_name -> telepathine.api.v1.PeerChange
-	18, // 17: telepathine.api.v1.Event.peer_alive:type_name -> telepathine.api.v1.PeerChange
-	18, // 18: telepathine.api.v1.Event.peer_dead:type_name -> telepathine.api.v1.PeerChange
-	5,  // 19: telepathine.api.v1.KeyChange.value:type_name -> telepathine.api.v1.Value
-	5,  // 20: telepathine.api.v1.Said.data:type_name -> telepathine.api.v1.Value
-	5,  // 21: telepathine.api.v1.Asked.data:type_name -> telepathine.api.v1.Value
-	22, // 22: telepathine.api.v1.Stats.packets_sent:type_name -> telepathine.api.v1.Stats.PacketsSentEntry
-	23, // 23: telepathine.api.v1.Stats.packets_received:type_name -> telepathine.api.v1.Stats.PacketsReceivedEntry
-	19, // 24: telepathine.api.v1.Stats.transport:type_name -> telepathine.api.v1.TransportStats
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	12, // 8: telepathine.api.v1.AskReplies.replies:type_name -> telepathine.api.v1.Reply
+	16, // 9: telepathine.api.v1.Event.start:type_name -> telepathine.api.v1.Lifecycle
+	16, // 10: telepathine.api.v1.Event.stop:type_name -> telepathine.api.v1.Lifecycle
+	17, // 11: telepathine.api.v1.Event.set:type_name -> telepathine.api.v1.KeyChange
+	17, // 12: telepathine.api.v1.Event.delete:type_name -> telepathine.api.v1.KeyChange
+	17, // 13: telepathine.api.v1.Event.expired:type_name -> telepathine.api.v1.KeyChange
+	18, // 14: telepathine.api.v1.Event.say:type_name -> telepathine.api.v1.Said
+	19, // 15: telepathine.api.v1.Event.ask:type_name -> telepathine.api.v1.Asked
+	20, // 16: telepathine.api.v1.Event.peer_new:type_name -> telepathine.api.v1.PeerChange
+	20, // 17: telepathine.api.v1.Event.peer_alive:type_name -> telepathine.api.v1.PeerChange
+	20, // 18: telepathine.api.v1.Event.peer_dead:type_name -> telepathine.api.v1.PeerChange
+	14, // 19: telepathine.api.v1.EventBatch.events:type_name -> telepathine.api.v1.Event
+	5,  // 20: telepathine.api.v1.KeyChange.value:type_name -> telepathine.api.v1.Value
+	5,  // 21: telepathine.api.v1.Said.data:type_name -> telepathine.api.v1.Value
+	5,  // 22: telepathine.api.v1.Asked.data:type_name -> telepathine.api.v1.Value
+	24, // 23: telepathine.api.v1.Stats.packets_sent:type_name -> telepathine.api.v1.Stats.PacketsSentEntry
+	25, // 24: telepathine.api.v1.Stats.packets_received:type_name -> telepathine.api.v1.Stats.PacketsReceivedEntry
+	21, // 25: telepathine.api.v1.Stats.transport:type_name -> telepathine.api.v1.TransportStats
+	26, // 26: telepathine.api.v1.Stats.drops:type_name -> telepathine.api.v1.Stats.DropsEntry
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_telepathine_api_v1_api_proto_init() }
@@ -2378,7 +2625,7 @@ func file_telepathine_api_v1_api_proto_init() {
 	if File_telepathine_api_v1_api_proto != nil {
 		return
 	}
-	file_telepathine_api_v1_api_proto_msgTypes[9].OneofWrappers = []any{
+	file_telepathine_api_v1_api_proto_msgTypes[10].OneofWrappers = []any{
 		(*Event_Start)(nil),
 		(*Event_Stop)(nil),
 		(*Event_Set)(nil),
@@ -2396,7 +2643,7 @@ func file_telepathine_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_telepathine_api_v1_api_proto_rawDesc), len(file_telepathine_api_v1_api_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

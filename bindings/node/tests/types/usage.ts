@@ -53,6 +53,14 @@ async function flow(): Promise<void> {
   const info = peer.peerInfo()[0];
   const gen: bigint = info.generation;
   const dropped: number = peer.stats().eventsDropped;
+  const authDrops: number | undefined = peer.stats().drops['malformed'];
+  const next = Buffer.alloc(32, 7);
+  peer.installKey(next).useKey(next).setPlaintext({ accept: true, send: false });
+  const ring: Buffer[] = peer.clusterKeys();
+  peer.removeKey(ring[ring.length - 1]);
+  const secure = new Telepathine(0, [], { keys: [next], networkKey: 'pass', acceptPlaintext: true, sendPlaintext: false, stateDir: '/tmp/tp' });
+  secure.close();
+  console.log(authDrops);
   console.log(v, deleted, live, all, gen, dropped, abiVersion().major, peer.info().cluster);
   try {
     peer.set('', 'x');

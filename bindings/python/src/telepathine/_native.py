@@ -27,9 +27,10 @@ from typing import Any
 
 from .errors import AbiMismatchError, ForkError, TelepathineError, error_for
 
-# The ABI this package is written against: a library 1.n with n >= 0 fits.
+# The ABI this package is written against: a library 1.n with n >= 1 fits
+# (1.1 added the cluster keyring).
 ABI_MAJOR = 1
-ABI_MINOR = 0
+ABI_MINOR = 1
 
 # Statuses (cgo/telepathine.h).
 OK = 0
@@ -116,6 +117,13 @@ _PROTOS: dict[str, tuple[Any, list[Any]]] = {
     "tp_events_open": (c_int, [c_uint64, c_char_p, c_size_t, c_uint32, POINTER(c_uint64), BufP]),
     "tp_events_poll": (c_int, [c_uint64, c_int64, BufP, BufP]),
     "tp_events_close": (c_int, [c_uint64, BufP]),
+    # The cluster keyring (ABI 1.1).
+    "tp_engine_install_key": (c_int, [c_uint64, c_char_p, c_size_t, BufP]),
+    "tp_engine_use_key": (c_int, [c_uint64, c_char_p, c_size_t, BufP]),
+    "tp_engine_remove_key": (c_int, [c_uint64, c_char_p, c_size_t, BufP]),
+    "tp_engine_keys": (c_int, [c_uint64, BufP, BufP]),
+    "tp_engine_set_plaintext": (c_int, [c_uint64, c_int, c_int, BufP]),
+    "tp_events_poll_many": (c_int, [c_uint64, c_int64, c_uint32, BufP, BufP]),
 }
 
 for _name, (_restype, _argtypes) in _PROTOS.items():
@@ -158,6 +166,20 @@ engine_reply = lib.tp_engine_reply
 events_open = lib.tp_events_open
 events_poll = lib.tp_events_poll
 events_close = lib.tp_events_close
+engine_install_key = lib.tp_engine_install_key
+engine_use_key = lib.tp_engine_use_key
+engine_remove_key = lib.tp_engine_remove_key
+engine_keys = lib.tp_engine_keys
+engine_set_plaintext = lib.tp_engine_set_plaintext
+events_poll_many = lib.tp_events_poll_many
+
+# tp_engine_set never blocks and never waits for anything a Python thread
+# holds (no Go thread calls into Python in this package: events come
+# through poll streams), so it is also bound without releasing the GIL: the
+# release and re-acquisition cost a good part of a set() call.
+_pylib = ctypes.PyDLL(LIB_PATH)
+engine_set_nogil = _pylib.tp_engine_set
+engine_set_nogil.restype, engine_set_nogil.argtypes = _PROTOS["tp_engine_set"]
 
 # ------------------------------------------------------------------ fork
 # A child of fork() (without exec) has the parent's memory but none of the

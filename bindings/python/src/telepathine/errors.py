@@ -23,8 +23,11 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidEventError",
     "InvalidKeyError",
+    "KeyMaterialError",
+    "KeyNotInstalledError",
     "NetworkError",
     "NotRunningError",
+    "PrimaryKeyError",
     "TelepathineError",
     "UnknownAskError",
     "ValueTooLargeError",
@@ -129,6 +132,26 @@ class NetworkError(TelepathineError):
     status, status_name = -12, "TP_ERR_IO"
 
 
+class KeyMaterialError(TelepathineError, ValueError):
+    """TP_ERR_KEY_MATERIAL: a cluster key that is not 32 bytes (AES-256)."""
+
+    status, status_name = -13, "TP_ERR_KEY_MATERIAL"
+
+
+class PrimaryKeyError(TelepathineError, ValueError):
+    """TP_ERR_PRIMARY_KEY: remove_key() of the primary key; make another key
+    the primary first (use_key())."""
+
+    status, status_name = -14, "TP_ERR_PRIMARY_KEY"
+
+
+class KeyNotInstalledError(TelepathineError, LookupError):
+    """TP_ERR_KEY_NOT_INSTALLED: use_key() or remove_key() of a cluster key
+    that is not installed."""
+
+    status, status_name = -15, "TP_ERR_KEY_NOT_INSTALLED"
+
+
 class ForkError(TelepathineError, RuntimeError):
     """The library was used in a child of ``os.fork()`` (without exec) of a
     process that had already loaded it: such a child has the parent's
@@ -157,6 +180,9 @@ _BY_STATUS: dict[int, type[TelepathineError]] = {
         AlreadyRunningError,
         UnknownAskError,
         NetworkError,
+        KeyMaterialError,
+        PrimaryKeyError,
+        KeyNotInstalledError,
     )
 }
 

@@ -20,6 +20,7 @@ unconfigured, printed on stderr) and the subscription goes on.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import enum
 import logging
@@ -112,12 +113,36 @@ class Event:
 
 
 _Event_FromString = api_pb2.Event.FromString
+_EventBatch_FromString = api_pb2.EventBatch.FromString
 _decode = _values.decode
 
 
 def decode_event(raw: bytes, engine: int) -> Event:
     """An Event from a serialized telepathine.api.v1.Event."""
-    m = _Event_FromString(raw)
+    return _from_message(_Event_FromString(raw), engine)
+
+
+def decode_batch(raw: bytes, engine: int) -> list[Event]:
+    """The Events of a serialized telepathine.api.v1.EventBatch, oldest
+    first: parsed in one call of the protobuf runtime, then read. Says, the
+    bulk of any flood, are read inline (a function call and a lookup less
+    per event)."""
+    out: list[Event] = []
+    append = out.append
+    say, text = EventKind.SAY, _native.ENCODING_TEXT
+    for m in _EventBatch_FromString(raw).events:
+        if m.WhichOneof("kind") == "say":
+            d = m.say
+            v = d.data
+            data, enc = v.data, v.encoding
+            value = data.decode("utf-8", "surrogateescape") if enc == text else _decode(data, enc)
+            append(Event(m.name, say, m.peer, d.event, value, d.expires_at_ms or None, 0, engine))
+        else:
+            append(_from_message(m, engine))
+    return out
+
+
+def _from_message(m: api_pb2.Event, engine: int) -> Event:
     which = m.WhichOneof("kind")
     if which == "say":
         d = m.say
@@ -152,29 +177,35 @@ Handler = Callable[[Event], object]
 the reply (as if the handler had called ``event.reply(value)``)."""
 
 
-def _take(stream: int, engine: int, timeout_ms: int) -> Event | None:
-    """Polls one event: None on timeout, ClosedError at the stream's end."""
-    raw = _native.call_out(_native.events_poll, stream, timeout_ms)
+def _take_many(stream: int, engine: int, timeout_ms: int) -> list[Event] | None:
+    """Polls the events queued (at least one): None on timeout, ClosedError
+    at the stream's end."""
+    raw = _native.call_out(_native.events_poll_many, stream, timeout_ms, _POLL_MANY)
     if raw is None:
         return None
-    return decode_event(raw, engine)
+    return decode_batch(raw, engine)
 
 
-def _taker(stream: int, engine: int) -> Callable[[int], Event | None]:
-    """_take for one thread: its output buffers are made once and reused
-    (the library overwrites them on entry; each is freed after use)."""
+# Events taken per crossing of the C boundary (tp_events_poll_many).
+_POLL_MANY = 1024
+
+
+def _batch_taker(stream: int, engine: int, max_events: int = _POLL_MANY) -> Callable[[int], list[Event] | None]:
+    """Takes a batch (the events queued, up to max_events) per call: None
+    on timeout, ClosedError at the stream's end. Output buffers are made
+    once per thread and reused."""
     out, err = _native.Buf(), _native.Buf()
     pout, perr = ctypes.byref(out), ctypes.byref(err)
-    poll, string_at, free = _native.events_poll, ctypes.string_at, _native.buf_free
+    poll, string_at, free = _native.events_poll_many, ctypes.string_at, _native.buf_free
 
-    def take(timeout_ms: int) -> Event | None:
-        rc = poll(stream, timeout_ms, pout, perr)
+    def take(timeout_ms: int) -> list[Event] | None:
+        rc = poll(stream, timeout_ms, max_events, pout, perr)
         if rc == _native.OK:
             try:
                 raw = string_at(out.data, out.len)
             finally:
                 free(pout)
-            return decode_event(raw, engine)
+            return decode_batch(raw, engine)
         if rc < 0:
             raise _native.error(rc, err)
         return None
@@ -247,25 +278,36 @@ class Subscription(Managed):
             self._thread.join()
 
     def _run(self) -> None:
-        take = _taker(self._stream, self._engine)
+        # A once-subscription takes one event, so none is taken and lost.
+        take = _batch_taker(self._stream, self._engine, 1 if self._once else _POLL_MANY)
         try:
             while not self._stopping:
                 try:
-                    ev = take(-1)
+                    batch = take(-1)
                 except ClosedError:
                     break  # closed by close(), or the engine's close
                 except TelepathineError:
                     raise
-                except Exception:  # an event that does not decode: skip it
-                    log.exception("telepathine: an event of %r could not be decoded", self.pattern)
+                except Exception:  # a batch that does not decode: skip it
+                    log.exception("telepathine: events of %r could not be decoded", self.pattern)
                     continue
-                if ev is None or self._stopping:
+                if batch is None:
                     continue
                 if self._once:
                     self._stop()
-                self._dispatch(ev)
-                if self._once:
+                    self._dispatch(batch[0])  # a batch of one: see above
                     break
+                handler = self.handler
+                for ev in batch:
+                    if self._stopping:
+                        break  # close() ends delivery between two events
+                    # _dispatch, inlined: this loop is the hot path
+                    try:
+                        result = handler(ev)
+                        if result is not None and ev.kind is EventKind.ASK:
+                            ev.reply(result)
+                    except Exception:
+                        log.exception("telepathine: handler %r for %r raised on %s", handler, self.pattern, ev.name)
         except Exception:  # pragma: no cover - a library failure
             log.exception("telepathine: subscription %r failed", self.pattern)
         finally:
@@ -317,6 +359,7 @@ class EventStream(Managed):
         self._adopt(open_stream(engine, pattern, queue), _native.events_close)
         self._stream = self._handle
         self._ended = False
+        self._pending: collections.deque[Event] = collections.deque()
         # asyncio side, made on first use
         self._aqueue: asyncio.Queue[Event | None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -331,6 +374,7 @@ class EventStream(Managed):
     def close(self) -> None:
         """Closes the stream; queued events are discarded. Idempotent."""
         self._release()
+        self._pending.clear()
         self._credit.release()  # wakes the async reader, if any
 
     def get(self, timeout: float | None = None) -> Event | None:
@@ -348,16 +392,27 @@ class EventStream(Managed):
                 return ev
 
     def _poll(self, h: int, timeout_ms: int) -> Event | None:
+        # Events come in batches (one crossing of the C boundary for all
+        # those queued); the rest of a batch waits here for the next get.
+        pending = self._pending
+        if pending:
+            return pending.popleft()
         try:
-            return _take(h, self._engine, timeout_ms)
+            batch = _take_many(h, self._engine, timeout_ms)
         except ClosedError:
             self._ended = True
             raise
+        if not batch:
+            return None
+        pending.extend(batch)
+        return pending.popleft()
 
     def __iter__(self) -> Iterator[Event]:
         return self
 
     def __next__(self) -> Event:
+        if self._pending:
+            return self._pending.popleft()
         if self.closed or self._ended:
             raise StopIteration
         try:
@@ -380,7 +435,13 @@ class EventStream(Managed):
             self._aqueue = asyncio.Queue()
             self._reader = threading.Thread(
                 target=_read_ahead,
-                args=(weakref.ref(self), self._loop, self._credit, _taker(self._stream, self._engine), self.pattern),
+                args=(
+                    weakref.ref(self),
+                    self._loop,
+                    self._credit,
+                    _batch_taker(self._stream, self._engine, _BATCH),
+                    self.pattern,
+                ),
                 name=f"telepathine events {self.pattern}",
                 daemon=True,
             )
@@ -418,12 +479,12 @@ def _read_ahead(
     ref: weakref.ref[EventStream],
     loop: asyncio.AbstractEventLoop,
     credit: threading.Semaphore,
-    take: Callable[[int], Event | None],
+    take: Callable[[int], list[Event] | None],
     pattern: str,
 ) -> None:
-    """The async reader thread of an EventStream: per credit, waits for one
-    event, takes those already queued behind it (up to _BATCH) and hands
-    them to the loop in one call; None marks the end. It holds the stream
+    """The async reader thread of an EventStream: per credit, takes one
+    batch (the events queued, up to _BATCH, in one tp_events_poll_many)
+    and hands it to the loop in one call; None marks the end. It holds the stream
     weakly, so an abandoned stream is still collected (its finalizer closes
     the engine stream, which wakes a blocked poll) and the thread ends."""
     while True:
@@ -436,10 +497,7 @@ def _read_ahead(
         try:
             if stream is not None and not stream.closed:
                 del stream  # not held while blocked
-                ev = take(-1)
-                while ev is not None:
-                    batch.append(ev)
-                    ev = take(0) if len(batch) < _BATCH else None
+                batch.extend(take(-1) or ())
             else:
                 batch.append(None)
         except ClosedError:

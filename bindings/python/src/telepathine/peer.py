@@ -8,17 +8,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from . import _config, _native, _values
 from ._managed import Managed
 from .api.v1 import api_pb2
 from .events import Event, EventStream, Handler, Subscription
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from ._config import ConfigOptions
 
 log = logging.getLogger("telepathine")
 
@@ -122,7 +117,7 @@ class Peer(Managed):
         cluster: str | None = None,
         *,
         host: str = "127.0.0.1",
-        **config: Unpack[ConfigOptions],
+        **config: Any,
     ) -> None:
         if cluster is not None and not isinstance(cluster, str):
             raise TypeError(f"cluster must be str, not {type(cluster).__name__}")
@@ -263,14 +258,25 @@ class Peer(Managed):
         (an int, as the reference library) or a datetime (a naive one is
         local time); ttl is the same as seconds (or a timedelta) from now.
         Works before start() too."""
+        # The hot path of the package: checks that only Python can make
+        # (types) and nothing the library checks again (key and value
+        # limits, UTF-8, JSON validity stay in the engine).
         if type(key) is not str:
             raise TypeError(f"key must be str, not {type(key).__name__}")
         k = key.encode("utf-8", "surrogatepass")
-        data, enc = _values.encode(value)
+        t = type(value)
+        if t is bytes:
+            data, enc = value, _native.ENCODING_RAW
+        elif t is str:
+            data, enc = value.encode("utf-8", "surrogatepass"), _native.ENCODING_TEXT
+        else:
+            data, enc = _values.encode(value)
         exp = 0 if expires_at is None and ttl is None else _values.expires_at_ms(expires_at, ttl)
-        h = self._h()
+        h = self._handle
+        if not h or _native.forked:
+            h = self._h()  # raises the ClosedError or ForkError
         err = _native.Buf()
-        rc = _native.engine_set(h, k, len(k), data, len(data), enc, exp, ctypes.byref(err))
+        rc = _native.engine_set_nogil(h, k, len(k), data, len(data), enc, exp, ctypes.byref(err))
         if rc:
             raise _native.error(rc, err)
 
@@ -314,6 +320,48 @@ class Peer(Managed):
         deleted = ctypes.c_int(0)
         _native.call(_native.engine_delete, self._h(), k, len(k), ctypes.byref(deleted))
         return bool(deleted.value)
+
+    # ------------------------------------------------------ cluster keyring
+    # AES-256 keys of 32 bytes; the primary seals what this peer sends, every
+    # installed key opens what it receives. Rotation without downtime:
+    # install_key(new) on every peer, then use_key(new), then
+    # remove_key(old). The engine checks the keys (KeyMaterialError...).
+
+    def _key_call(self, fn: Any, key: bytes | bytearray | memoryview) -> None:
+        if not isinstance(key, (bytes, bytearray, memoryview)):
+            raise TypeError(f"key must be bytes, not {type(key).__name__}")
+        k = bytes(key)
+        _native.call(fn, self._h(), k, len(k))
+
+    def install_key(self, key: bytes | bytearray | memoryview) -> None:
+        """Installs a 32-byte cluster key as an accepted key (the first one
+        of an empty keyring becomes the primary). Installing twice is
+        harmless. KeyMaterialError if it is not 32 bytes."""
+        self._key_call(_native.engine_install_key, key)
+
+    def use_key(self, key: bytes | bytearray | memoryview) -> None:
+        """Makes an installed key the primary. KeyNotInstalledError if it
+        is not installed."""
+        self._key_call(_native.engine_use_key, key)
+
+    def remove_key(self, key: bytes | bytearray | memoryview) -> None:
+        """Removes an installed key. PrimaryKeyError for the primary,
+        KeyNotInstalledError for a key not installed."""
+        self._key_call(_native.engine_remove_key, key)
+
+    def cluster_keys(self) -> list[bytes]:
+        """The installed cluster keys, primary first; empty in plain mode.
+        (keys() is the peer's state keys.)"""
+        raw = _native.call_out(_native.engine_keys, self._h())
+        return list(api_pb2.Keyring.FromString(raw or b"").keys)
+
+    def set_plaintext(self, *, accept: bool, send: bool) -> None:
+        """The staged upgrade of a running cluster to encryption: stage 1
+        accept=True, send=True; stage 2 accept=True, send=False; stage 3
+        both False, each on every peer before the next."""
+        if not isinstance(accept, bool) or not isinstance(send, bool):
+            raise TypeError("accept and send must be bool")
+        _native.call(_native.engine_set_plaintext, self._h(), int(accept), int(send))
 
     # ---------------------------------------------------------------- peers
 

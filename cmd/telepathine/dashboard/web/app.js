@@ -5,7 +5,7 @@
 const POLL_MS = 500;
 const HISTORY_MS = 120000;
 const PHI_MAX = 12;       // the chart's ceiling; higher values are clipped
-const PHI_THRESHOLD = 8;  // the engine's default PhiThreshold
+const PHI_THRESHOLD = 8;  // the engine's default Failure.Threshold
 const COLORS = ["#3461c1", "#1f9d55", "#d64545", "#b7791f", "#805ad5", "#2c7a7b", "#c05621", "#4a5568"];
 
 const history = new Map(); // peer -> [[t, phi]]

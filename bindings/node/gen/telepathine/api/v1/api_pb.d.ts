@@ -288,6 +288,96 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
    * @generated from field: map<string, string> address_map = 40;
    */
   addressMap: { [key: string]: string };
+
+  /**
+   * Cluster keys: AES-256 keys of exactly 32 bytes. The first is the
+   * primary (it seals what this peer sends); every key opens what arrives.
+   * Default none: plain mode, every packet still carries a CRC-32C.
+   *
+   * @generated from field: repeated bytes keys = 41;
+   */
+  keys: Uint8Array[];
+
+  /**
+   * A passphrase from which a key is derived (argon2id salted with the
+   * cluster name) and put first, as the primary. The reference library's
+   * `network` option. Default none.
+   *
+   * @generated from field: string network_key = 42;
+   */
+  networkKey: string;
+
+  /**
+   * Keeps accepting plaintext packets although keys are set (upgrade
+   * stages 1 and 2). Default false.
+   *
+   * @generated from field: bool accept_plaintext = 43;
+   */
+  acceptPlaintext: boolean;
+
+  /**
+   * Keeps sending plaintext although keys are set (upgrade stage 1).
+   * Default false.
+   *
+   * @generated from field: bool send_plaintext = 44;
+   */
+  sendPlaintext: boolean;
+
+  /**
+   * A directory where the last generation is persisted, so a restart always
+   * wins, even after the clock stepped back. Default none.
+   *
+   * @generated from field: string state_dir = 45;
+   */
+  stateDir: string;
+
+  /**
+   * Liveness (engine.Config.Liveness): how many peers watch each peer on
+   * the ring and receive its one-way beats. Default 3, at most 16.
+   *
+   * @generated from field: uint32 watchers = 46;
+   */
+  watchers: number;
+
+  /**
+   * Live suspicions needed before a peer is declared dead (at most
+   * watchers). Default: watchers.
+   *
+   * @generated from field: uint32 quorum = 47;
+   */
+  quorum: number;
+
+  /**
+   * A quiet cluster sends one fingerprint Syn to one peer this often.
+   * Default 15 gossip intervals.
+   *
+   * @generated from field: uint64 quiet_interval_ms = 48;
+   */
+  quietIntervalMs: bigint;
+
+  /**
+   * A full digest goes out this often when nothing asks for one. Default
+   * 10 minutes.
+   *
+   * @generated from field: uint64 full_digest_period_ms = 49;
+   */
+  fullDigestPeriodMs: bigint;
+
+  /**
+   * How long a quorum of suspicions must hold before the verdict (time for
+   * the accused to refute). Default 2 gossip intervals.
+   *
+   * @generated from field: uint64 suspect_grace_ms = 50;
+   */
+  suspectGraceMs: bigint;
+
+  /**
+   * Bound of the leave announcement of stop/close when no deadline is
+   * given. Default 200 ms.
+   *
+   * @generated from field: uint64 leave_timeout_ms = 51;
+   */
+  leaveTimeoutMs: bigint;
 };
 
 /**
@@ -391,6 +481,27 @@ export declare type KeyList = Message<"telepathine.api.v1.KeyList"> & {
  * Use `create(KeyListSchema)` to create a new message.
  */
 export declare const KeyListSchema: GenMessage<KeyList>;
+
+/**
+ * Keyring is the cluster keys installed in an engine, primary first
+ * (tp_engine_keys). Named apart from KeyList, which holds state keys.
+ *
+ * @generated from message telepathine.api.v1.Keyring
+ */
+export declare type Keyring = Message<"telepathine.api.v1.Keyring"> & {
+  /**
+   * The 32-byte keys; the first is the primary. Empty in plain mode.
+   *
+   * @generated from field: repeated bytes keys = 1;
+   */
+  keys: Uint8Array[];
+};
+
+/**
+ * Describes the message telepathine.api.v1.Keyring.
+ * Use `create(KeyringSchema)` to create a new message.
+ */
+export declare const KeyringSchema: GenMessage<Keyring>;
 
 /**
  * PeerInfo describes another peer as the local one sees it.
@@ -688,6 +799,29 @@ export declare type Event = Message<"telepathine.api.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export declare const EventSchema: GenMessage<Event>;
+
+/**
+ * EventBatch is what tp_events_poll_many returns: events of one stream in
+ * the order they happened, as many as were queued (up to the caller's
+ * maximum). On the wire it is the concatenation of (tag 1, length, Event),
+ * so a reader without this message can also split it.
+ *
+ * @generated from message telepathine.api.v1.EventBatch
+ */
+export declare type EventBatch = Message<"telepathine.api.v1.EventBatch"> & {
+  /**
+   * The events, oldest first.
+   *
+   * @generated from field: repeated telepathine.api.v1.Event events = 1;
+   */
+  events: Event[];
+};
+
+/**
+ * Describes the message telepathine.api.v1.EventBatch.
+ * Use `create(EventBatchSchema)` to create a new message.
+ */
+export declare const EventBatchSchema: GenMessage<EventBatch>;
 
 /**
  * Lifecycle is the detail of a start or stop event (none yet).
@@ -1134,6 +1268,16 @@ export declare type Stats = Message<"telepathine.api.v1.Stats"> & {
    * @generated from field: telepathine.api.v1.TransportStats transport = 28;
    */
   transport?: TransportStats | undefined;
+
+  /**
+   * Incoming packets dropped, by cause ("malformed", "foreign_cluster",
+   * the security causes...): every counter of the engine's
+   * Stats.DropCauses, so a cause added to the engine shows up here without
+   * a schema change.
+   *
+   * @generated from field: map<string, uint64> drops = 29;
+   */
+  drops: { [key: string]: bigint };
 };
 
 /**

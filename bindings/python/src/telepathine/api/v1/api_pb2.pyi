@@ -46,7 +46,7 @@ PEER_STATE_ALIVE: PeerState
 PEER_STATE_DEAD: PeerState
 
 class Config(_message.Message):
-    __slots__ = ("preset", "name", "cluster", "bind_addr", "advertise_addr", "seeds", "generation", "transport_mode", "mtu", "max_packet_size", "gossip_interval_ms", "fanout", "heartbeat_interval_ms", "delta_budget", "full_digest_every", "push_fanout", "push_queue_bytes", "phi_threshold", "phi_window", "phi_min_std_dev_ms", "phi_acceptable_pause_ms", "dead_grace_ms", "tombstone_grace_ms", "say_duration_ms", "max_key_size", "max_value_size", "max_event_name", "max_event_payload", "handler_queue", "max_peers", "seed", "quiet_fanout", "quiet_after_ms", "push_direct_max", "address_map")
+    __slots__ = ("preset", "name", "cluster", "bind_addr", "advertise_addr", "seeds", "generation", "transport_mode", "mtu", "max_packet_size", "gossip_interval_ms", "fanout", "heartbeat_interval_ms", "delta_budget", "full_digest_every", "push_fanout", "push_queue_bytes", "phi_threshold", "phi_window", "phi_min_std_dev_ms", "phi_acceptable_pause_ms", "dead_grace_ms", "tombstone_grace_ms", "say_duration_ms", "max_key_size", "max_value_size", "max_event_name", "max_event_payload", "handler_queue", "max_peers", "seed", "quiet_fanout", "quiet_after_ms", "push_direct_max", "address_map", "keys", "network_key", "accept_plaintext", "send_plaintext", "state_dir", "watchers", "quorum", "quiet_interval_ms", "full_digest_period_ms", "suspect_grace_ms", "leave_timeout_ms")
     class AddressMapEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,17 @@ class Config(_message.Message):
     QUIET_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     PUSH_DIRECT_MAX_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_MAP_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    SEND_PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    STATE_DIR_FIELD_NUMBER: _ClassVar[int]
+    WATCHERS_FIELD_NUMBER: _ClassVar[int]
+    QUORUM_FIELD_NUMBER: _ClassVar[int]
+    QUIET_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    FULL_DIGEST_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
+    SUSPECT_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
+    LEAVE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     preset: Preset
     name: str
     cluster: str
@@ -124,7 +135,18 @@ class Config(_message.Message):
     quiet_after_ms: int
     push_direct_max: int
     address_map: _containers.ScalarMap[str, str]
-    def __init__(self, preset: _Optional[_Union[Preset, str]] = ..., name: _Optional[str] = ..., cluster: _Optional[str] = ..., bind_addr: _Optional[str] = ..., advertise_addr: _Optional[str] = ..., seeds: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., mtu: _Optional[int] = ..., max_packet_size: _Optional[int] = ..., gossip_interval_ms: _Optional[int] = ..., fanout: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., delta_budget: _Optional[int] = ..., full_digest_every: _Optional[int] = ..., push_fanout: _Optional[int] = ..., push_queue_bytes: _Optional[int] = ..., phi_threshold: _Optional[float] = ..., phi_window: _Optional[int] = ..., phi_min_std_dev_ms: _Optional[int] = ..., phi_acceptable_pause_ms: _Optional[int] = ..., dead_grace_ms: _Optional[int] = ..., tombstone_grace_ms: _Optional[int] = ..., say_duration_ms: _Optional[int] = ..., max_key_size: _Optional[int] = ..., max_value_size: _Optional[int] = ..., max_event_name: _Optional[int] = ..., max_event_payload: _Optional[int] = ..., handler_queue: _Optional[int] = ..., max_peers: _Optional[int] = ..., seed: _Optional[int] = ..., quiet_fanout: _Optional[int] = ..., quiet_after_ms: _Optional[int] = ..., push_direct_max: _Optional[int] = ..., address_map: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    network_key: str
+    accept_plaintext: bool
+    send_plaintext: bool
+    state_dir: str
+    watchers: int
+    quorum: int
+    quiet_interval_ms: int
+    full_digest_period_ms: int
+    suspect_grace_ms: int
+    leave_timeout_ms: int
+    def __init__(self, preset: _Optional[_Union[Preset, str]] = ..., name: _Optional[str] = ..., cluster: _Optional[str] = ..., bind_addr: _Optional[str] = ..., advertise_addr: _Optional[str] = ..., seeds: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., mtu: _Optional[int] = ..., max_packet_size: _Optional[int] = ..., gossip_interval_ms: _Optional[int] = ..., fanout: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., delta_budget: _Optional[int] = ..., full_digest_every: _Optional[int] = ..., push_fanout: _Optional[int] = ..., push_queue_bytes: _Optional[int] = ..., phi_threshold: _Optional[float] = ..., phi_window: _Optional[int] = ..., phi_min_std_dev_ms: _Optional[int] = ..., phi_acceptable_pause_ms: _Optional[int] = ..., dead_grace_ms: _Optional[int] = ..., tombstone_grace_ms: _Optional[int] = ..., say_duration_ms: _Optional[int] = ..., max_key_size: _Optional[int] = ..., max_value_size: _Optional[int] = ..., max_event_name: _Optional[int] = ..., max_event_payload: _Optional[int] = ..., handler_queue: _Optional[int] = ..., max_peers: _Optional[int] = ..., seed: _Optional[int] = ..., quiet_fanout: _Optional[int] = ..., quiet_after_ms: _Optional[int] = ..., push_direct_max: _Optional[int] = ..., address_map: _Optional[_Mapping[str, str]] = ..., keys: _Optional[_Iterable[bytes]] = ..., network_key: _Optional[str] = ..., accept_plaintext: _Optional[bool] = ..., send_plaintext: _Optional[bool] = ..., state_dir: _Optional[str] = ..., watchers: _Optional[int] = ..., quorum: _Optional[int] = ..., quiet_interval_ms: _Optional[int] = ..., full_digest_period_ms: _Optional[int] = ..., suspect_grace_ms: _Optional[int] = ..., leave_timeout_ms: _Optional[int] = ...) -> None: ...
 
 class Value(_message.Message):
     __slots__ = ("data", "encoding")
@@ -153,6 +175,12 @@ class KeyList(_message.Message):
     KEYS_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Keyring(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class PeerInfo(_message.Message):
     __slots__ = ("name", "addr", "state", "phi", "generation", "heartbeat", "version")
@@ -234,6 +262,12 @@ class Event(_message.Message):
     peer_dead: PeerChange
     def __init__(self, name: _Optional[str] = ..., peer: _Optional[str] = ..., start: _Optional[_Union[Lifecycle, _Mapping]] = ..., stop: _Optional[_Union[Lifecycle, _Mapping]] = ..., set: _Optional[_Union[KeyChange, _Mapping]] = ..., delete: _Optional[_Union[KeyChange, _Mapping]] = ..., expired: _Optional[_Union[KeyChange, _Mapping]] = ..., say: _Optional[_Union[Said, _Mapping]] = ..., ask: _Optional[_Union[Asked, _Mapping]] = ..., peer_new: _Optional[_Union[PeerChange, _Mapping]] = ..., peer_alive: _Optional[_Union[PeerChange, _Mapping]] = ..., peer_dead: _Optional[_Union[PeerChange, _Mapping]] = ...) -> None: ...
 
+class EventBatch(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
 class Lifecycle(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -305,7 +339,7 @@ class TransportStats(_message.Message):
     def __init__(self, udp_packets_sent: _Optional[int] = ..., udp_bytes_sent: _Optional[int] = ..., udp_packets_received: _Optional[int] = ..., udp_bytes_received: _Optional[int] = ..., tcp_frames_sent: _Optional[int] = ..., tcp_bytes_sent: _Optional[int] = ..., tcp_frames_received: _Optional[int] = ..., tcp_bytes_received: _Optional[int] = ..., send_errors: _Optional[int] = ..., dropped: _Optional[int] = ..., bad_frames: _Optional[int] = ..., conns_opened: _Optional[int] = ..., conns_closed: _Optional[int] = ...) -> None: ...
 
 class Stats(_message.Message):
-    __slots__ = ("rounds", "sets", "says", "push_batches", "followups", "packets_sent", "packets_received", "truncated", "oversized", "bad_magic", "bad_version", "malformed", "bad_delta", "foreign_cluster", "self_packets", "encode_errors", "send_errors", "push_dropped", "late_replies", "events_dropped", "handler_panics", "deaths", "peers", "live_peers", "dead_peers", "keys", "pending_runs", "transport")
+    __slots__ = ("rounds", "sets", "says", "push_batches", "followups", "packets_sent", "packets_received", "truncated", "oversized", "bad_magic", "bad_version", "malformed", "bad_delta", "foreign_cluster", "self_packets", "encode_errors", "send_errors", "push_dropped", "late_replies", "events_dropped", "handler_panics", "deaths", "peers", "live_peers", "dead_peers", "keys", "pending_runs", "transport", "drops")
     class PacketsSentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -314,6 +348,13 @@ class Stats(_message.Message):
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     class PacketsReceivedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class DropsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -348,6 +389,7 @@ class Stats(_message.Message):
     KEYS_FIELD_NUMBER: _ClassVar[int]
     PENDING_RUNS_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    DROPS_FIELD_NUMBER: _ClassVar[int]
     rounds: int
     sets: int
     says: int
@@ -376,4 +418,5 @@ class Stats(_message.Message):
     keys: int
     pending_runs: int
     transport: TransportStats
-    def __init__(self, rounds: _Optional[int] = ..., sets: _Optional[int] = ..., says: _Optional[int] = ..., push_batches: _Optional[int] = ..., followups: _Optional[int] = ..., packets_sent: _Optional[_Mapping[str, int]] = ..., packets_received: _Optional[_Mapping[str, int]] = ..., truncated: _Optional[int] = ..., oversized: _Optional[int] = ..., bad_magic: _Optional[int] = ..., bad_version: _Optional[int] = ..., malformed: _Optional[int] = ..., bad_delta: _Optional[int] = ..., foreign_cluster: _Optional[int] = ..., self_packets: _Optional[int] = ..., encode_errors: _Optional[int] = ..., send_errors: _Optional[int] = ..., push_dropped: _Optional[int] = ..., late_replies: _Optional[int] = ..., events_dropped: _Optional[int] = ..., handler_panics: _Optional[int] = ..., deaths: _Optional[int] = ..., peers: _Optional[int] = ..., live_peers: _Optional[int] = ..., dead_peers: _Optional[int] = ..., keys: _Optional[int] = ..., pending_runs: _Optional[int] = ..., transport: _Optional[_Union[TransportStats, _Mapping]] = ...) -> None: ...
+    drops: _containers.ScalarMap[str, int]
+    def __init__(self, rounds: _Optional[int] = ..., sets: _Optional[int] = ..., says: _Optional[int] = ..., push_batches: _Optional[int] = ..., followups: _Optional[int] = ..., packets_sent: _Optional[_Mapping[str, int]] = ..., packets_received: _Optional[_Mapping[str, int]] = ..., truncated: _Optional[int] = ..., oversized: _Optional[int] = ..., bad_magic: _Optional[int] = ..., bad_version: _Optional[int] = ..., malformed: _Optional[int] = ..., bad_delta: _Optional[int] = ..., foreign_cluster: _Optional[int] = ..., self_packets: _Optional[int] = ..., encode_errors: _Optional[int] = ..., send_errors: _Optional[int] = ..., push_dropped: _Optional[int] = ..., late_replies: _Optional[int] = ..., events_dropped: _Optional[int] = ..., handler_panics: _Optional[int] = ..., deaths: _Optional[int] = ..., peers: _Optional[int] = ..., live_peers: _Optional[int] = ..., dead_peers: _Optional[int] = ..., keys: _Optional[int] = ..., pending_runs: _Optional[int] = ..., transport: _Optional[_Union[TransportStats, _Mapping]] = ..., drops: _Optional[_Mapping[str, int]] = ...) -> None: ...

@@ -1,0 +1,126 @@
+package protocol
+
+import (
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
+)
+
+// Push coalescing. A fast writer queues one push item per change; sent
+// item by item, each change would be a packet to each receiver (one
+// sendto, one decode, one lock turn per event per peer). coalesce packs
+// the items of a flush into as few packets as fit: consecutive runs of the
+// same node merge into one NodeDelta (one header, entries in version
+// order, exactly what the separate runs would have applied), and packets
+// are cut at the datagram budget so they stay single UDP datagrams
+// instead of growing into TCP frames of up to DeltaBudget that every
+// receiver must take whole before its next heartbeat is read.
+//
+// A backlog larger than pushDatagrams datagrams goes as packets of up to
+// DeltaBudget instead (over TCP, reliable and flow-controlled): a burst of
+// hundreds of datagrams overflows a receiver's socket buffer (the kernel
+// caps it at net.core.rmem_max, 208 KB by default) and whatever is lost
+// waits for anti-entropy.
+//
+// Targets that receive the same items share the same *wire.Packet values,
+// so the runtime encodes each distinct packet once (SharedPackets).
+
+// pushOverhead is what a push packet carries besides its NodeDeltas
+// (header, cluster, sender, capnp framing), as the digest budget counts it.
+const pushOverhead = 96
+
+// pushBudget is the byte budget of one push packet: one datagram below the
+// MTU, unless every packet goes over TCP anyway (then DeltaBudget).
+func pushBudget(cfg *Config, sender state.NodeID) int {
+	if cfg.TCPOnly || cfg.MTU <= 0 {
+		return cfg.DeltaBudget
+	}
+	room := cfg.MTU - pushOverhead - len(cfg.Cluster) - sender.Size()
+	return max(min(room, cfg.DeltaBudget), 1)
+}
+
+// pushDatagrams is the most datagrams one flush sends a target; see above.
+const pushDatagrams = 32
+
+// coalesce builds the packets for the items whose index keep accepts,
+// in queue order, cut at the datagram budget, or at DeltaBudget for a
+// backlog beyond pushDatagrams datagrams (an item larger than the budget
+// still goes, alone).
+func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
+	budget, total := pl.budget, 0
+	for i := range pl.nds {
+		if keep(i) {
+			total += pl.items[i].size
+		}
+	}
+	if total > pushDatagrams*budget {
+		budget = max(pl.streamBudget, budget)
+	}
+	var out []*wire.Packet
+	var cur state.Delta
+	size := 0
+	flush := func() {
+		if len(cur.Nodes) > 0 {
+			out = append(out, &wire.Packet{Cluster: pl.cluster, Sender: pl.sender, Type: wire.Push, Delta: cur})
+		}
+		cur, size = state.Delta{Relay: pl.relay}, 0
+	}
+	cur.Relay = pl.relay
+	for i := range pl.nds {
+		if !keep(i) {
+			continue
+		}
+		nd := pl.nds[i]
+		body := pl.items[i].size - state.NodeDeltaHeader(nd.ID)
+		if n := len(cur.Nodes); n > 0 {
+			last := &cur.Nodes[n-1]
+			if last.ID == nd.ID && last.To == nd.From && !nd.Reset && !last.Reset {
+				if size+body <= budget {
+					// Contiguous run of the same node: extend the last one.
+					// Entries are shared with the plan: copy the slice header
+					// before appending so no other packet's slice is touched.
+					last.Entries = append(last.Entries[:len(last.Entries):len(last.Entries)], nd.Entries...)
+					last.To, last.Heartbeat = nd.To, max(last.Heartbeat, nd.Heartbeat)
+					size += body
+					continue
+				}
+				flush()
+			} else if size+pl.items[i].size > budget {
+				flush()
+			}
+		}
+		cur.Nodes = append(cur.Nodes, nd)
+		size += pl.items[i].size
+	}
+	flush()
+	return out
+}
+
+// coalescedPackets is Packets with coalescing: targets that get every item
+// share one set of packets; a target some items skip (their origin, or the
+// peer they came from) gets its own.
+func (pl *PushPlan) coalescedPackets() []Outgoing {
+	var shared []*wire.Packet
+	var out []Outgoing
+	for _, t := range pl.targets {
+		skips := false
+		for i := range pl.nds {
+			if pl.items[i].except == t || pl.nds[i].ID.Addr == t {
+				skips = true
+				break
+			}
+		}
+		var pks []*wire.Packet
+		if skips {
+			pks = pl.coalesce(func(i int) bool { return pl.items[i].except != t && pl.nds[i].ID.Addr != t })
+		} else {
+			if shared == nil {
+				shared = pl.coalesce(func(int) bool { return true })
+			}
+			pks = shared
+		}
+		for _, pk := range pks {
+			out = append(out, Outgoing{To: t, Packet: pk})
+		}
+	}
+	return out
+}

@@ -1,0 +1,169 @@
+package protocol
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/telepathine/telepathine/engine/internal/guard"
+	"github.com/telepathine/telepathine/engine/internal/seal"
+	"github.com/telepathine/telepathine/engine/internal/state"
+)
+
+// The cost of the trust layer in the simulator (real cores, the real
+// codec and envelope, counted bytes): N = 64, LAN preset.
+
+const simN = 64
+
+var simKey = seal.Key{7, 7, 7}
+
+// trustFor returns per-peer trust: plain or AES, with or without the 3x rule.
+func trustFor(tb testing.TB, s **sim, encrypted, amp bool) func(int) Trust {
+	return func(int) Trust {
+		opts := seal.Options{Cluster: "sim"}
+		if encrypted {
+			ring, err := seal.NewKeyring(simKey)
+			require.NoError(tb, err)
+			opts.Keyring, opts.Policy = ring, seal.Strict
+		}
+		sl, err := seal.New(opts)
+		require.NoError(tb, err)
+		t := Trust{Sealer: sl}
+		if *s != nil {
+			t.Replay = guard.NewReplay(guard.ReplayConfig{}, (*s).now.Add(-time.Minute))
+		} else {
+			t.Replay = guard.NewReplay(guard.ReplayConfig{}, simEpoch.Add(-time.Minute))
+		}
+		if amp {
+			t.Amp = guard.NewAmplification(guard.AmpConfig{})
+		}
+		return t
+	}
+}
+
+func trustSim(tb testing.TB, n int, encrypted, amp bool) *sim {
+	var s *sim
+	s = newTrustSim(tb, n, simConfig(), trustFor(tb, &s, encrypted, amp))
+	return s
+}
+
+// Every mode converges in the simulator, the 3x rule included; the rounds
+// a 64-peer join takes are logged (before: no rule; after: the rule with
+// padded first Syns).
+func TestSimTrustJoin(t *testing.T) {
+	defer func() { padFirstSyns = true }()
+	for _, tc := range []struct {
+		name                string
+		encrypted, amp, pad bool
+	}{{"plain", false, false, false}, {"plain+3x unpadded", false, true, false}, {"plain+3x", false, true, true}, {"aes+3x", true, true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			padFirstSyns = tc.pad
+			s := trustSim(t, simN, tc.encrypted, tc.amp)
+			// Some state, so that first answers outgrow a small credit.
+			for _, p := range s.peers {
+				for k := range 10 {
+					s.setQuietly(p, fmt.Sprintf("key-%d", k), strings.Repeat("x", 300))
+				}
+			}
+			rounds := s.until(300, func() bool {
+				return s.allKnowAll() && s.allHave(s.peers[simN-1], "key-9", strings.Repeat("x", 300))
+			}, "join")
+			var withheld uint64
+			for _, p := range s.peers {
+				withheld += p.withheld
+			}
+			t.Logf("%s: N=%d joined in %d rounds (%v simulated), %d replies withheld by the 3x rule",
+				tc.name, simN, rounds, s.elapsed(), withheld)
+			s.set(s.peers[3], "k", "v", 0)
+			s.until(20, func() bool { return s.allHave(s.peers[3], "k", "v") }, "set reaches all")
+		})
+	}
+}
+
+// BenchmarkTrustSetToAll: one Set pushed to all 63 other peers and applied
+// there, through the real envelope; ns/op is the CPU cost of the whole
+// fan-out, B/set the bytes on the wire.
+func BenchmarkTrustSetToAll(b *testing.B) {
+	for _, mode := range []string{"plain", "aes"} {
+		b.Run(mode, func(b *testing.B) {
+			s := trustSim(b, simN, mode == "aes", true)
+			s.until(300, s.allKnowAll, "join")
+			w := s.peers[5]
+			before := totalBytes(s)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.set(w, "k", fmt.Sprint(i), 0)
+				s.flush()
+			}
+			b.StopTimer()
+			if !s.allHave(w, "k", fmt.Sprint(b.N-1)) {
+				b.Fatal("a set did not reach every peer by push")
+			}
+			b.ReportMetric(float64(totalBytes(s)-before)/float64(b.N), "B/set")
+		})
+	}
+}
+
+// BenchmarkTrustQuietBytes: a converged, quiet cluster for one simulated
+// minute; B/s/peer is what each peer sends per second, envelope included.
+func BenchmarkTrustQuietBytes(b *testing.B) {
+	for _, mode := range []string{"plain", "aes"} {
+		b.Run(mode, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				s := trustSim(b, simN, mode == "aes", true)
+				s.until(300, s.allKnowAll, "join")
+				for range 50 { // let the join's traffic settle
+					s.step()
+				}
+				before := totalBytes(s)
+				const rounds = 300 // 60 s at 200 ms
+				for range rounds {
+					s.step()
+				}
+				secs := (rounds * simConfig().GossipInterval).Seconds()
+				b.ReportMetric(float64(totalBytes(s)-before)/secs/simN, "B/s/peer")
+				if !s.allKnowAll() {
+					b.Fatal("a quiet cluster lost a peer")
+				}
+			}
+		})
+	}
+}
+
+func totalBytes(s *sim) uint64 {
+	var n uint64
+	for _, p := range s.peers {
+		n += p.bytes
+	}
+	return n
+}
+
+var _ = state.EncodingText
+
+// A Syn's token echoed by its SynAck validates the responder's address;
+// a SynAck with a wrong token, or from another address, validates nothing.
+func TestSimTokenValidatesAddress(t *testing.T) {
+	s := trustSim(t, 3, false, true)
+	s.until(50, s.allKnowAll, "join")
+	for _, p := range s.peers {
+		for _, q := range s.peers {
+			if p != q {
+				require.True(t, p.core.cfg.Trust.Amp.IsValidated(q.addr, s.now), "%s validated %s", p.addr, q.addr)
+			}
+		}
+	}
+	c := s.peers[0].core
+	out := c.Tick(s.now)
+	require.NotEmpty(t, out.Packets)
+	syn := out.Packets[0]
+	require.NotZero(t, syn.Packet.Token)
+	amp := c.cfg.Trust.Amp
+	c.checkToken(s.now, "10.9.9.9:1", false, syn.Packet.Token) // another address echoing it
+	require.False(t, amp.IsValidated("10.9.9.9:1", s.now))
+	c.checkToken(s.now, syn.To, false, syn.Packet.Token^2) // a guessed token
+	_, ok := c.tokens[syn.Packet.Token]
+	require.False(t, ok, "the token was used up by the first echo")
+}
