@@ -106,6 +106,9 @@ type Config struct {
 
 	// Failure tunes the phi-accrual failure detector.
 	Failure FailureConfig
+	// Liveness: ring watchers, quorum verdicts, quiet anti-entropy and
+	// graceful leave (config_liveness.go).
+	Liveness Liveness
 	// DeadGrace is how long a dead peer's state is kept before it is
 	// removed. Default 1 h.
 	DeadGrace time.Duration
@@ -150,8 +153,11 @@ type FailureConfig struct {
 	// do not make the detector hair-triggered. Default 250 ms.
 	MinStdDev time.Duration
 	// AcceptablePause is a grace added to the expected interval before
-	// suspicion grows: gossip delivers heartbeats with jitter. Default 1 s;
-	// a negative value means none.
+	// a ring watcher's suspicion grows. Beats come straight from the peer
+	// (no gossip jitter) and a death needs every watcher's suspicion, so
+	// it can be short: default 300 ms (crash declared dead in about 2.6 s,
+	// Liveness.SuspectGrace included); a negative value means none. A
+	// watcher's own lag (CPU starvation) is added to it automatically.
 	AcceptablePause time.Duration
 }
 
@@ -241,7 +247,7 @@ func LANConfig() Config {
 			Threshold:       8,
 			Window:          1000,
 			MinStdDev:       250 * time.Millisecond,
-			AcceptablePause: time.Second,
+			AcceptablePause: 300 * time.Millisecond,
 		},
 		DeadGrace:      time.Hour,
 		TombstoneGrace: 10 * time.Minute,
@@ -297,6 +303,9 @@ func (c *Config) protocol() protocol.Config {
 		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.Limits.PushQueueBytes,
 		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
 		MTU: c.MTU, TCPOnly: c.TransportMode == TCPOnly, MaxPacketSize: c.Limits.PacketSize,
+		Watchers: c.Liveness.Watchers, Quorum: c.Liveness.Quorum,
+		QuietInterval: c.Liveness.QuietInterval, FullDigestPeriod: c.Liveness.FullDigestPeriod,
+		SuspectGrace: c.Liveness.SuspectGrace,
 		Phi: failure.Config{
 			Threshold:       c.Failure.Threshold,
 			WindowSize:      c.Failure.Window,
@@ -317,7 +326,9 @@ func (c *Config) protocol() protocol.Config {
 }
 
 // withDefaults fills zero fields from LANConfig (whatever preset the others
-// came from, as Config's doc says) and normalises seeds.
+// came from, as Config's doc says) and normalises seeds. Liveness is the
+// exception: its zero fields take defaults relative to this config's own
+// GossipInterval (config_liveness.go), so a WAN cadence keeps its ratios.
 func (c Config) withDefaults() Config {
 	d := LANConfig()
 	setStr := func(v *string, def string) {
@@ -360,6 +371,7 @@ func (c Config) withDefaults() Config {
 	case c.Failure.AcceptablePause < 0:
 		c.Failure.AcceptablePause = 0
 	}
+	c.Liveness = c.Liveness.withDefaults(&c)
 	setDur(&c.DeadGrace, d.DeadGrace)
 	setDur(&c.TombstoneGrace, d.TombstoneGrace)
 	setDur(&c.SayDuration, d.SayDuration)
@@ -407,6 +419,7 @@ func (c *Config) validate() error {
 	if t := c.Failure.Threshold; !(t > 0) || math.IsInf(t, 0) {
 		errs = append(errs, fmt.Errorf("Failure.Threshold %v is not a positive finite number", t))
 	}
+	errs = append(errs, c.Liveness.validate()...)
 	if c.Failure.Window > MaxPhiWindow {
 		errs = append(errs, fmt.Errorf("Failure.Window %d above %d", c.Failure.Window, MaxPhiWindow))
 	}

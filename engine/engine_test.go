@@ -440,6 +440,8 @@ func TestZeroFieldTakesLANDefault(t *testing.T) {
 	require.NoError(t, err)
 	z := p0.Config()
 	z.Clock, z.Logger, z.Seeds = nil, nil, nil
+	// Liveness defaults are relative to the config's own GossipInterval.
+	lan.Liveness = lan.Liveness.withDefaults(&lan)
 	assert.Equal(t, lan, z)
 }
 

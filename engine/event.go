@@ -23,7 +23,7 @@ const (
 	KindAsk                       // a peer asked something ("say:EVENT"; Reply answers)
 	KindPeerNew                   // a peer was discovered ("peer:new")
 	KindPeerStart                 // a peer seems alive: new, or back ("peer:start")
-	KindPeerStop                  // a peer seems dead ("peer:stop")
+	KindPeerStop                  // a peer died or left ("peer:stop"; Event.Reason says which)
 )
 
 var kindNames = [...]string{
@@ -57,6 +57,9 @@ type Event struct {
 	ExpiresAt int64
 	// AskID identifies an ask, for replying through bindings; 0 otherwise.
 	AskID uint64
+	// Reason says why a peer stopped (peer:stop): it left gracefully
+	// (ReasonLeft) or its watchers declared it dead (ReasonFailed).
+	Reason Reason
 
 	reply func(Value) error
 	topic bus.Topic

@@ -201,27 +201,36 @@ func (p *Peer) openTransport(restart bool) (transport.Transport, error) {
 	return tr, nil
 }
 
-// Stop leaves the cluster: gossip stops, sockets close, and the other peers
-// declare this one dead once their failure detectors notice. State and
-// subscriptions are kept; Start brings the peer back. Safe to call twice.
-// ctx bounds the stop: today it takes no time worth bounding (the graceful
-// leave that will use it is to come); an ended ctx still stops the peer
-// and returns ctx's error.
+// Stop leaves the cluster gracefully: the departure is announced to every
+// live peer (each reports peer:stop with ReasonLeft at once, and stops
+// watching and gossiping with this one), then gossip stops and sockets
+// close. ctx bounds the announcement (Liveness.LeaveTimeout when ctx has
+// no deadline); an ended ctx skips it, still stops the peer and returns
+// ctx's error, and the others then find out through their failure
+// detectors. State and subscriptions are kept; Start brings the peer back
+// as a new generation, which the others welcome at once. Safe to call twice.
 func (p *Peer) Stop(ctx context.Context) error {
 	p.lifeMu.Lock()
 	defer p.lifeMu.Unlock()
-	if err := p.stopLocked(); err != nil {
+	if err := p.stopLocked(ctx); err != nil {
 		return err
 	}
 	return ctx.Err()
 }
 
-func (p *Peer) stopLocked() error {
+func (p *Peer) stopLocked(ctx context.Context) error {
 	p.mu.Lock()
 	if p.status != statusRunning {
 		p.mu.Unlock()
 		return nil
 	}
+	var leave protocol.Output
+	if ctx.Err() == nil {
+		leave = p.core.Leave(p.clk.Now())
+	}
+	p.mu.Unlock()
+	p.announce(ctx, leave.Packets)
+	p.mu.Lock()
 	p.status = statusStopped
 	close(p.stop)
 	tr := p.tr
@@ -239,6 +248,30 @@ func (p *Peer) stopLocked() error {
 	return err
 }
 
+// announce sends the leave packets, waiting at most until ctx ends (or
+// LeaveTimeout when ctx has no deadline): a blocked send must not hold up
+// Stop, and closing the transport afterwards unblocks it.
+func (p *Peer) announce(ctx context.Context, pks []protocol.Outgoing) {
+	if len(pks) == 0 {
+		return
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.Liveness.LeaveTimeout)
+		defer cancel()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.send(pks)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		p.log.Warn("leave announcement cut short", "err", ctx.Err())
+	}
+}
+
 // Close stops the peer if needed and ends every subscription and stream:
 // no handler call starts after it returns; one already running finishes
 // (each Subscription's Done tells when). Safe to call twice, from a handler
@@ -246,7 +279,7 @@ func (p *Peer) stopLocked() error {
 func (p *Peer) Close() error {
 	p.lifeMu.Lock()
 	defer p.lifeMu.Unlock()
-	err := p.stopLocked()
+	err := p.stopLocked(context.Background())
 	p.mu.Lock()
 	p.status = statusClosed
 	p.mu.Unlock()

@@ -112,6 +112,7 @@ func (p *Peer) event(e *protocol.Event) *Event {
 	}
 	ev := newEvent(eventKinds[e.Kind], e.Peer, e.Key, v, e.ExpiresAt, reply)
 	ev.AskID = e.AskID
+	ev.Reason = reasonOf(e.Reason)
 	return ev
 }
 

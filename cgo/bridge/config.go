@@ -108,6 +108,8 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	num(&cfg.Limits.EventPayloadSize, c.GetMaxEventPayload())
 	num(&cfg.Limits.HandlerQueue, c.GetHandlerQueue())
 	num(&cfg.Limits.Peers, c.GetMaxPeers())
+	num(&cfg.Liveness.Watchers, c.GetWatchers())
+	num(&cfg.Liveness.Quorum, c.GetQuorum())
 
 	var errs []string
 	dur := func(dst *time.Duration, ms uint64, name string) {
@@ -127,6 +129,10 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	dur(&cfg.DeadGrace, c.GetDeadGraceMs(), "dead_grace_ms")
 	dur(&cfg.TombstoneGrace, c.GetTombstoneGraceMs(), "tombstone_grace_ms")
 	dur(&cfg.SayDuration, c.GetSayDurationMs(), "say_duration_ms")
+	dur(&cfg.Liveness.QuietInterval, c.GetQuietIntervalMs(), "quiet_interval_ms")
+	dur(&cfg.Liveness.FullDigestPeriod, c.GetFullDigestPeriodMs(), "full_digest_period_ms")
+	dur(&cfg.Liveness.SuspectGrace, c.GetSuspectGraceMs(), "suspect_grace_ms")
+	dur(&cfg.Liveness.LeaveTimeout, c.GetLeaveTimeoutMs(), "leave_timeout_ms")
 
 	securityFrom(c, &cfg.Security)
 

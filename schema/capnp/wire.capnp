@@ -33,6 +33,9 @@ struct Packet {
     push @7 :Delta;        # unsolicited fresh entries (event bus fast path)
     reply @8 :Reply;       # an answer to an ask, sent straight to the asker
     badCluster @9 :Void;   # "you sent me a packet of another cluster"
+    beat @12 :Beat;        # one-way liveness heartbeat, to the sender's ring watchers
+                           # (@12: token @10 and padding @11 came first; ordinals
+                           # run across fields and union members alike)
   }
 
   # Address validation (QUIC-style, RFC 9000 section 8): a Syn carries a
@@ -128,6 +131,13 @@ enum EntryKind {
   tombstone @1;            # a key's deletion (or expiry), collected after a grace period
   event @2;                # a `say`: delivered to hear handlers until expiresAt
   ask @3;                  # a `say` that asks for replies
+  # The author suspects the peer named by `key` (its ring watcher lost its
+  # beats); value: generation and heartbeat of the accused, 8 bytes each,
+  # big-endian. An empty value retracts the suspicion. Keyed per accused in a
+  # namespace of its own (never a user key); never expires.
+  suspect @4;
+  # The author left the cluster gracefully (Stop/Close): no key, no value.
+  leave @5;
 }
 
 enum Encoding {
@@ -153,4 +163,10 @@ struct Reply {
   askVersion @1 :UInt64;   # version of the ask entry
   value @2 :Data;
   encoding @3 :Encoding;
+}
+
+# A heartbeat sent one way, every heartbeat interval, by a peer to each of its
+# ring watchers (the few peers that judge its liveness). No answer.
+struct Beat {
+  heartbeat @0 :UInt64;    # the sender's liveness counter
 }

@@ -40,8 +40,20 @@ type Config struct {
 	TCPOnly bool
 	// MaxPacketSize bounds packets accepted and sent.
 	MaxPacketSize int
-	// Phi configures each peer's failure detector.
+	// Phi configures the failure detector a ring watcher runs on the beats
+	// of each peer it watches.
 	Phi failure.Config
+	// Watchers (K) is how many ring successors watch each peer; Quorum (Q)
+	// how many live peers must suspect a peer before it is declared dead.
+	Watchers, Quorum int
+	// QuietInterval spaces the anti-entropy Syns of a quiet cluster (one
+	// target each); FullDigestPeriod spaces full digests when nothing
+	// else asks for one.
+	QuietInterval    time.Duration
+	FullDigestPeriod time.Duration
+	// SuspectGrace is how long a quorum of suspicions must hold before
+	// the accused is dead: time for it to refute.
+	SuspectGrace time.Duration
 	// Limits bound what the network may make the replica hold.
 	Limits state.Limits
 	// Seeds are the addresses contacted to join and to heal partitions.
@@ -97,8 +109,16 @@ type Core struct {
 	members membership
 	seeds   map[string]bool
 
-	round     uint64
-	lastBeat  time.Time
+	round    uint64
+	lastBeat time.Time
+	lastTick time.Time
+	slack    time.Duration // how late our own ticks run (trackLag)
+	lastSyn  time.Time
+	lastFull time.Time
+
+	lastRefute    time.Time
+	refutePending bool
+
 	lastNews  time.Time // last change learnt or made: full fanout until QuietAfter later
 	needFull  bool
 	followups map[string]int
@@ -125,7 +145,7 @@ func New(cfg Config, rng *rand.Rand) *Core {
 	c := &Core{
 		cfg:     cfg,
 		rng:     rng,
-		members: newMembership(cfg.Phi),
+		members: newMembership(cfg.Phi, cfg.Watchers, cfg.Quorum),
 		seeds:   make(map[string]bool),
 		asks:    newAskRegistry(),
 		log:     cfg.Logger,
@@ -154,10 +174,11 @@ func (c *Core) ensureState() {
 }
 
 // Start begins an incarnation with identity id: a restart (or values set
-// before the first start) republishes the local keys under it, and every
-// known peer is dead until heard from again.
+// before the first start) republishes the local keys under it. Known peers
+// keep their liveness: verdicts come from the suspicions replicated.
 func (c *Core) Start(now time.Time, id state.NodeID) {
 	c.id = id
+	c.members.self = id.Name
 	if c.replay == nil {
 		c.replay = c.cfg.Trust.Replay
 		if c.replay == nil {
@@ -166,10 +187,12 @@ func (c *Core) Start(now time.Time, id state.NodeID) {
 	}
 	if c.st != nil {
 		c.st.Restart(id, now.UnixMilli())
-		c.members.resetAll(now)
+		c.members.restartSelf(c.st, now)
 	} else {
 		c.st = state.NewCluster(id, c.cfg.Limits)
 	}
+	c.lastTick, c.slack, c.lastSyn, c.lastFull = time.Time{}, 0, time.Time{}, now
+	c.lastRefute, c.refutePending = time.Time{}, false
 	delete(c.seeds, id.Addr)
 	c.lastBeat = now
 	c.lastNews = now

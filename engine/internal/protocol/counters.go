@@ -19,6 +19,11 @@ type Counters struct {
 	ForeignCluster, SelfPackets                uint64
 	PushDropped, LateReplies                   uint64
 	Deaths                                     uint64
+	// Suspicions published by this peer as a ring watcher, refutations of
+	// suspicions of itself, peers seen leaving gracefully.
+	Suspicions, Refutations, Leaves uint64
+	// QuietSyns are Syns left unanswered: same fingerprint, nothing to say.
+	QuietSyns uint64
 	// Trust (issue 11): envelope refusals, replays, BadCluster replies
 	// withheld, sanity bounds.
 	Checksum, AuthFailed, Plaintext, NoKey, UnknownKey uint64

@@ -9,7 +9,7 @@ type EventKind uint8
 const (
 	PeerNew    EventKind = iota + 1 // a peer was discovered
 	PeerStart                       // a peer seems alive (new, or back)
-	PeerStop                        // a peer seems dead
+	PeerStop                        // a peer died or left (Reason says which)
 	KeySet                          // a peer set a key
 	KeyDeleted                      // a peer deleted a key (Value: the last one)
 	KeyExpired                      // a key reached its expiry here (own keys too)
@@ -27,6 +27,8 @@ type Event struct {
 	Encoding  state.Encoding
 	ExpiresAt int64
 	AskID     uint64
+	// Reason says why a peer stopped (PeerStop).
+	Reason Reason
 }
 
 // AskReply is a reply to an ask of this peer, once per replying peer.

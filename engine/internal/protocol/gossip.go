@@ -6,8 +6,10 @@ import (
 	"github.com/telepathine/telepathine/engine/internal/state"
 )
 
-// Tick is one gossip round at now: advance the heartbeat, expire and
-// collect, judge liveness, then send a Syn to each target. Buffered local
+// Tick is one gossip round at now: expire and collect, beat to the ring
+// watchers, judge the watched peers and the suspicions held, then send a
+// Syn to each target: every round while there is news, one every
+// QuietInterval to one peer once the cluster is quiet. Buffered local
 // changes join the push queue.
 func (c *Core) Tick(now time.Time) Output {
 	var out Output
@@ -17,32 +19,56 @@ func (c *Core) Tick(now time.Time) Output {
 	ms := now.UnixMilli()
 	c.round++
 	c.stats.Rounds++
-	if now.Sub(c.lastBeat) >= c.cfg.HeartbeatInterval {
-		c.st.BeatHeart()
-		c.lastBeat = now
-	}
+	c.trackLag(now)
 	c.applyChanges(c.st.Tick(ms, c.cfg.TombstoneGrace.Milliseconds(), nil), now, &out)
+	c.beat(now, &out)
+	c.watch(now, &out)
+	if c.refutePending && c.selfAccused() {
+		c.refute(now, &out)
+	}
 	c.judge(now, &out)
 	c.asks.expire(ms)
-	targets := c.targets(now)
-	full := c.needFull || c.round%uint64(c.cfg.FullDigestEvery) == 0
-	c.needFull = false
-	clear(c.followups)
-	var digest state.Digest
-	if full {
-		digest = c.st.FullDigest(c.DigestLines(), nil, c.rng)
-	} else {
-		digest = c.st.CompactDigest()
-	}
+	busy := now.Sub(c.lastNews) < c.cfg.QuietAfter
 	c.expireTokens(now)
-	for _, addr := range targets {
-		out.Packets = append(out.Packets, c.synTo(addr, digest, now))
+	if busy || now.Sub(c.lastSyn) >= c.cfg.QuietInterval {
+		c.lastSyn = now
+		targets := c.targets(busy)
+		full := c.needFull || busy && c.round%uint64(c.cfg.FullDigestEvery) == 0 ||
+			now.Sub(c.lastFull) >= c.cfg.FullDigestPeriod
+		c.needFull = false
+		clear(c.followups)
+		var digest state.Digest
+		if full {
+			c.lastFull = now
+			digest = c.st.FullDigest(c.DigestLines(), nil, c.rng)
+		} else {
+			digest = c.st.CompactDigest()
+			if !busy {
+				// Quiet: our own line changed only with news (which makes
+				// rounds busy), so the fingerprint alone says it all.
+				digest.Entries = nil
+			}
+		}
+		for _, addr := range targets {
+			out.Packets = append(out.Packets, c.synTo(addr, digest, now))
+		}
 	}
 	if len(c.push.buffered) > 0 {
 		c.enqueuePush(&out, c.push.buffered...)
 		c.push.buffered = nil
 	}
 	return out
+}
+
+// selfAccused reports whether a suspicion of the local peer's current
+// epoch is held.
+func (c *Core) selfAccused() bool {
+	for _, s := range c.members.accusers[c.id.Name] {
+		if s.Generation == c.id.Generation && epoch(s.Heartbeat) >= epoch(c.st.Self().Heartbeat) {
+			return true
+		}
+	}
+	return false
 }
 
 // DigestLines is how many digest lines fit one datagram next to the
@@ -55,15 +81,16 @@ func (c *Core) DigestLines() int {
 	return max(room/state.DigestEntrySize, 8)
 }
 
-// targets picks this round's gossip partners: Fanout random live peers, a
-// dead one with probability dead/(live+1) (so a recovered peer is noticed),
-// and a seed when no live peer is known or, now and then, when no seed was
-// picked (so partitions heal through the seeds).
-func (c *Core) targets(now time.Time) []string {
+// targets picks this round's gossip partners: Fanout random live peers
+// (QuietFanout when quiet), a dead one with probability dead/(live+1) (so
+// a recovered peer is noticed), and a seed when no live peer is known or,
+// now and then, when no seed was picked (so partitions heal through the
+// seeds). Peers that left are never picked.
+func (c *Core) targets(busy bool) []string {
 	var live, dead []string
 	for name, m := range c.members.byName {
 		n, ok := c.st.Node(name)
-		if !ok {
+		if !ok || m.left {
 			continue
 		}
 		if m.alive {
@@ -74,7 +101,7 @@ func (c *Core) targets(now time.Time) []string {
 	}
 	c.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
 	fanout := c.cfg.Fanout
-	if now.Sub(c.lastNews) >= c.cfg.QuietAfter {
+	if !busy {
 		fanout = c.cfg.QuietFanout
 	}
 	out := live[:min(fanout, len(live))]
@@ -99,25 +126,23 @@ func (c *Core) targets(now time.Time) []string {
 	return out
 }
 
-// judge updates liveness from the failure detectors and removes peers that
-// have been dead for longer than DeadGrace.
+// judge turns the suspicions held into verdicts and removes peers that
+// have been dead (or gone) for longer than DeadGrace.
 func (c *Core) judge(now time.Time, out *Output) {
-	died, removed := c.members.judge(now, c.cfg.DeadGrace)
-	for _, name := range died {
-		c.lastNews = now
-		c.stats.Deaths++
-		c.log.Info("peer seems dead", "peer", name)
-		out.Events = append(out.Events, Event{Kind: PeerStop, Peer: name})
-	}
-	// A stranger never heard from at its own address leaves soon after it
-	// died, instead of DeadGrace later: forged peers do not linger.
-	for name, m := range c.members.byName {
-		if !m.alive && !m.verified && now.Sub(m.deadSince) > c.cfg.Trust.UnverifiedGrace {
-			delete(c.members.byName, name)
-			removed = append(removed, name)
+	c.verdicts(now, out)
+	for name, mb := range c.members.byName {
+		// A stranger never heard from at its own address leaves soon after
+		// it died, instead of DeadGrace later: forged peers do not linger.
+		unverified := !mb.alive && !mb.verified && now.Sub(mb.deadSince) > c.cfg.Trust.UnverifiedGrace
+		if !unverified && (mb.alive || now.Sub(mb.deadSince) <= c.cfg.DeadGrace) {
+			continue
 		}
-	}
-	for _, name := range removed {
+		delete(c.members.byName, name)
+		delete(c.members.accusers, name)
+		c.members.forgetAccuser(name)
+		if mb.accused {
+			c.st.Retract(name) // anti-entropy carries it; nobody needs it fast
+		}
 		c.st.Remove(name, now.UnixMilli())
 		c.log.Info("dead peer removed", "peer", name)
 	}
@@ -128,27 +153,48 @@ func (c *Core) judge(now time.Time, out *Output) {
 
 // applyChanges turns state changes into liveness updates and events.
 func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) {
+	judge := false
 	for i := range changes {
 		ch := &changes[i]
 		name := ch.Node.Name
 		switch ch.Kind {
 		case state.NodeJoined:
 			c.lastNews = now
-			c.members.joined(name, now)
 			c.needFull = true
-			out.Events = append(out.Events, Event{Kind: PeerNew, Peer: name}, Event{Kind: PeerStart, Peer: name})
+			n, _ := c.st.Node(name)
+			left := n != nil && n.Left
+			c.members.joined(name, left, now)
+			if !left {
+				out.Events = append(out.Events, Event{Kind: PeerNew, Peer: name}, Event{Kind: PeerStart, Peer: name})
+			}
 		case state.NodeRestarted:
 			c.needFull = true
 			c.lastNews = now
+			c.members.forgetAccuser(name)
+			delete(c.members.accusers, name)
+			if _, held := c.st.Self().Suspicion(name); held {
+				c.st.Retract(name) // of the old incarnation: void, tidied by anti-entropy
+			}
 			if c.members.restarted(name, now) {
 				out.Events = append(out.Events, Event{Kind: PeerStart, Peer: name})
 			}
 		case state.HeartbeatAdvanced:
-			if c.members.heartbeat(name, now) {
-				c.lastNews = now
-				c.log.Info("peer alive again", "peer", name)
-				out.Events = append(out.Events, Event{Kind: PeerStart, Peer: name})
+			if mb := c.members.byName[name]; mb != nil {
+				mb.hbAt = now // the trust gate bounds the next jump from here
 			}
+			if n, ok := c.st.Node(name); ok {
+				c.revive(now, n, false, out)
+			}
+		case state.NodeLeft:
+			if mb := c.members.byName[name]; mb != nil && !mb.left {
+				c.stopped(now, name, ReasonLeft, out)
+				mb.left = true
+				mb.deadSince = now
+			}
+		case state.SuspicionChanged:
+			c.lastNews = now
+			c.suspicionChanged(now, ch.Node, ch.Entry, out)
+			judge = true
 		case state.KeySet:
 			c.lastNews = now
 			e := ch.Entry
@@ -170,6 +216,9 @@ func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) 
 			c.lastNews = now
 			c.hear(ch.Node, ch.Entry, out)
 		}
+	}
+	if judge {
+		c.verdicts(now, out)
 	}
 }
 

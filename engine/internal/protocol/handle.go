@@ -76,6 +76,8 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 		c.onReply(pk, &out)
 	case wire.BadCluster:
 		c.warn(now, "a peer says we are in the wrong cluster", "peer", pk.Sender.Addr, "from", from)
+	case wire.Beat:
+		c.onBeat(now, pk, &out)
 	}
 	c.st.SetGate(nil)
 	c.verify(pk.Sender, from, stream)
@@ -92,8 +94,8 @@ func (c *Core) warn(now time.Time, msg string, args ...any) {
 }
 
 // onSyn answers a digest: the entries the initiator lacks, the lines of what
-// we lack, fresher heartbeats, and our full digest when its fingerprint
-// shows a difference it did not list.
+// we lack or hold fresher, and our full digest when its fingerprint shows a
+// difference it did not list.
 func (c *Core) onSyn(now time.Time, from string, stream bool, pk *wire.Packet, out *Output) {
 	to, limited, ok := c.replyTo(from, stream, pk)
 	if !ok {
@@ -114,12 +116,18 @@ func (c *Core) onSyn(now time.Time, from string, stream bool, pk *wire.Packet, o
 		reply.Digest = c.st.FullDigest(c.DigestLines(), lines[1:], c.rng)
 	} else {
 		reply.Digest = state.Digest{Entries: lines}
-		if cmp.HeartbeatsAhead {
-			reply.Digest.Fingerprint = c.st.Fingerprint()
-			reply.Digest.Heartbeats = c.st.HeartbeatVector()
-		}
 	}
 	c.applyChanges(changes, now, out)
+	if !reply.Mismatch && reply.Delta.Empty() && len(lines) == 1 && pk.Digest.Fingerprint == c.st.Fingerprint() &&
+		pk.Padding == 0 {
+		// Same fingerprint, nothing to send or ask: the initiator learns
+		// nothing from an answer (a quiet cluster's usual case), so none
+		// is sent. A padded Syn is answered all the same: it is a first
+		// Syn to an address its sender has not validated, and only our
+		// SynAck echoing its token validates it.
+		c.stats.QuietSyns++
+		return
+	}
 	out.reply(to, limited, c.stamp(reply))
 }
 

@@ -137,12 +137,29 @@ func (c *Core) Keys(peer string, nowMS int64) []string {
 	return c.st.Keys(peer, nowMS)
 }
 
+// PeerState is a peer's liveness as the local peer sees it.
+type PeerState uint8
+
+// Peer states.
+const (
+	StateAlive   PeerState = iota
+	StateSuspect           // alive, but some watcher suspects it (no quorum yet)
+	StateDead              // declared dead by a quorum of its watchers
+	StateLeft              // left gracefully
+)
+
 // PeerInfo describes another peer as this one sees it.
 type PeerInfo struct {
-	Name       string
-	Addr       string
-	Alive      bool
+	Name  string
+	Addr  string
+	Alive bool
+	State PeerState
+	// Phi is this peer's own suspicion level of the peer when it watches
+	// it (Watched); otherwise the threshold when some watcher's suspicion
+	// is held (their phi crossed it), else 0.
 	Phi        float64
+	Watched    bool
+	Suspects   int // live peers holding a valid suspicion of it
 	Generation uint64
 	Heartbeat  uint64
 	Version    uint64
@@ -159,10 +176,25 @@ func (c *Core) Peers(now time.Time, keep func(alive bool) bool) []PeerInfo {
 		if !ok {
 			continue
 		}
-		out = append(out, PeerInfo{
-			Name: name, Addr: n.ID.Addr, Alive: m.alive, Phi: m.fd.Phi(now),
+		pi := PeerInfo{
+			Name: name, Addr: n.ID.Addr, Alive: m.alive, Watched: m.fd != nil,
+			Suspects:   c.members.validAccusers(n),
 			Generation: n.ID.Generation, Heartbeat: n.Heartbeat, Version: n.Version,
-		})
+		}
+		switch {
+		case m.left:
+			pi.State = StateLeft
+		case !m.alive:
+			pi.State = StateDead
+		case pi.Suspects > 0:
+			pi.State = StateSuspect
+		}
+		if m.fd != nil {
+			pi.Phi = m.fd.Phi(now)
+		} else if pi.Suspects > 0 {
+			pi.Phi = c.cfg.Phi.Threshold
+		}
+		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -1,16 +1,39 @@
 package protocol
 
 import (
+	"sort"
 	"time"
 
 	"github.com/telepathine/telepathine/engine/internal/failure"
+	"github.com/telepathine/telepathine/engine/internal/state"
+)
+
+// Reason says why a peer stopped being alive.
+type Reason uint8
+
+// Reasons.
+const (
+	ReasonNone   Reason = iota
+	ReasonFailed        // declared dead: its ring watchers lost its beats
+	ReasonLeft          // it announced a graceful leave
 )
 
 // member is what the local peer thinks of another peer's liveness.
 type member struct {
-	fd        *failure.Detector
 	alive     bool
+	left      bool
 	deadSince time.Time
+	// fd judges the peer's beats, only while this peer is one of its ring
+	// watchers: memory is O(watchers), not O(N).
+	fd *failure.Detector
+	// accused: the local peer published a suspicion of this one.
+	accused bool
+	// deadEpoch is the heartbeat epoch known when the peer was declared
+	// dead: only a later epoch (a refutation) brings it back.
+	deadEpoch uint64
+	// quorumSince is when a quorum of suspicions of it was first held
+	// (zero while none is): it dies SuspectGrace later unless it refutes.
+	quorumSince time.Time
 	// hbAt is when its heartbeat last advanced (the sanity bound on
 	// heartbeat jumps measures from it); since is when it was first held.
 	hbAt, since time.Time
@@ -19,81 +42,178 @@ type member struct {
 	verified bool
 }
 
-// membership is every other peer's liveness, judged by one phi accrual
-// detector per peer from the heartbeats gossip delivers.
+// membership is every other peer's liveness. Each peer is watched by the
+// Watchers peers that follow it on a ring of the live members (ordered by
+// a hash of the name): they receive its one-way beats, run phi accrual on
+// them, and publish a suspicion in their own replicated state when phi
+// crosses the threshold. Every observer declares a peer dead once a
+// quorum of live peers holds a suspicion of it at a heartbeat no older
+// than the one the observer knows; the accused refutes by advancing its
+// heartbeat, which voids every suspicion made before.
 type membership struct {
-	phi    failure.Config
-	byName map[string]*member
+	phi      failure.Config
+	watchers int // K
+	quorum   int // Q
+	self     string
+	byName   map[string]*member
+	// accusers indexes the suspicions held in the replica: accused name ->
+	// accuser name -> suspicion.
+	accusers map[string]map[string]state.Suspicion
+
+	ringDirty bool
+	ring      []ringSlot
+	watched   map[string]bool // peers this one watches (its K predecessors)
+	beatTo    []string        // names of this peer's watchers (its K successors)
 }
 
-func newMembership(phi failure.Config) membership {
-	return membership{phi: phi, byName: make(map[string]*member)}
+type ringSlot struct {
+	h    uint64
+	name string
 }
 
-// joined records a peer heard of for the first time, alive.
-func (m *membership) joined(name string, now time.Time) {
-	mb := &member{fd: failure.New(m.phi), alive: true, hbAt: now, since: now}
-	mb.fd.Heartbeat(now)
+func newMembership(phi failure.Config, watchers, quorum int) membership {
+	return membership{
+		phi: phi, watchers: max(watchers, 1), quorum: max(quorum, 1),
+		byName: make(map[string]*member), accusers: make(map[string]map[string]state.Suspicion),
+		watched: make(map[string]bool), ringDirty: true,
+	}
+}
+
+// ringHash places a name on the ring. It ignores the generation, so a
+// restarted peer keeps its place and its watchers.
+func ringHash(name string) uint64 { return state.NodeKey(name, 0) }
+
+// refreshRing rebuilds the ring and this peer's watch sets after a change
+// of the live members. Detectors of newly watched peers start at now (a
+// new watcher gives its peer a full detection period); those of peers no
+// longer watched are dropped.
+func (m *membership) refreshRing(now time.Time) {
+	if !m.ringDirty {
+		return
+	}
+	m.ringDirty = false
+	m.ring = m.ring[:0]
+	m.ring = append(m.ring, ringSlot{ringHash(m.self), m.self})
+	for name, mb := range m.byName {
+		if mb.alive {
+			m.ring = append(m.ring, ringSlot{ringHash(name), name})
+		}
+	}
+	sort.Slice(m.ring, func(i, j int) bool {
+		if m.ring[i].h != m.ring[j].h {
+			return m.ring[i].h < m.ring[j].h
+		}
+		return m.ring[i].name < m.ring[j].name
+	})
+	me := 0
+	for i, s := range m.ring {
+		if s.name == m.self {
+			me = i
+		}
+	}
+	k := min(m.watchers, len(m.ring)-1)
+	m.beatTo = m.beatTo[:0]
+	watched := make(map[string]bool, k)
+	for d := 1; d <= k; d++ {
+		m.beatTo = append(m.beatTo, m.ring[(me+d)%len(m.ring)].name)
+		watched[m.ring[(me-d+len(m.ring))%len(m.ring)].name] = true
+	}
+	for name := range m.watched {
+		if mb := m.byName[name]; mb != nil && !watched[name] {
+			mb.fd = nil
+		}
+	}
+	for name := range watched {
+		if mb := m.byName[name]; mb != nil && mb.fd == nil {
+			mb.fd = failure.New(m.phi)
+			mb.fd.Heartbeat(now)
+		}
+	}
+	m.watched = watched
+}
+
+// watchersOf is how many watchers a peer on the ring has: the quorum
+// needed against it is at most that.
+func (m *membership) needed() int {
+	return max(1, min(m.quorum, m.watchers, len(m.ring)-1))
+}
+
+// joined records a peer heard of for the first time, alive (or already
+// gone, when what we learnt of it includes its leave).
+func (m *membership) joined(name string, left bool, now time.Time) {
+	mb := &member{alive: !left, left: left, hbAt: now, since: now}
+	if left {
+		mb.deadSince = now
+	}
 	m.byName[name] = mb
+	m.ringDirty = true
 }
 
-// restarted records a new incarnation of name: its detector starts over.
-// It reports whether the peer came back to life.
+// restarted records a new incarnation of name: suspicions of and by the
+// old one are void. It reports whether the peer came back to life.
 func (m *membership) restarted(name string, now time.Time) (back bool) {
 	mb := m.byName[name]
 	if mb == nil {
-		mb = &member{fd: failure.New(m.phi), since: now}
+		mb = &member{since: now}
 		m.byName[name] = mb
 	}
 	mb.hbAt = now
-	mb.fd.Reset()
-	mb.fd.Heartbeat(now)
 	back = !mb.alive
-	mb.alive = true
-	return back
-}
-
-// heartbeat feeds a heartbeat of name to its detector and reports whether
-// the peer came back to life; unknown names are ignored.
-func (m *membership) heartbeat(name string, now time.Time) (back bool) {
-	mb := m.byName[name]
-	if mb == nil {
-		return false
+	mb.alive, mb.left, mb.accused = true, false, false
+	if mb.fd != nil {
+		mb.fd.Reset()
+		mb.fd.Heartbeat(now)
 	}
-	mb.hbAt = now
-	mb.fd.Heartbeat(now)
-	back = !mb.alive
-	mb.alive = true
+	m.forgetAccuser(name)
+	m.ringDirty = m.ringDirty || back
 	return back
 }
 
-// judge turns suspicion into verdicts at now: the live peers whose
-// detector suspects them die, and peers dead for longer than grace are
-// forgotten. It returns both lists.
-func (m *membership) judge(now time.Time, grace time.Duration) (died, removed []string) {
-	for name, mb := range m.byName {
-		switch {
-		case mb.alive && mb.fd.Suspect(now):
-			mb.alive = false
-			mb.deadSince = now
-			mb.fd.Reset()
-			died = append(died, name)
-		case !mb.alive && now.Sub(mb.deadSince) > grace:
-			delete(m.byName, name)
-			removed = append(removed, name)
+// forgetAccuser drops every suspicion made by name (restarted or removed).
+func (m *membership) forgetAccuser(name string) {
+	for accused, by := range m.accusers {
+		delete(by, name)
+		if len(by) == 0 {
+			delete(m.accusers, accused)
 		}
 	}
-	return died, removed
 }
 
-// resetAll makes every peer dead as of now (a restart of the local peer:
-// it must hear from them again).
-func (m *membership) resetAll(now time.Time) {
-	for _, mb := range m.byName {
-		mb.fd.Reset()
-		mb.alive = false
-		mb.deadSince = now
+// setSuspicion records that accuser holds s against accused (ok) or none.
+func (m *membership) setSuspicion(accuser, accused string, s state.Suspicion, ok bool) {
+	by := m.accusers[accused]
+	if !ok {
+		if by != nil {
+			delete(by, accuser)
+			if len(by) == 0 {
+				delete(m.accusers, accused)
+			}
+		}
+		return
 	}
+	if by == nil {
+		by = make(map[string]state.Suspicion, m.watchers)
+		m.accusers[accused] = by
+	}
+	by[accuser] = s
+}
+
+// validAccusers counts the live peers (self included) whose suspicion of
+// n's current incarnation is at least as recent as its heartbeat known.
+func (m *membership) validAccusers(n *state.Node) int {
+	count := 0
+	for accuser, s := range m.accusers[n.ID.Name] {
+		if s.Generation != n.ID.Generation || s.Heartbeat < n.Heartbeat {
+			continue
+		}
+		if accuser != m.self {
+			if a := m.byName[accuser]; a == nil || !a.alive {
+				continue
+			}
+		}
+		count++
+	}
+	return count
 }
 
 // liveCount returns how many live peers are known.
@@ -105,4 +225,27 @@ func (m *membership) liveCount() int {
 		}
 	}
 	return n
+}
+
+// restartSelf prepares for a new incarnation of the local peer: detectors
+// start over and the suspicion index is rebuilt from the replica (its own
+// old suspicions went with the old incarnation). Peers keep their liveness:
+// verdicts come from the replicated suspicions, not from local memory.
+func (m *membership) restartSelf(st *state.Cluster, now time.Time) {
+	for _, mb := range m.byName {
+		mb.fd = nil
+		mb.accused = false
+	}
+	clear(m.accusers)
+	clear(m.watched)
+	st.Each(func(n *state.Node) {
+		if n == st.Self() {
+			return
+		}
+		n.EachSuspicion(func(accused string, s state.Suspicion) {
+			m.setSuspicion(n.ID.Name, accused, s, true)
+		})
+	})
+	m.ringDirty = true
+	m.refreshRing(now)
 }

@@ -37,7 +37,14 @@ type simPeer struct {
 	events  []Event
 	sent    [wire.NumTypes]uint64
 	bytes   uint64
+	byType  [wire.NumTypes]uint64 // bytes sent, by message type
 	running bool
+	// stalledUntil simulates CPU starvation: until then the peer's ticks
+	// do not run and packets for it wait in queue; at the end, its late
+	// tick runs first, then the queued packets.
+	stalledUntil time.Time
+	queue        [][]byte
+	queueFrom    []string
 	// withheld counts replies the 3x rule held back.
 	withheld uint64
 }
@@ -58,6 +65,7 @@ type simNet struct {
 	loss, dup float64
 	isolated  map[string]bool
 	byAddr    map[string]*simPeer
+	sentTo    map[string]uint64 // packets sent to each address, delivered or not
 }
 
 func (n *simNet) Isolate(addr string)    { n.isolated[addr] = true }
@@ -74,7 +82,7 @@ func newSim(tb testing.TB, n int, cfg Config) *sim {
 	tb.Helper()
 	s := &sim{
 		tb: tb, now: simEpoch, start: simEpoch, cfg: cfg, rng: rand.New(rand.NewPCG(42, uint64(n))),
-		net: &simNet{rng: rand.New(rand.NewPCG(7, 7)), isolated: map[string]bool{}, byAddr: map[string]*simPeer{}},
+		net: &simNet{rng: rand.New(rand.NewPCG(7, 7)), isolated: map[string]bool{}, byAddr: map[string]*simPeer{}, sentTo: map[string]uint64{}},
 	}
 	for i := 0; i < n; i++ {
 		s.add(i)
@@ -148,6 +156,8 @@ func (s *sim) do(from *simPeer, out Output) {
 		}
 		f.from.sent[f.out.Packet.Type]++
 		f.from.bytes += uint64(len(b))
+		f.from.byType[f.out.Packet.Type] += uint64(len(b))
+		s.net.sentTo[f.out.To]++
 		to := s.net.byAddr[f.out.To]
 		if to == nil || !to.running || s.net.isolated[f.from.addr] || s.net.isolated[f.out.To] {
 			continue
@@ -159,6 +169,11 @@ func (s *sim) do(from *simPeer, out Output) {
 			copies = 2
 		}
 		for range copies {
+			if s.now.Before(to.stalledUntil) {
+				to.queue = append(to.queue, append([]byte(nil), b...))
+				to.queueFrom = append(to.queueFrom, f.from.addr)
+				continue
+			}
 			take(to, to.core.HandlePacket(s.now, f.from.addr, append([]byte(nil), b...)))
 		}
 	}
@@ -185,7 +200,7 @@ func (s *sim) flush() {
 	for {
 		busy := false
 		for _, p := range s.peers {
-			if p.running && p.core.PushPending() {
+			if p.running && !s.now.Before(p.stalledUntil) && p.core.PushPending() {
 				busy = true
 				s.do(p, p.core.FlushPushes())
 			}
@@ -201,8 +216,15 @@ func (s *sim) flush() {
 func (s *sim) step() {
 	s.now = s.now.Add(s.cfg.GossipInterval)
 	for _, i := range s.rng.Perm(len(s.peers)) {
-		if p := s.peers[i]; p.running {
-			s.do(p, p.core.Tick(s.now))
+		p := s.peers[i]
+		if !p.running || s.now.Before(p.stalledUntil) {
+			continue
+		}
+		s.do(p, p.core.Tick(s.now))
+		for len(p.queue) > 0 {
+			b, from := p.queue[0], p.queueFrom[0]
+			p.queue, p.queueFrom = p.queue[1:], p.queueFrom[1:]
+			s.do(p, p.core.HandlePacket(s.now, from, b))
 		}
 	}
 	s.flush()
@@ -282,9 +304,10 @@ func simConfig() Config {
 		Fanout: 3, QuietFanout: 1, QuietAfter: 2 * time.Second, DeltaBudget: 1 << 20,
 		FullDigestEvery: 50, PushFanout: 3, PushDirectMax: 64, PushQueueBytes: 8 << 20,
 		DeadGrace: time.Hour, TombstoneGrace: 10 * time.Minute, MTU: 1400, MaxPacketSize: 32 << 20,
+		Watchers: 3, Quorum: 3, QuietInterval: 3 * time.Second, FullDigestPeriod: 10 * time.Minute, SuspectGrace: 400 * time.Millisecond,
 		Phi: failure.Config{
 			Threshold: 8, WindowSize: 1000, MinStdDev: 250 * time.Millisecond,
-			AcceptablePause: time.Second, FirstInterval: hb, MaxInterval: 10 * hb,
+			AcceptablePause: 300 * time.Millisecond, FirstInterval: hb, MaxInterval: 10 * hb,
 		},
 		Limits: state.Limits{MaxKey: 1 << 10, MaxValue: 8 << 20, MaxNodes: 4096, MaxPend: 256, PendingMS: 2000},
 	}

@@ -346,11 +346,13 @@ type gate struct {
 	now      time.Time
 	from     string
 	direct   string // the sender's name when the packet came from its own address
+	sender   state.NodeID
 	admitted int
 }
 
 func (g *gate) begin(now time.Time, from string, pk *wire.Packet, stream bool) {
 	g.now, g.from, g.admitted, g.direct = now, from, 0, ""
+	g.sender = pk.Sender
 	a := pk.Sender.Addr
 	if from == a || from == g.c.cfg.Trust.Route(a) || stream && sameHost(from, a) {
 		g.direct = pk.Sender.Name
@@ -378,15 +380,23 @@ func (g *gate) Evict(id state.NodeID) string {
 	}
 	// Candidates: unverified peers, and dead ones (a forged peer that
 	// spoke once from its own address is verified, but it never beats).
-	// Rank: unverified dead, unverified alive, verified dead; then the
-	// longest known. A live verified peer is never a candidate.
+	// Rank: unverified dead, unverified alive, verified dead or silent;
+	// then the longest known. A live verified peer is never a candidate
+	// unless it is silent: its heartbeat never advanced since it was first
+	// held, UnverifiedGrace ago. Ring watchers judge liveness now, and a
+	// forged peer whose watchers are forged too is never declared dead, so
+	// "dead" alone would leave the table full of them; a real peer's
+	// heartbeat advances while its join makes the cluster busy.
+	silent := func(m *member) bool {
+		return !m.hbAt.After(m.since) && g.now.Sub(m.since) > g.c.cfg.Trust.UnverifiedGrace
+	}
 	rank := func(m *member) int {
 		switch {
 		case !m.verified && !m.alive:
 			return 0
 		case !m.verified:
 			return 1
-		case !m.alive:
+		case !m.alive || silent(m):
 			return 2
 		}
 		return -1
@@ -407,7 +417,13 @@ func (g *gate) Evict(id state.NodeID) string {
 		g.c.stats.NewPeersRefused++
 		return ""
 	}
+	if m := g.c.members.byName[victim]; m.accused {
+		g.c.st.Retract(victim)
+	}
 	delete(g.c.members.byName, victim)
+	delete(g.c.members.accusers, victim)
+	g.c.members.forgetAccuser(victim)
+	g.c.members.ringDirty = true
 	g.c.stats.Evicted++
 	return victim
 }
@@ -424,6 +440,28 @@ func (g *gate) Generation(id state.NodeID) bool {
 
 // Heartbeat refuses a heartbeat that grew faster than time allows since
 // the last one accepted.
+//
+// A heartbeat is a refutation epoch (high 32 bits, see epochShift) and a
+// beat count within the epoch (low 32 bits). A peer suspected by its
+// watchers refutes by starting a new epoch: a legitimate jump of 2^32 or
+// more that no rate bound on the whole number could admit, and the very
+// jump a forger would send to mask a peer's real beats. So:
+//   - within an epoch, the beat count is bounded as before (by the time
+//     since the last accepted advance, or by the peer's uptime);
+//   - a new epoch's count started at 0 with the refutation, so it gets
+//     the same bound from 0;
+//   - the peer itself, in a packet it sent from its own address (a Beat,
+//     or its own line or delta), may start any number of epochs;
+//   - relayed by a third party, the epoch may move on by one, plus one
+//     per HeartbeatInterval since the last accepted advance. Relays must
+//     be able to carry it: a refutation is pushed straight to the live
+//     peers only, and a quiet Syn carries no line of its sender, so a
+//     peer that missed the push learns the new epoch from others or,
+//     taking it for dead, never (found by TestSimNoFalseDeathAtTenPercentLoss
+//     when relayed epochs were refused). A refutation needs a suspicion
+//     first, which takes several intervals, so real epochs stay within the
+//     bound, and a forged one gains a single epoch per accepted jump,
+//     which the peer outruns by refuting again, instead of 2^31 at once.
 func (g *gate) Heartbeat(id state.NodeID, prev, next uint64) bool {
 	m := g.c.members.byName[id.Name]
 	if m == nil || prev == 0 {
@@ -432,14 +470,33 @@ func (g *gate) Heartbeat(id state.NodeID, prev, next uint64) bool {
 		// previous incarnation's heartbeat).
 		return true
 	}
-	b := guard.HeartbeatBound{Interval: g.c.cfg.HeartbeatInterval}
-	if b.OK(prev, next, g.now.Sub(m.hbAt)) {
-		return true
+	if next <= prev {
+		return true // stale, not a jump; the protocol ignores it
 	}
-	// prev may have been stale when it arrived (relayed, delayed): a peer
-	// beats at most once an interval since it started, and its generation
-	// is its start time, so its uptime bounds it too.
-	if up := g.now.Sub(time.Unix(0, int64(min(id.Generation, math.MaxInt64)))); up > 0 && b.OK(0, next, up) {
+	b := guard.HeartbeatBound{Interval: g.c.cfg.HeartbeatInterval}
+	const low = 1<<epochShift - 1
+	elapsed := g.now.Sub(m.hbAt)
+	// A peer beats at most once an interval since it started (prev may
+	// have been stale when it arrived: relayed, delayed), and its
+	// generation is its start time, so its uptime bounds a count too.
+	up := g.now.Sub(time.Unix(0, int64(min(id.Generation, math.MaxInt64))))
+	countOK := func(from, to uint64) bool {
+		return b.OK(from, to, elapsed) || up > 0 && b.OK(0, to, up)
+	}
+	ok := false
+	switch {
+	case epoch(next) == epoch(prev):
+		ok = countOK(prev&low, next&low)
+	case g.sender.Name == id.Name && g.sender.Generation == id.Generation && g.direct == id.Name:
+		ok = countOK(0, next&low)
+	default:
+		steps := uint64(1)
+		if iv := g.c.cfg.HeartbeatInterval; iv > 0 && elapsed > 0 {
+			steps += uint64(elapsed / iv)
+		}
+		ok = epoch(next)-epoch(prev) <= steps && countOK(0, next&low)
+	}
+	if ok {
 		return true
 	}
 	g.c.stats.BadHeartbeat++

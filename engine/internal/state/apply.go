@@ -34,7 +34,10 @@ func (c *Cluster) validate(nd *NodeDelta) error {
 		if len(e.Value) > c.limits.MaxValue || len(e.Key) > c.limits.MaxKey || !ValidText(e.Key) {
 			return ErrBadDelta
 		}
-		if (e.Kind.keyed() || e.Kind == KindEvent || e.Kind == KindAsk) && e.Key == "" {
+		if (e.Kind.keyed() || e.Kind == KindEvent || e.Kind == KindAsk || e.Kind == KindSuspect) && e.Key == "" {
+			return ErrBadDelta
+		}
+		if e.Kind == KindSuspect && len(e.Value) != 0 && len(e.Value) != suspicionSize {
 			return ErrBadDelta
 		}
 	}
@@ -172,6 +175,8 @@ func (c *Cluster) applyEntry(n *Node, e *Entry, now int64, out []Change) []Chang
 			n.delivered = e.Version
 			out = append(out, Change{Kind: EventHeard, Node: n.ID, Entry: e})
 		}
+	case KindSuspect, KindLeave:
+		out = c.applyLiveness(n, e, out)
 	default:
 		// A kind from a newer protocol: keep and forward it, show nothing.
 		if !e.Expired(now) {
@@ -192,7 +197,7 @@ func (c *Cluster) reset(n *Node, nd *NodeDelta, now int64, out []Change) []Chang
 	}
 	for _, e := range nd.Entries {
 		switch {
-		case e.Kind == KindEvent || e.Kind == KindAsk:
+		case e.Kind == KindEvent || e.Kind == KindAsk || e.Kind == KindSuspect || e.Kind == KindLeave:
 			out = c.applyEntry(n, e, now, out)
 		case e.Kind == KindSet && e.Expired(now):
 			t := e.asTombstone()

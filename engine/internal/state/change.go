@@ -22,6 +22,11 @@ const (
 	// EventHeard: an event or ask (Entry) of another node, once per
 	// incarnation and in the sender's order.
 	EventHeard
+	// SuspicionChanged: the node (a ring watcher) published or retracted a
+	// suspicion (Entry, KindSuspect) of the peer named by Entry.Key.
+	SuspicionChanged
+	// NodeLeft: the node announced a graceful leave.
+	NodeLeft
 )
 
 func (k ChangeKind) String() string {
@@ -40,6 +45,10 @@ func (k ChangeKind) String() string {
 		return "expired"
 	case EventHeard:
 		return "event"
+	case SuspicionChanged:
+		return "suspicion"
+	case NodeLeft:
+		return "left"
 	}
 	return "unknown"
 }

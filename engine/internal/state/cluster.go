@@ -37,7 +37,6 @@ type Cluster struct {
 	// digests naming them are not answered with "send me that node".
 	stale  map[uint64]int64
 	limits Limits
-	order  []*Node // nodes by key, for heartbeat vectors; nil when stale
 	gate   Gate
 }
 
@@ -122,14 +121,12 @@ func (c *Cluster) Keys(name string, now int64) []string {
 }
 
 func (c *Cluster) add(n *Node) {
-	c.order = nil
 	c.byName[n.ID.Name] = n
 	c.byKey[n.key] = n
 	c.fp ^= fingerprintOf(n)
 }
 
 func (c *Cluster) drop(n *Node) {
-	c.order = nil
 	delete(c.byName, n.ID.Name)
 	delete(c.byKey, n.key)
 	c.fp ^= fingerprintOf(n)

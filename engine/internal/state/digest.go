@@ -1,9 +1,7 @@
 package state
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
-	"sort"
 )
 
 // DigestEntry says what a peer holds of one node.
@@ -18,12 +16,9 @@ type Digest struct {
 	Entries []DigestEntry
 	// Complete: Entries lists every node the sender holds.
 	Complete bool
-	// Fingerprint summarises (node, version, heartbeat block) over every
-	// node the sender holds; 0 when not computed.
+	// Fingerprint summarises (node, version) over every node the sender
+	// holds; 0 when not computed.
 	Fingerprint uint64
-	// Heartbeats is the sender's heartbeat vector (see HeartbeatVector),
-	// meaningful only when Fingerprint equals the receiver's.
-	Heartbeats []byte
 }
 
 // Line returns the digest line of n.
@@ -96,61 +91,13 @@ func allKnown(c *Cluster, must []DigestEntry) bool {
 	return true
 }
 
-// CompactDigest is self's line, the fingerprint and the heartbeat vector: when
-// the receiver's fingerprint matches, that is all it needs to exchange every
-// heartbeat; when it does not, the receiver answers with its full digest.
+// CompactDigest is self's line and the fingerprint: when the receiver's
+// fingerprint matches, the two replicas hold the same (node, version) pairs
+// and nothing needs exchanging; when it does not, the receiver answers with
+// its full digest. Heartbeats do not travel here (no vector of every peer in
+// every packet): liveness is judged by ring watchers from Beat packets.
 func (c *Cluster) CompactDigest() Digest {
-	return Digest{Fingerprint: c.fp, Entries: []DigestEntry{c.self.Line()}, Heartbeats: c.HeartbeatVector()}
-}
-
-// sorted returns the nodes in ascending key order (cached).
-func (c *Cluster) sorted() []*Node {
-	if c.order == nil {
-		c.order = make([]*Node, 0, len(c.byKey))
-		for _, n := range c.byKey {
-			c.order = append(c.order, n)
-		}
-		sort.Slice(c.order, func(i, j int) bool { return c.order[i].key < c.order[j].key })
-	}
-	return c.order
-}
-
-// HeartbeatVector returns the low 16 bits of every node's heartbeat,
-// little-endian, in ascending key order.
-func (c *Cluster) HeartbeatVector() []byte {
-	nodes := c.sorted()
-	v := make([]byte, 2*len(nodes))
-	for i, n := range nodes {
-		binary.LittleEndian.PutUint16(v[2*i:], uint16(n.Heartbeat))
-	}
-	return v
-}
-
-// applyHeartbeats reads a peer's heartbeat vector. Its fingerprint matched
-// ours, so it lists the same nodes in the same order, and every heartbeat is
-// in the same 2^14 block on both sides: the signed 16-bit difference of the
-// residues is the exact difference. It advances the heartbeats the peer
-// holds fresher and reports whether we hold some fresher than the peer.
-func (c *Cluster) applyHeartbeats(v []byte, out []Change) ([]Change, bool) {
-	nodes := c.sorted()
-	if len(v) != 2*len(nodes) {
-		return out, false
-	}
-	ahead := false
-	for i, n := range nodes {
-		if n == c.self {
-			continue
-		}
-		diff := int16(binary.LittleEndian.Uint16(v[2*i:]) - uint16(n.Heartbeat))
-		switch {
-		case diff > 0 && c.heartbeatOK(n, n.Heartbeat+uint64(diff)):
-			c.setHeartbeat(n, n.Heartbeat+uint64(diff))
-			out = append(out, Change{Kind: HeartbeatAdvanced, Node: n.ID})
-		case diff < 0:
-			ahead = true
-		}
-	}
-	return out, ahead
+	return Digest{Fingerprint: c.fp, Entries: []DigestEntry{c.self.Line()}}
 }
 
 // Request asks the delta builder for a node's entries above From.
@@ -176,9 +123,6 @@ type Comparison struct {
 	// Mismatch: the digest was incomplete and its fingerprint differs from
 	// ours, so nodes it does not list may differ too.
 	Mismatch bool
-	// HeartbeatsAhead: the digest's heartbeat vector showed we hold some
-	// heartbeats fresher than the peer: answer with our vector.
-	HeartbeatsAhead bool
 }
 
 // Compare reads a peer's digest: it takes the fresher heartbeats it carries
@@ -232,8 +176,6 @@ func (c *Cluster) Compare(d *Digest, out []Change) (Comparison, []Change) {
 		}
 	} else if d.Fingerprint != 0 && d.Fingerprint != c.fp {
 		cmp.Mismatch = true
-	} else if d.Fingerprint == c.fp && len(d.Heartbeats) > 0 {
-		out, cmp.HeartbeatsAhead = c.applyHeartbeats(d.Heartbeats, out)
 	}
 	return cmp, out
 }

@@ -55,6 +55,8 @@ const (
 	KindTombstone             // a key's deletion or expiry
 	KindEvent                 // a say
 	KindAsk                   // a say asking for replies
+	KindSuspect               // a ring watcher's suspicion of the peer named by Key (liveness.go)
+	KindLeave                 // the node left gracefully
 )
 
 // keyed reports whether the kind lives in the key/value map.
@@ -148,14 +150,9 @@ func mix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// heartbeatBlock is the granularity at which heartbeats enter the
-// fingerprint. Two replicas whose fingerprints match hold, for every node,
-// heartbeats in the same block, so they differ by less than 2^14 and a
-// 16-bit residue gives their exact difference (see HeartbeatVector).
-const heartbeatBlock = 14
-
 // fingerprintOf is one node's contribution to a cluster fingerprint: its
-// key, version and heartbeat block.
+// key and version. Heartbeats stay out of it, so a quiet cluster's
+// fingerprints match and its anti-entropy exchanges a few bytes.
 func fingerprintOf(n *Node) uint64 {
-	return mix(n.key ^ mix(n.Version^mix(n.Heartbeat>>heartbeatBlock)))
+	return mix(n.key ^ mix(n.Version))
 }

@@ -17,8 +17,13 @@ type Node struct {
 	// that asks from below it may lack a deletion and gets a reset.
 	GCFloor uint64
 
-	kv  map[string]*Entry // current entry of every key: a set or a tombstone
-	log []*Entry          // entries in version order; may hold garbage
+	kv map[string]*Entry // current entry of every key: a set or a tombstone
+	// sus is the current suspicion entry of every peer this node accused
+	// (a namespace of its own: suspicions never collide with user keys).
+	sus map[string]*Entry
+	// Left: the node announced a graceful leave (a KindLeave entry).
+	Left bool
+	log  []*Entry // entries in version order; may hold garbage
 	// garbage counts log entries known to be superseded, collected or ended;
 	// the log is compacted when they are the majority.
 	garbage int
@@ -50,8 +55,13 @@ func (n *Node) Key() uint64 { return n.key }
 // current reports whether a log entry still matters at now: the key's latest
 // entry, or an event still being delivered.
 func (n *Node) current(e *Entry, now int64) bool {
-	if e.Kind.keyed() {
+	switch {
+	case e.Kind.keyed():
 		return n.kv[e.Key] == e
+	case e.Kind == KindSuspect:
+		return n.sus[e.Key] == e
+	case e.Kind == KindLeave:
+		return true
 	}
 	return !e.Expired(now)
 }
@@ -86,6 +96,15 @@ func (n *Node) store(e *Entry) (prev *Entry) {
 		if prev != nil {
 			n.garbage++
 		}
+	}
+	if e.Kind == KindSuspect {
+		if n.sus == nil {
+			n.sus = make(map[string]*Entry)
+		}
+		if n.sus[e.Key] != nil {
+			n.garbage++
+		}
+		n.sus[e.Key] = e
 	}
 	n.log = append(n.log, e)
 	return prev
@@ -128,6 +147,7 @@ func (n *Node) compact(now int64) {
 func (n *Node) clear() map[string]*Entry {
 	old := n.kv
 	n.kv = make(map[string]*Entry, len(old))
+	n.sus = nil
 	n.log = nil
 	n.garbage = 0
 	n.pending = nil

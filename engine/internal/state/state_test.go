@@ -376,56 +376,6 @@ func TestLogCompactionKeepsDeltasCorrect(t *testing.T) {
 	assert.Equal(t, uint64(1000), n.Version)
 }
 
-func TestHeartbeatVectorExchangesEveryHeartbeat(t *testing.T) {
-	a, b, c := newTestCluster("a", 1), newTestCluster("b", 1), newTestCluster("c", 1)
-	exchange(t, a, b, t0, 1<<20)
-	exchange(t, c, b, t0, 1<<20)
-	exchange(t, a, b, t0, 1<<20)
-	require.Equal(t, a.Fingerprint(), b.Fingerprint())
-	// c beats three times; only b hears of it.
-	for i := 0; i < 3; i++ {
-		c.BeatHeart()
-	}
-	exchange(t, c, b, t0, 1<<20)
-	nb, _ := b.Node("c")
-	na, _ := a.Node("c")
-	require.Greater(t, nb.Heartbeat, na.Heartbeat)
-
-	// a sends its compact digest: b sees it is ahead on c, and a learns from
-	// b's vector; no node lines needed.
-	d := a.CompactDigest()
-	cmp, ch := b.Compare(&d, nil)
-	assert.True(t, cmp.HeartbeatsAhead)
-	assert.False(t, cmp.Mismatch)
-	assert.Empty(t, ch)
-	reply := Digest{Fingerprint: b.Fingerprint(), Heartbeats: b.HeartbeatVector()}
-	_, ch = a.Compare(&reply, nil)
-	require.Len(t, kinds(ch, HeartbeatAdvanced), 1)
-	assert.Equal(t, nb.Heartbeat, na.Heartbeat)
-}
-
-func TestHeartbeatVectorNeverJumpsAheadOnWrap(t *testing.T) {
-	// b holds a fresh heartbeat of x; a's view of x is 65531 beats old, so
-	// the residue difference wraps to +5. Their fingerprints differ (the
-	// heartbeats are in different blocks), so the vector is never read and
-	// b's heartbeat of x cannot jump ahead.
-	a, b, x := newTestCluster("a", 1), newTestCluster("b", 1), newTestCluster("x", 1)
-	exchange(t, x, a, t0, 1<<20)
-	exchange(t, a, b, t0, 1<<20)
-	for i := 0; i < 65531; i++ {
-		x.BeatHeart()
-	}
-	exchange(t, x, b, t0, 1<<20)
-	nb, _ := b.Node("x")
-	fresh := nb.Heartbeat
-	d := a.CompactDigest()
-	cmp, ch := b.Compare(&d, nil)
-	assert.True(t, cmp.Mismatch, "heartbeat blocks differ: fingerprints differ")
-	assert.Empty(t, kinds(ch, HeartbeatAdvanced))
-	assert.Equal(t, fresh, nb.Heartbeat)
-
-}
-
 // BenchmarkBuildDelta10kKeys builds deltas from a 10,000-key state for a peer
 // that has nothing: one datagram's worth (MTU budget) and everything (1 MiB).
 // Entries are shared, not copied: the cost is the walk and the slice.

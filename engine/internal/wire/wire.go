@@ -31,9 +31,10 @@ const (
 	Push
 	Reply
 	BadCluster
+	Beat
 )
 
-var typeNames = [...]string{"syn", "synack", "ack", "push", "reply", "badcluster"}
+var typeNames = [...]string{"syn", "synack", "ack", "push", "reply", "badcluster", "beat"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
@@ -43,7 +44,7 @@ func (t Type) String() string {
 }
 
 // NumTypes is the number of message types, for per-type counters.
-const NumTypes = int(BadCluster) + 1
+const NumTypes = int(Beat) + 1
 
 // Magic and Version identify the protocol; see the schema.
 const (
@@ -60,12 +61,14 @@ type Packet struct {
 	Delta    state.Delta  // SynAck, Ack, Push
 	Mismatch bool         // SynAck
 	Reply    ReplyMsg     // Reply
+	// Heartbeat is the sender's liveness counter (Beat).
+	Heartbeat uint64
 	// Token is the address-validation token: set on a Syn, echoed by the
 	// SynAck that answers it; 0 means none.
 	Token uint64
 	// Padding is filler the receiver ignores; only its length matters (a
-	// first Syn earns credit for the SynAck under the 3x rule). Decode does
-	// not copy it out.
+	// first Syn earns credit for the SynAck under the 3x rule). Decode
+	// reports its length without copying it out.
 	Padding int
 }
 
@@ -187,6 +190,13 @@ func encodePacket(root gen.Packet, p *Packet) error {
 	case BadCluster:
 		body.SetBadCluster()
 		return nil
+	case Beat:
+		b, err := body.NewBeat()
+		if err != nil {
+			return err
+		}
+		b.SetHeartbeat(p.Heartbeat)
+		return nil
 	}
 	return fmt.Errorf("wire: cannot encode %v", p.Type)
 }
@@ -205,11 +215,6 @@ func encodeNodeID(n gen.NodeId, id state.NodeID) error {
 func encodeDigest(d gen.Digest, dg *state.Digest) error {
 	d.SetComplete(dg.Complete)
 	d.SetFingerprint(dg.Fingerprint)
-	if len(dg.Heartbeats) > 0 {
-		if err := d.SetHeartbeats(dg.Heartbeats); err != nil {
-			return err
-		}
-	}
 	list, err := d.NewEntries(int32(len(dg.Entries)))
 	if err != nil {
 		return err
@@ -366,6 +371,16 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 		return nil, ErrVersion
 	}
 	p = &Packet{Token: root.Token()}
+	if root.HasPadding() {
+		// Its length only: a padded Syn is a first Syn to an address its
+		// sender has not validated, which a quiet peer still answers. The
+		// bytes stay in the message (Data is a view, not a copy).
+		pad, err := root.Padding()
+		if err != nil {
+			return nil, ErrMalformed
+		}
+		p.Padding = len(pad)
+	}
 	if p.Cluster, err = text(root.Cluster()); err != nil {
 		return nil, err
 	}
@@ -453,6 +468,13 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 		}
 	case gen.Packet_body_Which_badCluster:
 		p.Type = BadCluster
+	case gen.Packet_body_Which_beat:
+		p.Type = Beat
+		b, err := body.Beat()
+		if err != nil {
+			return nil, ErrMalformed
+		}
+		p.Heartbeat = b.Heartbeat()
 	default:
 		return nil, ErrMalformed // a message type from a newer protocol
 	}
@@ -495,11 +517,8 @@ func decodeDigest(d gen.Digest) (state.Digest, error) {
 	if err != nil {
 		return out, ErrMalformed
 	}
-	hb, err := d.Heartbeats()
-	if err != nil || len(hb)%2 != 0 {
-		return out, ErrMalformed
-	}
-	out.Heartbeats = clone(hb)
+	// The heartbeats field (vectors of round 1) is no longer read: liveness
+	// travels in Beat packets to ring watchers instead.
 	out.Entries = make([]state.DigestEntry, list.Len())
 	for i := range out.Entries {
 		l := list.At(i)

@@ -358,9 +358,27 @@ type Config struct {
 	SendPlaintext bool `protobuf:"varint,44,opt,name=send_plaintext,json=sendPlaintext,proto3" json:"send_plaintext,omitempty"`
 	// A directory where the last generation is persisted, so a restart always
 	// wins, even after the clock stepped back. Default none.
-	StateDir      string `protobuf:"bytes,45,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StateDir string `protobuf:"bytes,45,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
+	// Liveness (engine.Config.Liveness): how many peers watch each peer on
+	// the ring and receive its one-way beats. Default 3, at most 16.
+	Watchers uint32 `protobuf:"varint,46,opt,name=watchers,proto3" json:"watchers,omitempty"`
+	// Live suspicions needed before a peer is declared dead (at most
+	// watchers). Default: watchers.
+	Quorum uint32 `protobuf:"varint,47,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	// A quiet cluster sends one fingerprint Syn to one peer this often.
+	// Default 15 gossip intervals.
+	QuietIntervalMs uint64 `protobuf:"varint,48,opt,name=quiet_interval_ms,json=quietIntervalMs,proto3" json:"quiet_interval_ms,omitempty"`
+	// A full digest goes out this often when nothing asks for one. Default
+	// 10 minutes.
+	FullDigestPeriodMs uint64 `protobuf:"varint,49,opt,name=full_digest_period_ms,json=fullDigestPeriodMs,proto3" json:"full_digest_period_ms,omitempty"`
+	// How long a quorum of suspicions must hold before the verdict (time for
+	// the accused to refute). Default 2 gossip intervals.
+	SuspectGraceMs uint64 `protobuf:"varint,50,opt,name=suspect_grace_ms,json=suspectGraceMs,proto3" json:"suspect_grace_ms,omitempty"`
+	// Bound of the leave announcement of stop/close when no deadline is
+	// given. Default 200 ms.
+	LeaveTimeoutMs uint64 `protobuf:"varint,51,opt,name=leave_timeout_ms,json=leaveTimeoutMs,proto3" json:"leave_timeout_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -671,6 +689,48 @@ func (x *Config) GetStateDir() string {
 		return x.StateDir
 	}
 	return ""
+}
+
+func (x *Config) GetWatchers() uint32 {
+	if x != nil {
+		return x.Watchers
+	}
+	return 0
+}
+
+func (x *Config) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+func (x *Config) GetQuietIntervalMs() uint64 {
+	if x != nil {
+		return x.QuietIntervalMs
+	}
+	return 0
+}
+
+func (x *Config) GetFullDigestPeriodMs() uint64 {
+	if x != nil {
+		return x.FullDigestPeriodMs
+	}
+	return 0
+}
+
+func (x *Config) GetSuspectGraceMs() uint64 {
+	if x != nil {
+		return x.SuspectGraceMs
+	}
+	return 0
+}
+
+func (x *Config) GetLeaveTimeoutMs() uint64 {
+	if x != nil {
+		return x.LeaveTimeoutMs
+	}
+	return 0
 }
 
 // Value is bytes with their encoding tag.
@@ -2266,7 +2326,7 @@ var File_telepathine_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\xae\f\n" +
+	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\x95\x0e\n" +
 	"\x06Config\x122\n" +
 	"\x06preset\x18\x01 \x01(\x0e2\x1a.telepathine.api.v1.PresetR\x06preset\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2315,7 +2375,13 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"networkKey\x12)\n" +
 	"\x10accept_plaintext\x18+ \x01(\bR\x0facceptPlaintext\x12%\n" +
 	"\x0esend_plaintext\x18, \x01(\bR\rsendPlaintext\x12\x1b\n" +
-	"\tstate_dir\x18- \x01(\tR\bstateDir\x1a=\n" +
+	"\tstate_dir\x18- \x01(\tR\bstateDir\x12\x1a\n" +
+	"\bwatchers\x18. \x01(\rR\bwatchers\x12\x16\n" +
+	"\x06quorum\x18/ \x01(\rR\x06quorum\x12*\n" +
+	"\x11quiet_interval_ms\x180 \x01(\x04R\x0fquietIntervalMs\x121\n" +
+	"\x15full_digest_period_ms\x181 \x01(\x04R\x12fullDigestPeriodMs\x12(\n" +
+	"\x10suspect_grace_ms\x182 \x01(\x04R\x0esuspectGraceMs\x12(\n" +
+	"\x10leave_timeout_ms\x183 \x01(\x04R\x0eleaveTimeoutMs\x1a=\n" +
 	"\x0fAddressMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +

@@ -330,6 +330,54 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
    * @generated from field: string state_dir = 45;
    */
   stateDir: string;
+
+  /**
+   * Liveness (engine.Config.Liveness): how many peers watch each peer on
+   * the ring and receive its one-way beats. Default 3, at most 16.
+   *
+   * @generated from field: uint32 watchers = 46;
+   */
+  watchers: number;
+
+  /**
+   * Live suspicions needed before a peer is declared dead (at most
+   * watchers). Default: watchers.
+   *
+   * @generated from field: uint32 quorum = 47;
+   */
+  quorum: number;
+
+  /**
+   * A quiet cluster sends one fingerprint Syn to one peer this often.
+   * Default 15 gossip intervals.
+   *
+   * @generated from field: uint64 quiet_interval_ms = 48;
+   */
+  quietIntervalMs: bigint;
+
+  /**
+   * A full digest goes out this often when nothing asks for one. Default
+   * 10 minutes.
+   *
+   * @generated from field: uint64 full_digest_period_ms = 49;
+   */
+  fullDigestPeriodMs: bigint;
+
+  /**
+   * How long a quorum of suspicions must hold before the verdict (time for
+   * the accused to refute). Default 2 gossip intervals.
+   *
+   * @generated from field: uint64 suspect_grace_ms = 50;
+   */
+  suspectGraceMs: bigint;
+
+  /**
+   * Bound of the leave announcement of stop/close when no deadline is
+   * given. Default 200 ms.
+   *
+   * @generated from field: uint64 leave_timeout_ms = 51;
+   */
+  leaveTimeoutMs: bigint;
 };
 
 /**

@@ -1,0 +1,270 @@
+package protocol
+
+import (
+	"time"
+
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
+)
+
+// Liveness (see membership): beats to ring watchers, suspicions published
+// in the watcher's replicated state, verdicts by quorum, refutation by the
+// accused, graceful leave.
+
+// epochShift splits a heartbeat into a refutation epoch (high bits) and a
+// beat count (low bits). A suspicion stays valid until the accused starts
+// a new epoch: ordinary beats, which reach some observers before others,
+// never void it, so a crashed peer's verdict cannot flap; a refutation
+// does, everywhere, at once. (SWIM's incarnation number, carried in the
+// heartbeat so it needs no field of its own.) 2^32 beats is a century.
+const epochShift = 32
+
+func epoch(hb uint64) uint64 { return hb >> epochShift }
+
+// trackLag measures how late this tick is: a peer whose own timers run
+// late (CPU starvation, a stopped VM) adds that lag to the pauses it
+// accepts before suspecting anyone, so it does not blame others for its
+// own stall (Lifeguard's local health). The allowance decays by one tick a
+// tick once the peer is punctual again.
+func (c *Core) trackLag(now time.Time) {
+	if !c.lastTick.IsZero() {
+		lag := now.Sub(c.lastTick) - c.cfg.GossipInterval
+		c.slack = max(lag, c.slack-c.cfg.GossipInterval, 0)
+	}
+	c.lastTick = now
+}
+
+// beat advances the heartbeat every HeartbeatInterval and sends it to the
+// peer's ring watchers: Watchers small packets a second, whatever N.
+func (c *Core) beat(now time.Time, out *Output) {
+	if now.Sub(c.lastBeat) < c.cfg.HeartbeatInterval {
+		return
+	}
+	c.lastBeat = now
+	hb := c.st.BeatHeart()
+	c.members.refreshRing(now)
+	for _, name := range c.members.beatTo {
+		if n, ok := c.st.Node(name); ok {
+			out.send(n.ID.Addr, c.stamp(&wire.Packet{Type: wire.Beat, Heartbeat: hb}))
+		}
+	}
+}
+
+// onBeat takes a beat straight from its sender.
+func (c *Core) onBeat(now time.Time, pk *wire.Packet, out *Output) {
+	name := pk.Sender.Name
+	if c.st.Beat(name, pk.Sender.Generation, pk.Heartbeat) {
+		c.applyChanges([]state.Change{{Kind: state.HeartbeatAdvanced, Node: pk.Sender}}, now, out)
+	}
+	mb := c.members.byName[name]
+	if mb == nil || mb.fd == nil {
+		return
+	}
+	if n, ok := c.st.Node(name); !ok || n.ID.Generation != pk.Sender.Generation {
+		return
+	}
+	mb.fd.Heartbeat(now)
+	if mb.accused {
+		c.retract(now, name, out)
+	}
+}
+
+// watch judges the peers this one watches: a suspicion is published when
+// phi crosses the threshold (again, with the newer heartbeat, when the
+// accused refuted it but still sends nothing here), retracted when the
+// peer is heard again or is no longer watched.
+func (c *Core) watch(now time.Time, out *Output) {
+	c.members.refreshRing(now)
+	at := now.Add(-c.slack)
+	from := c.st.Self().Version
+	for name := range c.members.watched {
+		mb := c.members.byName[name]
+		n, ok := c.st.Node(name)
+		if mb == nil || !ok || !mb.alive || mb.fd == nil || !mb.fd.Suspect(at) {
+			continue
+		}
+		s := state.Suspicion{Generation: n.ID.Generation, Heartbeat: n.Heartbeat}
+		if c.st.Suspect(name, s) {
+			mb.accused = true
+			c.members.setSuspicion(c.id.Name, name, s, true)
+			c.stats.Suspicions++
+			c.log.Info("suspecting a peer", "peer", name, "phi", mb.fd.Phi(at))
+		}
+	}
+	for name, mb := range c.members.byName {
+		if mb.accused && mb.alive && !c.members.watched[name] {
+			c.st.Retract(name)
+			mb.accused = false
+			c.members.setSuspicion(c.id.Name, name, state.Suspicion{}, false)
+		}
+	}
+	if c.st.Self().Version != from {
+		c.announce(now, from, out)
+	}
+}
+
+// announce sends the local entries above from (suspicions, retractions, a
+// leave) straight to every live peer, whatever PushDirectMax: they are
+// rare and small, and a verdict must not wait for an epidemic to reach
+// the last peers (an announcement for 255 peers is about 25 KB once).
+func (c *Core) announce(now time.Time, from uint64, out *Output) {
+	if !c.running {
+		return
+	}
+	c.lastNews = now
+	run := c.st.LocalRun(from, now.UnixMilli())
+	nd := run.NodeDelta()
+	for _, addr := range c.liveAddrs() {
+		out.send(addr, c.stamp(&wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{nd}}}))
+	}
+}
+
+// retract withdraws this peer's suspicion of name and pushes that.
+func (c *Core) retract(now time.Time, name string, out *Output) {
+	from := c.st.Self().Version
+	if c.st.Retract(name) {
+		c.announce(now, from, out)
+	}
+	if mb := c.members.byName[name]; mb != nil {
+		mb.accused = false
+	}
+	c.members.setSuspicion(c.id.Name, name, state.Suspicion{}, false)
+}
+
+// verdicts declares dead every live peer against which a quorum of valid
+// suspicions is held.
+func (c *Core) verdicts(now time.Time, out *Output) {
+	c.members.refreshRing(now)
+	need := c.members.needed()
+	for accused := range c.members.accusers {
+		mb := c.members.byName[accused]
+		if mb == nil || !mb.alive {
+			continue
+		}
+		n, ok := c.st.Node(accused)
+		if !ok || c.members.validAccusers(n) < need {
+			mb.quorumSince = time.Time{}
+			continue
+		}
+		if mb.quorumSince.IsZero() {
+			mb.quorumSince = now
+		}
+		if now.Sub(mb.quorumSince) < c.cfg.SuspectGrace {
+			continue // the accused may be refuting: suspicions reach it at once
+		}
+		c.stopped(now, accused, ReasonFailed, out)
+	}
+}
+
+// stopped records that a live peer is no longer alive, for reason.
+func (c *Core) stopped(now time.Time, name string, why Reason, out *Output) {
+	mb := c.members.byName[name]
+	if mb == nil || !mb.alive {
+		return
+	}
+	mb.alive = false
+	mb.deadSince = now
+	mb.fd = nil
+	mb.quorumSince = time.Time{}
+	if n, ok := c.st.Node(name); ok {
+		mb.deadEpoch = epoch(n.Heartbeat)
+	}
+	c.members.ringDirty = true
+	c.lastNews = now
+	if why == ReasonFailed {
+		c.stats.Deaths++
+		c.log.Info("peer declared dead", "peer", name)
+	} else {
+		c.stats.Leaves++
+		c.log.Info("peer left", "peer", name)
+	}
+	out.Events = append(out.Events, Event{Kind: PeerStop, Peer: name, Reason: why})
+}
+
+// revive brings a dead peer back once it refuted the suspicions that
+// killed it: a new heartbeat epoch. Beats alone do not (a stale heartbeat
+// learnt late, or the death of one of its accusers, must not resurrect a
+// crashed peer); a live peer declared dead sees the suspicions and
+// refutes them.
+// evidence (a watcher retracted: it hears the peer) stands in for the new
+// epoch.
+func (c *Core) revive(now time.Time, n *state.Node, evidence bool, out *Output) {
+	mb := c.members.byName[n.ID.Name]
+	if mb == nil || mb.alive || mb.left || n.Left || !evidence && epoch(n.Heartbeat) <= mb.deadEpoch {
+		return
+	}
+	c.members.refreshRing(now)
+	if c.members.validAccusers(n) >= c.members.needed() {
+		return
+	}
+	mb.alive = true
+	c.members.ringDirty = true
+	c.lastNews = now
+	c.log.Info("peer alive again", "peer", n.ID.Name)
+	out.Events = append(out.Events, Event{Kind: PeerStart, Peer: n.ID.Name})
+}
+
+// suspicionChanged indexes a suspicion published or retracted by another
+// peer; one of the local peer is refuted at once.
+func (c *Core) suspicionChanged(now time.Time, author state.NodeID, e *state.Entry, out *Output) {
+	n, ok := c.st.Node(author.Name)
+	if !ok || n.ID.Generation != author.Generation {
+		return
+	}
+	s, held := n.Suspicion(e.Key)
+	c.members.setSuspicion(author.Name, e.Key, s, held)
+	if !held && author.Name != c.id.Name {
+		// A retraction: that watcher heard the peer's beats again, which
+		// is evidence of life that no crash can fake. A peer declared dead
+		// comes back even if it never saw the suspicions to refute them.
+		if mb := c.members.byName[e.Key]; mb != nil && !mb.alive && !mb.left {
+			if acc, ok := c.st.Node(e.Key); ok && c.members.validAccusers(acc) < c.members.needed() {
+				c.revive(now, acc, true, out)
+			}
+		}
+	}
+	if held && e.Key == c.id.Name && s.Generation == c.id.Generation && epoch(s.Heartbeat) >= epoch(c.st.Self().Heartbeat) {
+		c.refute(now, out)
+	}
+}
+
+// refute starts a new heartbeat epoch, which voids every suspicion of the
+// local peer, and sends the new heartbeat straight to every live peer (a
+// NodeDelta without entries: a few dozen bytes each). At most once per
+// HeartbeatInterval, so a watcher that cannot hear us cannot make us
+// flood; a later suspicion is refuted on a later tick.
+func (c *Core) refute(now time.Time, out *Output) {
+	if !c.lastRefute.IsZero() && now.Sub(c.lastRefute) < c.cfg.HeartbeatInterval {
+		c.refutePending = true
+		return
+	}
+	c.lastRefute = now
+	c.refutePending = false
+	self := c.st.Self()
+	c.st.SetSelfHeartbeat((epoch(self.Heartbeat) + 1) << epochShift)
+	c.stats.Refutations++
+	c.log.Info("refuting a suspicion of this peer", "heartbeat", self.Heartbeat)
+	nd := state.NodeDelta{ID: self.ID, Heartbeat: self.Heartbeat, From: self.Version, To: self.Version}
+	for _, addr := range c.liveAddrs() {
+		out.send(addr, c.stamp(&wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{nd}}}))
+	}
+}
+
+// Leave announces a graceful departure: a leave marker in the local
+// state, sent at once straight to every live peer, so each reports
+// peer:stop with ReasonLeft and stops watching, probing and gossiping
+// with this peer. Pushes still queued go with it (so a Set just before
+// Stop is not left behind). The runtime sends the packets and then stops
+// the core.
+func (c *Core) Leave(now time.Time) Output {
+	var out Output
+	if !c.running || c.st.Self().Left {
+		return out
+	}
+	plan := c.TakePushes()
+	out.Packets = append(out.Packets, plan.Packets()...)
+	from := c.st.Self().Version
+	c.st.Leave()
+	c.announce(now, from, &out)
+	return out
+}
