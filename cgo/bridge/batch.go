@@ -2,12 +2,8 @@ package bridge
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
-
-	"github.com/telepathine/telepathine/engine"
 )
 
 // Batched polling (tp_events_poll_many): one crossing of the C boundary
@@ -49,24 +45,8 @@ func (b *Bridge) PollMany(h uint64, timeoutMS int64, maxEvents uint32) ([]byte, 
 	if maxEvents == 0 {
 		maxEvents = DefaultBatch
 	}
-	st, err := get[*stream](b.t, h, kindEvents)
+	st, ev, err := b.next(h, timeoutMS)
 	if err != nil {
-		return nil, err
-	}
-	ctx := context.Background()
-	if timeoutMS >= 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(timeoutMS, MaxDurationMS))*time.Millisecond)
-		defer cancel()
-	}
-	ev, err := st.s.Next(ctx)
-	switch {
-	case err == nil:
-	case errors.Is(err, engine.ErrClosed):
-		return nil, errorf(ErrClosed, "event stream %d ended", h)
-	case ctx.Err() != nil:
-		return nil, errorf(Timeout, "no event within %d ms", timeoutMS)
-	default:
 		return nil, err
 	}
 	var out, one []byte

@@ -141,9 +141,19 @@ func (b *Bridge) OpenEvents(h uint64, pattern []byte, queueLen uint32) (uint64, 
 // up to timeoutMS (0: not at all; negative: until an event or the stream's
 // end). A Timeout status says no event came.
 func (b *Bridge) Poll(h uint64, timeoutMS int64) ([]byte, error) {
-	st, err := get[*stream](b.t, h, kindEvents)
+	_, ev, err := b.next(h, timeoutMS)
 	if err != nil {
 		return nil, err
+	}
+	return appendEvent(nil, ev), nil
+}
+
+// next waits for the next event of stream h as Poll and PollMany do, and
+// maps the stream's end and the timeout to their statuses.
+func (b *Bridge) next(h uint64, timeoutMS int64) (*stream, *engine.Event, error) {
+	st, err := get[*stream](b.t, h, kindEvents)
+	if err != nil {
+		return nil, nil, err
 	}
 	ctx := context.Background()
 	if timeoutMS >= 0 {
@@ -154,13 +164,13 @@ func (b *Bridge) Poll(h uint64, timeoutMS int64) ([]byte, error) {
 	ev, err := st.s.Next(ctx)
 	switch {
 	case err == nil:
-		return appendEvent(nil, ev), nil
+		return st, ev, nil
 	case errors.Is(err, engine.ErrClosed):
-		return nil, errorf(ErrClosed, "event stream %d ended", h)
+		return nil, nil, errorf(ErrClosed, "event stream %d ended", h)
 	case ctx.Err() != nil:
-		return nil, errorf(Timeout, "no event within %d ms", timeoutMS)
+		return nil, nil, errorf(Timeout, "no event within %d ms", timeoutMS)
 	}
-	return nil, err
+	return nil, nil, err
 }
 
 // CloseEvents closes a stream; a blocked Poll returns ErrClosed.
