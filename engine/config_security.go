@@ -197,8 +197,7 @@ func (p *Peer) RemoveKey(key []byte) error {
 }
 
 // ClusterKeys returns copies of the installed keys, primary first (none in
-// plain mode). (SECURITY-API.md named it Keys; that name was taken by the
-// local peer's data keys, see kv.go.)
+// plain mode). Not Keys: that lists the local peer's data keys (kv.go).
 func (p *Peer) ClusterKeys() [][]byte {
 	ks := p.core.Sealer().Keyring().Keys()
 	out := make([][]byte, len(ks))
