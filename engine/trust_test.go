@@ -448,13 +448,15 @@ type offsetClock struct {
 
 func (c offsetClock) Now() time.Time { return time.Now().Add(c.off) }
 
-// A peer restarted after its clock stepped back an hour is accepted at once
-// when it has a StateDir: its generation still exceeds the previous one.
-func TestTrustRestartAfterClockStepBack(t *testing.T) {
-	dir := t.TempDir()
+// restartSteppedBack runs a 2-peer cluster whose second peer ("stepper",
+// with stateDir when not empty) sets v=old, closes, and starts again with
+// its clock an hour behind and v=new. It returns the watching peer, the
+// restarted one and the old generation.
+func restartSteppedBack(t *testing.T, stateDir string) (watcher, p *Peer, oldGen uint64) {
+	t.Helper()
 	cl := newMemCluster(t, 2, transport.MemOptions{}, func(i int, c *Config) {
 		if i == 1 {
-			c.Security.StateDir = dir
+			c.Security.StateDir = stateDir
 			c.Name = "stepper"
 		}
 	})
@@ -462,7 +464,7 @@ func TestTrustRestartAfterClockStepBack(t *testing.T) {
 	watcher, old := cl.peers[0], cl.peers[1]
 	require.NoError(t, old.Set("v", String("old")))
 	eventually(t, waitFor, func() bool { v, ok := remote(watcher, "stepper", "v"); return ok && v.String() == "old" }, "old value")
-	oldGen := old.Generation()
+	oldGen = old.Generation()
 	require.NoError(t, old.Close())
 
 	cfg := cl.config(1)
@@ -472,6 +474,13 @@ func TestTrustRestartAfterClockStepBack(t *testing.T) {
 	require.NoError(t, p.Set("v", String("new")))
 	require.NoError(t, p.Start(context.Background()))
 	t.Cleanup(func() { _ = p.Close() })
+	return watcher, p, oldGen
+}
+
+// A peer restarted after its clock stepped back an hour is accepted at once
+// when it has a StateDir: its generation still exceeds the previous one.
+func TestTrustRestartAfterClockStepBack(t *testing.T) {
+	watcher, p, oldGen := restartSteppedBack(t, t.TempDir())
 	assert.Greater(t, p.Generation(), oldGen, "the StateDir keeps generations increasing")
 	eventually(t, waitFor, func() bool { v, ok := remote(watcher, "stepper", "v"); return ok && v.String() == "new" },
 		"the restarted incarnation wins at once")
@@ -513,25 +522,7 @@ func TestTrustJunkFloodWritesFlow(t *testing.T) {
 // one: the others take it straight from the peer itself once the old
 // incarnation is dead (not an hour later, when the clock caught up).
 func TestTrustRestartLowerGenerationWithoutStateDir(t *testing.T) {
-	cl := newMemCluster(t, 2, transport.MemOptions{}, func(i int, c *Config) {
-		if i == 1 {
-			c.Name = "stepper"
-		}
-	})
-	eventually(t, waitFor, cl.converged, "converge")
-	watcher, old := cl.peers[0], cl.peers[1]
-	require.NoError(t, old.Set("v", String("old")))
-	eventually(t, waitFor, func() bool { v, ok := remote(watcher, "stepper", "v"); return ok && v.String() == "old" }, "old value")
-	oldGen := old.Generation()
-	require.NoError(t, old.Close())
-
-	cfg := cl.config(1)
-	cfg.Clock = offsetClock{off: -time.Hour}
-	p, err := New(cfg)
-	require.NoError(t, err)
-	require.NoError(t, p.Set("v", String("new")))
-	require.NoError(t, p.Start(context.Background()))
-	t.Cleanup(func() { _ = p.Close() })
+	watcher, p, oldGen := restartSteppedBack(t, "")
 	require.Less(t, p.Generation(), oldGen, "without a StateDir the clock decides")
 	eventually(t, waitFor, func() bool { v, ok := remote(watcher, "stepper", "v"); return ok && v.String() == "new" },
 		"the lower incarnation is accepted once the old one is dead")
