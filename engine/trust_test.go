@@ -502,7 +502,7 @@ func TestTrustJunkFloodWritesFlow(t *testing.T) {
 		for j := range b {
 			b[j] = byte(rng.Uint32())
 		}
-		b[0] = []byte{0x10, 0x11, b[0]}[i%3]
+		b[0] = []byte{0x20, 0x28 | b[len(b)-1]&7, b[0]}[i%3]
 		require.NoError(t, evil.tr.Send(victim.Addr(), b))
 		if i%2000 == 0 {
 			require.NoError(t, writer.Set("w", String(fmt.Sprint(i))))
