@@ -126,7 +126,7 @@ func (c *Core) open(now time.Time, from string, data []byte) (*wire.Packet, erro
 			return nil, errReplayed
 		}
 	}
-	pk, err := wire.Decode(payload, wire.Limits{MaxPacket: c.cfg.MaxPacketSize})
+	pk, err := wire.Decode(payload, wire.Limits{MaxPacket: c.cfg.MaxPacketSize, Sealed: h.Encrypted})
 	if err != nil {
 		c.countDecodeError(err)
 		return nil, err
@@ -173,17 +173,21 @@ func (c *Core) countSealError(now time.Time, from string, err error) {
 func (c *Core) Encode(now time.Time, o Outgoing) ([]byte, error) {
 	t := &c.cfg.Trust
 	enc := t.Sealer.Encrypts()
-	pk := o.Packet
-	if enc && pk.Cluster != "" {
-		// An encrypted envelope binds the cluster name as additional data,
-		// so the name need not travel inside it too: the receiver fills it
-		// in once the packet authenticated (open). A few bytes on every
-		// packet, most of which are small.
-		cp := *pk
-		cp.Cluster = ""
-		pk = &cp
+	pk, encode := o.Packet, wire.Encode
+	if enc {
+		// An encrypted envelope binds the cluster name as additional data
+		// and authenticates the packet, so neither the name nor the magic
+		// number need travel inside it: the receiver fills the name in once
+		// the packet authenticated (open). About 11 bytes of every packet,
+		// most of which are small.
+		encode = wire.EncodeSealed
+		if pk.Cluster != "" {
+			cp := *pk
+			cp.Cluster = ""
+			pk = &cp
+		}
 	}
-	b, err := wire.Encode(pk)
+	b, err := encode(pk)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +205,7 @@ func (c *Core) Encode(now time.Time, o Outgoing) ([]byte, error) {
 		if room > 0 {
 			pp := *pk
 			pp.Padding = room
-			if pb, err := wire.Encode(&pp); err == nil && len(pb)+seal.MaxEncryptedOverhead <= c.cfg.MTU {
+			if pb, err := encode(&pp); err == nil && len(pb)+seal.MaxEncryptedOverhead <= c.cfg.MTU {
 				b = pb
 			}
 		}
@@ -221,7 +225,7 @@ func (c *Core) Encode(now time.Time, o Outgoing) ([]byte, error) {
 		// state would wait rounds for enough credit.
 		pd := *pk
 		pd.Delta = state.Delta{}
-		if b, err = wire.Encode(&pd); err == nil {
+		if b, err = encode(&pd); err == nil {
 			if sealed, err = c.sealBytes(now, b, enc); err == nil && t.Amp.Allow(o.To, len(sealed), now) {
 				return sealed, nil
 			}
