@@ -123,7 +123,7 @@ test: check-generate lint test-go test-c test-python test-node test-interop
 # only without the race detector.
 test-go: deps-go
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run 'Allocs' ./engine/internal/seal ./engine/internal/guard
+	$(GO) test -count=1 -run 'Allocs' ./engine/internal/seal ./engine/internal/guard ./engine/internal/protocol
 
 # Every decoder of network input fuzzed for FUZZTIME each (go test runs one
 # fuzz target at a time): the wire codec and the replica fed by it, the
