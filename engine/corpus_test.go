@@ -170,6 +170,9 @@ func TestCapturedCorpusMutationsDropped(t *testing.T) {
 			}
 			s := c.Stats()
 			dropped := s.Checksum + s.AuthFailed + s.Malformed + s.BadVersion + s.Truncated + s.BadMagic + s.UnknownKey + s.Plaintext + s.NoKey
+			t.Logf("%s: %d mutated real packets, %d dropped (checksum %d, auth %d, unknown key %d, version %d, malformed %d), none applied, %d garbage peers",
+				tc.mode, mutations, dropped, s.Checksum, s.AuthFailed, s.UnknownKey, s.BadVersion, s.Malformed+s.Truncated+s.BadMagic,
+				c.Gauges(now.UnixMilli()).Peers)
 			assert.EqualValues(t, mutations, dropped, "every mutated packet dropped: %+v", s)
 			assert.Zero(t, c.Gauges(now.UnixMilli()).Peers, "no garbage peer")
 			// Most are caught by the mode's own check (a flipped mode
