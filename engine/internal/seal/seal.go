@@ -39,7 +39,8 @@
 //     guard) accepts send times within seconds of now, far inside that horizon,
 //     and 16 ms is far finer than anything it compares.
 //   - Tag: 12 bytes, a length NIST SP 800-38D allows for GCM; a forgery passes
-//     with chance 2^-96 per attempt, and every failed attempt is counted.
+//     with chance about (length in 16-byte blocks + 1) / 2^96 per attempt,
+//     under 2^-84 for a 64 KiB packet, and every failed attempt is counted.
 //
 // Nonces are not sent: the 96-bit GCM nonce is session (64 bits) followed by
 // the counter's low 32 bits. A Sealer draws its session at random when it is
