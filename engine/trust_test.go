@@ -149,6 +149,9 @@ func TestTrustForgedPacketsDroppedWithKey(t *testing.T) {
 	eventually(t, waitFor, func() bool { v, ok := remote(victim, p1.Name(), "k"); return ok && v.String() == "real2" }, "later writes flow")
 	assert.Zero(t, victim.Stats().Deaths, "no false death")
 	assert.Len(t, victim.LivePeers(), 2)
+	s = victim.Stats()
+	t.Logf("forged set/delete/heartbeat/generation with a key: %d forgeries, %d applied; refused: %d plaintext, %d unknown key, %d auth failed; deaths %d, p2's generation unchanged",
+		n, uint64(n)-s.Plaintext-s.UnknownKey-s.AuthFailed, s.Plaintext, s.UnknownKey, s.AuthFailed, s.Deaths)
 }
 
 // Without a key anyone can write a valid CRC: the sanity bounds refuse the
@@ -180,6 +183,9 @@ func TestTrustPlainModeSanityBounds(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	assert.Zero(t, victim.Stats().Deaths)
+	st := victim.Stats()
+	t.Logf("plain mode, forged heartbeat 2^62 and generation 2^64-1: refused %d heartbeat, %d generation; deaths %d over 1.5 s, p2's generation unchanged",
+		st.BadHeartbeat, st.BadGeneration, st.Deaths)
 
 	// The limit of plain mode: a forged set of p1's key is believed.
 	require.NoError(t, evil.tr.Send(victim.Addr(), forge(t, nil, fs[0])))
@@ -211,11 +217,16 @@ func TestTrustForeignCluster(t *testing.T) {
 	victim := cl.peers[0]
 	evil := newAttacker(t, cl.net, "10.66.0.1:1")
 	id := state.NodeID{Name: "other", Generation: 1, Addr: "10.66.0.1:1"}
+	sent := 0
 	for range 50 {
-		require.NoError(t, evil.tr.Send(victim.Addr(), forge(t, nil, &wire.Packet{Cluster: "other", Sender: id, Type: wire.Syn})))
+		b := forge(t, nil, &wire.Packet{Cluster: "other", Sender: id, Type: wire.Syn})
+		sent += len(b)
+		require.NoError(t, evil.tr.Send(victim.Addr(), b))
 	}
 	eventually(t, waitFor, func() bool { return victim.Stats().ForeignCluster == 50 }, "foreign packets counted")
-	got, _ := evil.received()
+	got, gotBytes := evil.received()
+	t.Logf("BadCluster reflection: 50 foreign Syns (%d B) answered by %d BadCluster (%d B), %d rate-limited",
+		sent, got, gotBytes, victim.Stats().RateLimited)
 	assert.LessOrEqual(t, got, 2, "BadCluster replies rate-limited per source")
 	assert.GreaterOrEqual(t, victim.Stats().RateLimited, uint64(48))
 
@@ -253,6 +264,8 @@ func TestTrustReplayDropped(t *testing.T) {
 	}
 	eventually(t, waitFor, func() bool { return victim.Stats().Replayed >= before+4 }, "replays refused")
 	assert.Zero(t, victim.Stats().Deaths)
+	t.Logf("replay: 5 copies of a recorded packet of p1, %d refused (the first copy may be new to the victim)",
+		victim.Stats().Replayed-before)
 }
 
 // Rotation across a running 8-peer cluster: install everywhere, use
@@ -418,11 +431,14 @@ func TestTrustPeerTableFill(t *testing.T) {
 		require.NoError(t, evil.tr.Send(victim.Addr(), forge(t, nil, &wire.Packet{Sender: id, Type: wire.Push, Delta: state.Delta{Nodes: nds}})))
 	}
 	eventually(t, waitFor, func() bool { return victim.Stats().NewPeersRefused > 0 }, "strangers refused")
+	t.Logf("peer-table fill: 40 sources x 20 forged peers into a table of %d: %d held, %d refused, live peer kept",
+		maxPeers, len(victim.AllPeers()), victim.Stats().NewPeersRefused)
 	assert.LessOrEqual(t, len(victim.AllPeers()), maxPeers-1)
 	_, ok := find(victim.LivePeers(), cl.peers[1].Name())
 	assert.True(t, ok, "the live peer was not evicted")
 
 	// A real new peer still gets in and sees the cluster.
+	joined := time.Now()
 	fresh := cl.add(2)
 	defer func() {
 		if t.Failed() {
@@ -435,6 +451,7 @@ func TestTrustPeerTableFill(t *testing.T) {
 		_, b := find(fresh.LivePeers(), victim.Name())
 		return a && b
 	}, "real newcomer admitted at MaxPeers")
+	t.Logf("peer-table fill: a real newcomer admitted at MaxPeers in %v", time.Since(joined).Round(time.Millisecond))
 	_, ok = find(victim.LivePeers(), cl.peers[1].Name())
 	assert.True(t, ok)
 }
@@ -481,9 +498,11 @@ func restartSteppedBack(t *testing.T, stateDir string) (watcher, p *Peer, oldGen
 // when it has a StateDir: its generation still exceeds the previous one.
 func TestTrustRestartAfterClockStepBack(t *testing.T) {
 	watcher, p, oldGen := restartSteppedBack(t, t.TempDir())
+	started := time.Now()
 	assert.Greater(t, p.Generation(), oldGen, "the StateDir keeps generations increasing")
 	eventually(t, waitFor, func() bool { v, ok := remote(watcher, "stepper", "v"); return ok && v.String() == "new" },
 		"the restarted incarnation wins at once")
+	t.Logf("restart with the clock 1 h behind, StateDir: new incarnation accepted in %v", time.Since(started).Round(100*time.Microsecond))
 	info, _ := find(watcher.AllPeers(), "stepper")
 	assert.Equal(t, p.Generation(), info.Generation)
 }
@@ -502,7 +521,7 @@ func TestTrustJunkFloodWritesFlow(t *testing.T) {
 		for j := range b {
 			b[j] = byte(rng.Uint32())
 		}
-		b[0] = []byte{0x10, 0x11, b[0]}[i%3]
+		b[0] = []byte{0x20, 0x28 | b[len(b)-1]&7, b[0]}[i%3]
 		require.NoError(t, evil.tr.Send(victim.Addr(), b))
 		if i%2000 == 0 {
 			require.NoError(t, writer.Set("w", String(fmt.Sprint(i))))
@@ -516,6 +535,8 @@ func TestTrustJunkFloodWritesFlow(t *testing.T) {
 	}, "junk counted")
 	assert.Zero(t, victim.Stats().Deaths)
 	assert.Len(t, victim.LivePeers(), 2)
+	t.Logf("junk flood: %d random datagrams (a third with a plain, a third with an encrypted first byte): all counted, writes flowed, deaths %d",
+		junk, victim.Stats().Deaths)
 }
 
 // Without a StateDir the restarted peer's generation is lower than its old
@@ -523,9 +544,11 @@ func TestTrustJunkFloodWritesFlow(t *testing.T) {
 // incarnation is dead (not an hour later, when the clock caught up).
 func TestTrustRestartLowerGenerationWithoutStateDir(t *testing.T) {
 	watcher, p, oldGen := restartSteppedBack(t, "")
+	started := time.Now()
 	require.Less(t, p.Generation(), oldGen, "without a StateDir the clock decides")
 	eventually(t, waitFor, func() bool { v, ok := remote(watcher, "stepper", "v"); return ok && v.String() == "new" },
 		"the lower incarnation is accepted once the old one is dead")
+	t.Logf("restart with the clock 1 h behind, no StateDir: new incarnation accepted in %v", time.Since(started).Round(100*time.Microsecond))
 	info, _ := find(watcher.AllPeers(), "stepper")
 	assert.Equal(t, p.Generation(), info.Generation)
 }

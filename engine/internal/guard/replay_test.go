@@ -63,7 +63,7 @@ func (l *link) deliver(pkts [][]byte, now time.Time) map[Verdict]int {
 	l.t.Helper()
 	counts := map[Verdict]int{}
 	for _, p := range pkts {
-		_, h, err := l.recv.Open(bytes.Clone(p))
+		_, h, err := l.recv.Open(bytes.Clone(p), now)
 		require.NoError(l.t, err)
 		counts[l.replay.Check(h.Session, h.Counter, h.SentMs, now)]++
 	}
@@ -154,9 +154,12 @@ func TestReplayAfterEviction(t *testing.T) {
 	now := t0.Add(2 * time.Second)
 	require.Equal(t, map[Verdict]int{Accepted: 50}, l.deliver(victim, now))
 
+	// One tick (seal.TickUnit) apart: the envelope's send time has that
+	// resolution, and a session sent within the horizon's tick is not
+	// after it.
 	for i := range 1000 {
 		other := newSealer(t)
-		got := l.deliver(capture(t, other, 1, t0.Add(2*time.Second+time.Duration(i)*time.Millisecond)), now.Add(time.Duration(i)*time.Millisecond))
+		got := l.deliver(capture(t, other, 1, t0.Add(2*time.Second+time.Duration(i)*seal.TickUnit)), now.Add(time.Duration(i)*seal.TickUnit))
 		require.Equal(t, 1, got[Accepted], "new session %d", i)
 	}
 	st := l.replay.Stats()
@@ -167,7 +170,8 @@ func TestReplayAfterEviction(t *testing.T) {
 	assert.Equal(t, map[Verdict]int{Forgotten: 50}, got)
 
 	// The victim's live traffic, sent after the horizon, is welcome again.
-	assert.Equal(t, map[Verdict]int{Accepted: 5}, l.deliver(capture(t, l.send, 5, now.Add(2*time.Second)), now.Add(2*time.Second)))
+	live := now.Add(1000*seal.TickUnit + time.Second)
+	assert.Equal(t, map[Verdict]int{Accepted: 5}, l.deliver(capture(t, l.send, 5, live), live))
 }
 
 // A restarted receiver remembers no session; captures from before its start
@@ -181,7 +185,9 @@ func TestReplayAfterReceiverRestart(t *testing.T) {
 	l.replay = NewReplay(ReplayConfig{}, restart)
 	assert.Equal(t, map[Verdict]int{Forgotten: 200}, l.deliver(before, restart.Add(time.Millisecond)))
 
-	after := capture(t, l.send, 20, restart.Add(time.Millisecond))
+	// Sent a tick after the restart: within its tick (seal.TickUnit, the
+	// resolution of the envelope's send time) a packet is not after it.
+	after := capture(t, l.send, 20, restart.Add(seal.TickUnit))
 	assert.Equal(t, map[Verdict]int{Accepted: 20}, l.deliver(after, restart.Add(time.Second)))
 	// The replay of the live traffic fails as for any known session.
 	assert.Equal(t, map[Verdict]int{Duplicate: 20}, l.deliver(after, restart.Add(time.Second)))
@@ -195,7 +201,7 @@ func TestReplayFlood(t *testing.T) {
 	require.Equal(t, map[Verdict]int{Accepted: 500}, l.deliver(pkts, now))
 	accepted := 0
 	for i := range 50_000 {
-		_, h, err := l.recv.Open(bytes.Clone(pkts[i%len(pkts)]))
+		_, h, err := l.recv.Open(bytes.Clone(pkts[i%len(pkts)]), now)
 		require.NoError(t, err)
 		if l.replay.Check(h.Session, h.Counter, h.SentMs, now) == Accepted {
 			accepted++

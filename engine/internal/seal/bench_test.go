@@ -22,7 +22,7 @@ func benchSealOpen(b *testing.B, s *Sealer, reuse bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := s.Open(pkt); err != nil {
+		if _, _, err := s.Open(pkt, t0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -55,7 +55,7 @@ func BenchmarkSealOpenEncryptedSmall_Reuse(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := s.Open(pkt); err != nil {
+		if _, _, err := s.Open(pkt, t0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -19,8 +19,9 @@ func FuzzOpen(f *testing.F) {
 		f.Add(enc)
 		f.Add(sealPlain(nil, p))
 	}
-	f.Add([]byte{0x11})
-	f.Add([]byte{0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80})
+	f.Add([]byte{0x28})
+	f.Add([]byte{0x29, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80})
+	f.Add([]byte{0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}) // version 1
 
 	receivers := []*Sealer{
 		newSealer(f, "fuzz", nil, Policy{}),
@@ -29,7 +30,7 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, r := range receivers {
-			payload, h, err := r.Open(bytes.Clone(data))
+			payload, h, err := r.Open(bytes.Clone(data), t0)
 			if err != nil {
 				continue
 			}
@@ -43,7 +44,7 @@ func FuzzOpen(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, _, err := r.Open(again)
+			back, _, err := r.Open(again, t0)
 			if err != nil || !bytes.Equal(back, payload) {
 				t.Fatalf("re-sealed payload does not open: %v", err)
 			}

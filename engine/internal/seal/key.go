@@ -14,15 +14,16 @@ import (
 // KeySize is the length of a cluster key: AES-256.
 const KeySize = 32
 
-// KeyIDSize is the length of the key id carried in every sealed packet.
+// KeyIDSize is the length of a key id; a sealed packet carries 3 bits of it
+// as a hint.
 const KeyIDSize = 4
 
 // Key is a raw AES-256 cluster key.
 type Key [KeySize]byte
 
-// KeyID names a key on the wire: the first 4 bytes of SHA-256 of the key. It
-// lets a receiver pick the key directly instead of trying each installed one,
-// and lets operators tell keys apart in logs without printing them. It
+// KeyID names a key: the first 4 bytes of SHA-256 of the key. Operators tell
+// keys apart by it in logs without printing them, and its low 3 bits, sent in
+// every sealed packet, let a receiver try only the keys with that hint. It
 // reveals 32 bits of a hash of the key, which does not help guess a random
 // 256-bit key.
 type KeyID [KeyIDSize]byte

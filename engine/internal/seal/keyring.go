@@ -12,8 +12,8 @@ var (
 	ErrKeyNotInstalled = errors.New("seal: key not installed")
 	ErrRemovePrimary   = errors.New("seal: cannot remove the primary key")
 	// ErrKeyIDClash refuses a second key whose id equals an installed key's:
-	// a receiver picks the key by id, so two keys must never share one (a
-	// 1 in 4 billion chance per pair of random keys).
+	// logs and operators tell keys apart by id, so two keys must never share
+	// one (a 1 in 4 billion chance per pair of random keys).
 	ErrKeyIDClash = errors.New("seal: another installed key has the same id")
 )
 
@@ -29,7 +29,7 @@ func newRingKey(k Key) (*ringKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block) // 12-byte nonce, 16-byte tag
+	aead, err := cipher.NewGCMWithTagSize(block, TagSize) // 12-byte nonce
 	if err != nil {
 		return nil, err
 	}
@@ -161,18 +161,14 @@ func (r *Keyring) sealing() *ringKey {
 	return r.primary
 }
 
-// opening returns the installed key with id, or nil; empty is true when no key
-// is installed at all.
-func (r *Keyring) opening(id KeyID) (rk *ringKey, empty bool) {
+// installed returns the installed keys. The slice is never written after
+// it is published (Install appends past every published length, Remove
+// builds a new array), so the caller may read it without the lock.
+func (r *Keyring) installed() []*ringKey {
 	if r == nil {
-		return nil, true
+		return nil
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, have := range r.keys {
-		if have.id == id {
-			return have, false
-		}
-	}
-	return nil, len(r.keys) == 0
+	return r.keys
 }

@@ -2,6 +2,8 @@ package seal
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -56,9 +58,9 @@ func TestPlainRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, pkt, len(payload)+PlainOverhead)
 	assert.Equal(t, 5, PlainOverhead)
-	assert.Equal(t, byte(0x10), pkt[0])
+	assert.Equal(t, byte(0x20), pkt[0])
 
-	got, h, err := s.Open(pkt)
+	got, h, err := s.Open(pkt, t0)
 	require.NoError(t, err)
 	assert.Equal(t, payload, got)
 	assert.False(t, h.Encrypted)
@@ -73,17 +75,17 @@ func TestPlainCorruptionDetected(t *testing.T) {
 	for bit := range len(pkt) * 8 {
 		bad := bytes.Clone(pkt)
 		bad[bit/8] ^= 1 << (bit % 8)
-		_, _, err := s.Open(bad)
+		_, _, err := s.Open(bad, t0)
 		require.Error(t, err, "bit %d", bit)
 		if bit >= 8 { // the first byte carries version and mode
 			require.ErrorIs(t, err, ErrChecksum, "bit %d", bit)
 		}
 	}
 	for n := range len(pkt) {
-		_, _, err := s.Open(bytes.Clone(pkt[:n]))
+		_, _, err := s.Open(bytes.Clone(pkt[:n]), t0)
 		require.Error(t, err, "truncated to %d", n)
 	}
-	_, _, err = s.Open(append(bytes.Clone(pkt), 0))
+	_, _, err = s.Open(append(bytes.Clone(pkt), 0), t0)
 	require.ErrorIs(t, err, ErrChecksum)
 }
 
@@ -94,29 +96,88 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	pkt, err := s.Seal(nil, payload, t0)
 	require.NoError(t, err)
 	assert.Len(t, pkt, len(payload)+MinEncryptedOverhead)
-	assert.Equal(t, 36, MinEncryptedOverhead)
-	assert.Equal(t, 40, MaxEncryptedOverhead)
-	assert.Equal(t, byte(0x11), pkt[0])
+	assert.Equal(t, 24, MinEncryptedOverhead)
+	assert.Equal(t, 28, MaxEncryptedOverhead)
+	assert.Equal(t, 0x28|k.ID()[0]&7, pkt[0])
 	assert.NotContains(t, string(pkt), "state delta", "payload is encrypted")
 
 	r := newSealer(t, "prod", ring(t, k), Strict)
-	got, h, err := r.Open(pkt)
+	got, h, err := r.Open(pkt, t0)
 	require.NoError(t, err)
 	assert.Equal(t, payload, got)
 	assert.True(t, h.Encrypted)
 	assert.Equal(t, k.ID(), h.KeyID)
 	assert.Equal(t, s.Session(), h.Session)
 	assert.Equal(t, uint64(1), h.Counter)
-	assert.Equal(t, t0.UnixMilli(), h.SentMs)
+	assert.Equal(t, t0.Truncate(TickUnit).UnixMilli(), h.SentMs)
 
 	pkt2, err := s.Seal(nil, payload, t0.Add(time.Second))
 	require.NoError(t, err)
 	assert.NotEqual(t, pkt[len(pkt)-len(payload)-TagSize:], pkt2[len(pkt2)-len(payload)-TagSize:],
 		"a new counter is a new nonce: same payload, different ciphertext")
-	_, h, err = r.Open(pkt2)
+	_, h, err = r.Open(pkt2, t0)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), h.Counter)
-	assert.Equal(t, t0.Add(time.Second).UnixMilli(), h.SentMs)
+	assert.Equal(t, t0.Add(time.Second).Truncate(TickUnit).UnixMilli(), h.SentMs)
+}
+
+// The send tick is rebuilt from its low 16 bits and the receiver's clock:
+// right for any clock difference within TickHorizon, either way and across
+// a wrap of the low bits; beyond it the rebuilt tick is wrong and the
+// packet fails authentication, so a recording never passes as recent.
+func TestSendTickRebuilt(t *testing.T) {
+	k := testKey(1)
+	s := newSealer(t, "c", ring(t, k), Strict)
+	r := newSealer(t, "c", ring(t, k), Strict)
+	assert.Equal(t, 16*time.Millisecond, TickUnit)
+	assert.InDelta(t, (8*time.Minute + 44*time.Second).Seconds(), TickHorizon.Seconds(), 1)
+	// A send time whose low 16 bits of tick are 0xffff: the next tick wraps.
+	wrap := time.UnixMilli((int64(0x12345)<<16 | 0xffff) * 16)
+	for _, sent := range []time.Time{t0, wrap, wrap.Add(TickUnit)} {
+		for _, skew := range []time.Duration{0, time.Second, -time.Second, 30 * time.Second, -30 * time.Second,
+			TickHorizon - time.Second, -TickHorizon + time.Second} {
+			pkt, err := s.Seal(nil, []byte("x"), sent)
+			require.NoError(t, err)
+			_, h, err := r.Open(pkt, sent.Add(skew))
+			require.NoError(t, err, "sent %v, received %v later", sent, skew)
+			assert.Equal(t, sent.Truncate(TickUnit).UnixMilli(), h.SentMs)
+		}
+		for _, skew := range []time.Duration{TickHorizon + time.Second, -TickHorizon - time.Second, time.Hour, 24 * time.Hour} {
+			pkt, err := s.Seal(nil, []byte("x"), sent)
+			require.NoError(t, err)
+			_, _, err = r.Open(pkt, sent.Add(skew))
+			assert.ErrorIs(t, err, ErrAuth, "received %v after sending", skew)
+		}
+	}
+}
+
+// Two installed keys whose ids share the hint are both tried, whichever
+// sealed the packet, and a failed attempt leaves the packet intact for the
+// next one.
+func TestSharedHintTriesEachKey(t *testing.T) {
+	a := testKey(1)
+	var b Key
+	for n := byte(2); ; n++ {
+		if b = testKey(n); hint(b.ID()) == hint(a.ID()) {
+			break
+		}
+	}
+	r := newSealer(t, "c", ring(t, a, b), Strict)
+	for _, k := range []Key{a, b} {
+		s := newSealer(t, "c", ring(t, k), Strict)
+		pkt, err := s.Seal(nil, []byte("payload"), t0)
+		require.NoError(t, err)
+		got, h, err := r.Open(pkt, t0)
+		require.NoError(t, err, "sealed with %v", k)
+		assert.Equal(t, "payload", string(got))
+		assert.Equal(t, k.ID(), h.KeyID)
+	}
+	forged := newSealer(t, "c", ring(t, testKey(200)), Strict)
+	pkt, err := forged.Seal(nil, []byte("payload"), t0)
+	require.NoError(t, err)
+	pkt[0] = pkt[0]&^hintMask | hint(a.ID())
+	_, _, err = r.Open(pkt, t0)
+	assert.ErrorIs(t, err, ErrAuth)
 }
 
 func TestKeyIDIsSHA256Prefix(t *testing.T) {
@@ -132,7 +193,7 @@ func TestOtherClusterFails(t *testing.T) {
 	b := newSealer(t, "green", ring(t, k), Strict)
 	pkt, err := a.Seal(nil, []byte("x"), t0)
 	require.NoError(t, err)
-	_, _, err = b.Open(pkt)
+	_, _, err = b.Open(pkt, t0)
 	assert.ErrorIs(t, err, ErrAuth)
 }
 
@@ -147,11 +208,11 @@ func TestEncryptedTamperDetected(t *testing.T) {
 	for bit := range len(pkt) * 8 {
 		bad := bytes.Clone(pkt)
 		bad[bit/8] ^= 1 << (bit % 8)
-		_, _, err := r.Open(bad)
+		_, _, err := r.Open(bad, t0)
 		require.Error(t, err, "bit %d", bit)
 	}
 	for n := range len(pkt) {
-		_, _, err := r.Open(bytes.Clone(pkt[:n]))
+		_, _, err := r.Open(bytes.Clone(pkt[:n]), t0)
 		require.Error(t, err, "truncated to %d", n)
 	}
 }
@@ -162,9 +223,9 @@ func TestNoKeyAndUnknownKey(t *testing.T) {
 	pkt, err := s.Seal(nil, []byte("x"), t0)
 	require.NoError(t, err)
 
-	_, _, err = newSealer(t, "c", nil, Policy{}).Open(bytes.Clone(pkt))
+	_, _, err = newSealer(t, "c", nil, Policy{}).Open(bytes.Clone(pkt), t0)
 	assert.ErrorIs(t, err, ErrNoKey, "a peer without keys")
-	_, _, err = newSealer(t, "c", ring(t, k2), Strict).Open(bytes.Clone(pkt))
+	_, _, err = newSealer(t, "c", ring(t, k2), Strict).Open(bytes.Clone(pkt), t0)
 	assert.ErrorIs(t, err, ErrUnknownKey)
 
 	// Encrypting without a key is an error, not a silent plain packet.
@@ -174,11 +235,17 @@ func TestNoKeyAndUnknownKey(t *testing.T) {
 
 func TestVersionAndMode(t *testing.T) {
 	s := newSealer(t, "c", nil, Policy{})
-	_, _, err := s.Open([]byte{0x20, 1, 2, 3, 4, 5})
-	assert.ErrorIs(t, err, ErrVersion)
-	_, _, err = s.Open([]byte{0x1f, 1, 2, 3, 4, 5})
-	assert.ErrorIs(t, err, ErrMalformed)
-	_, _, err = s.Open(nil)
+	for _, b := range []byte{0x10, 0x11, 0x30, 0x01} { // version 1 (plain, encrypted), 3, 0
+		_, _, err := s.Open([]byte{b, 1, 2, 3, 4, 5}, t0)
+		assert.ErrorIs(t, err, ErrVersion, "first byte %#x", b)
+	}
+	for b := byte(0x21); b < 0x28; b++ { // modes 1-7 are unused
+		_, _, err := s.Open([]byte{b, 1, 2, 3, 4, 5}, t0)
+		assert.ErrorIs(t, err, ErrMalformed, "first byte %#x", b)
+	}
+	_, _, err := s.Open([]byte{0x2f, 1, 2, 3, 4, 5}, t0)
+	assert.ErrorIs(t, err, ErrMalformed, "too short")
+	_, _, err = s.Open(nil, t0)
 	assert.ErrorIs(t, err, ErrMalformed)
 }
 
@@ -198,7 +265,7 @@ func TestStagedUpgrade(t *testing.T) {
 			}
 			pkt, err := peer(from).Seal(nil, []byte("up"), t0)
 			require.NoError(t, err)
-			got, _, err := peer(to).Open(pkt)
+			got, _, err := peer(to).Open(pkt, t0)
 			require.NoError(t, err, "stage %d -> stage %d", i, j)
 			assert.Equal(t, "up", string(got))
 		}
@@ -206,16 +273,16 @@ func TestStagedUpgrade(t *testing.T) {
 	// Stage 0 and 2 are not compatible: a plain packet is refused by name.
 	pkt, err := peer(stages[0]).Seal(nil, []byte("up"), t0)
 	require.NoError(t, err)
-	_, _, err = peer(Strict).Open(pkt)
+	_, _, err = peer(Strict).Open(pkt, t0)
 	assert.ErrorIs(t, err, ErrPlaintextRefused)
 	// A keyless peer reads stage 0 but not stage 1.
 	pkt, err = peer(stages[0]).Seal(nil, []byte("up"), t0)
 	require.NoError(t, err)
-	_, _, err = legacy.Open(pkt)
+	_, _, err = legacy.Open(pkt, t0)
 	assert.NoError(t, err)
 	pkt, err = peer(stages[1]).Seal(nil, []byte("up"), t0)
 	require.NoError(t, err)
-	_, _, err = legacy.Open(pkt)
+	_, _, err = legacy.Open(pkt, t0)
 	assert.ErrorIs(t, err, ErrNoKey)
 }
 
@@ -230,7 +297,7 @@ func TestKeyRotation(t *testing.T) {
 		for _, dir := range [][2]*Sealer{{a, b}, {b, a}} {
 			pkt, err := dir[0].Seal(nil, []byte(step), t0)
 			require.NoError(t, err, step)
-			got, _, err := dir[1].Open(pkt)
+			got, _, err := dir[1].Open(pkt, t0)
 			require.NoError(t, err, step)
 			require.Equal(t, step, string(got))
 		}
@@ -254,7 +321,7 @@ func TestKeyRotation(t *testing.T) {
 	c := newSealer(t, "c", ring(t, old), Strict)
 	pkt, err := c.Seal(nil, []byte("late"), t0)
 	require.NoError(t, err)
-	_, _, err = a.Open(pkt)
+	_, _, err = a.Open(pkt, t0)
 	assert.ErrorIs(t, err, ErrUnknownKey)
 }
 
@@ -349,7 +416,7 @@ func TestCounterRollsSession(t *testing.T) {
 	open := func() Header {
 		pkt, err := s.Seal(nil, []byte("x"), t0)
 		require.NoError(t, err)
-		_, h, err := r.Open(pkt)
+		_, h, err := r.Open(pkt, t0)
 		require.NoError(t, err)
 		return h
 	}
@@ -387,7 +454,7 @@ func TestConcurrentSealUniqueCounters(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				_, h, err := r.Open(buf)
+				_, h, err := r.Open(buf, t0)
 				if err != nil {
 					t.Error(err)
 					return
@@ -407,12 +474,12 @@ func TestSealAppendsToDst(t *testing.T) {
 	pkt, err := s.Seal([]byte("prefix"), []byte("x"), t0)
 	require.NoError(t, err)
 	assert.Equal(t, "prefix", string(pkt[:6]))
-	_, _, err = s.Open(pkt[6:])
+	_, _, err = s.Open(pkt[6:], t0)
 	assert.NoError(t, err)
-	// Times outside the 48-bit field are clamped, not wrapped.
+	// Times before 1970 are clamped to 0, not wrapped.
 	pkt, err = s.Seal(nil, []byte("x"), time.Unix(-5, 0))
 	require.NoError(t, err)
-	_, h, err := s.Open(pkt)
+	_, h, err := s.Open(pkt, time.Unix(0, 0))
 	require.NoError(t, err)
 	assert.Zero(t, h.SentMs)
 }
@@ -430,7 +497,7 @@ func TestZeroAllocs(t *testing.T) {
 			allocs := testing.AllocsPerRun(200, func() {
 				buf, err = s.Seal(buf[:0], payload, t0)
 				if err == nil {
-					_, _, err = s.Open(buf)
+					_, _, err = s.Open(buf, t0)
 				}
 			})
 			require.NoError(t, err)
@@ -453,13 +520,23 @@ func TestEncryptedLayout(t *testing.T) {
 	pkt, err := s.Seal(nil, []byte("abc"), t0)
 	require.NoError(t, err)
 	id := k.ID()
-	assert.Equal(t, id[:], pkt[1:5])
-	assert.Equal(t, s.Session(), binary.BigEndian.Uint64(pkt[5:13]))
-	assert.Equal(t, byte(1), pkt[13], "counter 1 as uvarint")
-	var ms [8]byte
-	copy(ms[2:], pkt[14:20])
-	assert.Equal(t, uint64(t0.UnixMilli()), binary.BigEndian.Uint64(ms[:]))
-	assert.Len(t, pkt, 20+3+TagSize)
+	assert.Equal(t, 0x20|0x08|id[0]&7, pkt[0], "version 2, encrypted, key hint")
+	assert.Equal(t, s.Session(), binary.BigEndian.Uint64(pkt[1:9]))
+	assert.Equal(t, byte(1), pkt[9], "counter 1 as uvarint")
+	assert.Equal(t, uint16(t0.UnixMilli()/16), binary.BigEndian.Uint16(pkt[10:12]), "low 16 bits of the 16 ms tick")
+	assert.Len(t, pkt, 12+3+12)
+
+	// Opened by hand, as another implementation would: nonce = session ||
+	// counter (32 bits), additional data = header || full tick || cluster.
+	block, err := aes.NewCipher(k[:])
+	require.NoError(t, err)
+	aead, err := cipher.NewGCMWithTagSize(block, 12)
+	require.NoError(t, err)
+	nonce := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, s.Session()), 1)
+	aad := append(binary.BigEndian.AppendUint64(bytes.Clone(pkt[:12]), uint64(t0.UnixMilli()/16)), "c"...)
+	got, err := aead.Open(nil, nonce, pkt[12:], aad)
+	require.NoError(t, err)
+	assert.Equal(t, "abc", string(got))
 }
 
 func TestErrorsAreDistinct(t *testing.T) {

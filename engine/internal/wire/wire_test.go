@@ -181,3 +181,27 @@ func BenchmarkDecodeFullMTUDelta(b *testing.B) {
 		}
 	}
 }
+
+// A packet for an authenticated envelope leaves the magic out: 4 bytes
+// shorter, decoded only when the caller says its envelope authenticated,
+// and a wrong non-zero magic is refused either way.
+func TestEncodeSealedOmitsMagic(t *testing.T) {
+	pk := &Packet{Sender: state.NodeID{Name: "a", Generation: 7, Addr: "10.0.0.1:1"}, Type: Beat, Heartbeat: 42}
+	full, err := Encode(pk)
+	require.NoError(t, err)
+	bare, err := EncodeSealed(pk)
+	require.NoError(t, err)
+	assert.Equal(t, len(full)-4, len(bare))
+
+	_, err = Decode(bare, Limits{})
+	assert.ErrorIs(t, err, ErrMagic)
+	got, err := Decode(bare, Limits{Sealed: true})
+	require.NoError(t, err)
+	assert.Equal(t, pk.Heartbeat, got.Heartbeat)
+	assert.Equal(t, pk.Sender, got.Sender)
+	got, err = Decode(full, Limits{Sealed: true})
+	require.NoError(t, err, "a sealed envelope may still hold the magic")
+	assert.Equal(t, pk.Type, got.Type)
+	_, err = Decode(corruptHeader(t, full, 0x11111111, Version), Limits{Sealed: true})
+	assert.ErrorIs(t, err, ErrMagic)
+}
