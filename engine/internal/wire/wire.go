@@ -249,6 +249,22 @@ func encodeDelta(dl gen.Delta, d *state.Delta) error {
 		w.SetToVersion(nd.To)
 		w.SetReset(nd.Reset)
 		w.SetGcFloor(nd.GCFloor)
+		if len(nd.PubKey) > 0 {
+			if err := w.SetPublicKey(nd.PubKey); err != nil {
+				return err
+			}
+		}
+		if len(nd.Head.Sig) > 0 {
+			h, err := w.NewHead()
+			if err != nil {
+				return err
+			}
+			h.SetVersion(nd.Head.Version)
+			h.SetEpoch(nd.Head.Epoch)
+			if err := h.SetSignature(nd.Head.Sig); err != nil {
+				return err
+			}
+		}
 		entries, err := w.NewEntries(int32(len(nd.Entries)))
 		if err != nil {
 			return err
@@ -264,6 +280,16 @@ func encodeDelta(dl gen.Delta, d *state.Delta) error {
 			}
 			if len(e.Value) > 0 {
 				if err := we.SetValue(e.Value); err != nil {
+					return err
+				}
+			}
+			if len(e.Sig) > 0 {
+				if err := we.SetSignature(e.Sig); err != nil {
+					return err
+				}
+			}
+			if len(e.ExpirySig) > 0 {
+				if err := we.SetExpirySignature(e.ExpirySig); err != nil {
 					return err
 				}
 			}
@@ -549,6 +575,24 @@ func decodeDelta(dl gen.Delta) (state.Delta, error) {
 		nd.To = w.ToVersion()
 		nd.Reset = w.Reset()
 		nd.GCFloor = w.GcFloor()
+		if w.HasPublicKey() {
+			pk, err := w.PublicKey()
+			if err != nil {
+				return out, ErrMalformed
+			}
+			nd.PubKey = clone(pk)
+		}
+		if w.HasHead() {
+			h, err := w.Head()
+			if err != nil {
+				return out, ErrMalformed
+			}
+			sig, err := h.Signature()
+			if err != nil {
+				return out, ErrMalformed
+			}
+			nd.Head = state.Head{Version: h.Version(), Epoch: h.Epoch(), Sig: clone(sig)}
+		}
 		entries, err := w.Entries()
 		if err != nil {
 			return out, ErrMalformed
@@ -574,6 +618,20 @@ func decodeDelta(dl gen.Delta) (state.Delta, error) {
 				return out, ErrMalformed
 			}
 			e.Value = clone(v)
+			if we.HasSignature() {
+				sig, err := we.Signature()
+				if err != nil {
+					return out, ErrMalformed
+				}
+				e.Sig = clone(sig)
+			}
+			if we.HasExpirySignature() {
+				sig, err := we.ExpirySignature()
+				if err != nil {
+					return out, ErrMalformed
+				}
+				e.ExpirySig = clone(sig)
+			}
 			nd.Entries[j] = e
 		}
 	}
