@@ -60,7 +60,7 @@ type membership struct {
 	// may write anything into its own entry) dies with the next
 	// refutation instead of outliving every one.
 	strict bool
-	byName   map[string]*member
+	byName map[string]*member
 	// accusers indexes the suspicions held in the replica: accused name ->
 	// accuser name -> suspicion.
 	accusers map[string]map[string]state.Suspicion
