@@ -186,6 +186,10 @@ struct Reply {
   askVersion @1 :UInt64;   # version of the ask entry
   value @2 :Data;
   encoding @3 :Encoding;
+  # Identity mode (issue 13): the replier's Ed25519 signature over (replier
+  # name and generation, askNode, askVersion, value, encoding); empty when
+  # off. A reply travels one hop, but its Sender is only what it says.
+  signature @4 :Data;
 }
 
 # A heartbeat sent one way, every heartbeat interval, by a peer to each of its

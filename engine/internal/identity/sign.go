@@ -17,7 +17,30 @@ const SignatureSize = ed25519.SignatureSize
 const (
 	entryTag = "telepathine/entry/v1\x00"
 	headTag  = "telepathine/head/v1\x00"
+	replyTag = "telepathine/reply/v1\x00"
 )
+
+// Reply is what a reply signature covers.
+type Reply struct {
+	Replier    string
+	Generation uint64
+	AskNode    uint64
+	AskVersion uint64
+	Value      []byte
+	Encoding   uint8
+}
+
+// AppendReplyMessage appends the canonical bytes of r to b.
+func AppendReplyMessage(b []byte, r *Reply) []byte {
+	b = append(b, replyTag...)
+	b = appendString(b, r.Replier)
+	b = binary.BigEndian.AppendUint64(b, r.Generation)
+	b = binary.BigEndian.AppendUint64(b, r.AskNode)
+	b = binary.BigEndian.AppendUint64(b, r.AskVersion)
+	b = append(b, r.Encoding)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Value)))
+	return append(b, r.Value...)
+}
 
 // Entry is what an entry signature covers: everything a replica applies.
 type Entry struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/telepathine/telepathine/engine/internal/identity"
 	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
 )
 
 // Identity configures identity mode (issue 13): nil in Config turns it
@@ -144,4 +145,35 @@ func (c *Core) setAuthority() {
 	}
 	c.st.SetAuthority(c.auth)
 	c.members.strict = true
+}
+
+func replyOf(replier state.NodeID, r *wire.ReplyMsg) identity.Reply {
+	return identity.Reply{
+		Replier: replier.Name, Generation: replier.Generation, AskNode: r.AskNode,
+		AskVersion: r.AskVersion, Value: r.Value, Encoding: uint8(r.Encoding),
+	}
+}
+
+// signReply signs a reply of self.
+func (a *authority) signReply(self state.NodeID, r *wire.ReplyMsg) {
+	ir := replyOf(self, r)
+	a.buf = identity.AppendReplyMessage(a.buf[:0], &ir)
+	r.Sig = a.cfg.Keys.Sign(a.buf)
+}
+
+// verifyReply checks a reply against the key held for the incarnation it
+// names as its sender: a reply whose sender is unknown here, or another
+// incarnation, or whose signature fails, is dropped and counted.
+func (a *authority) verifyReply(pk *wire.Packet) bool {
+	n, ok := a.c.st.Node(pk.Sender.Name)
+	if ok && n.ID.Generation == pk.Sender.Generation {
+		ir := replyOf(pk.Sender, &pk.Reply)
+		a.buf = identity.AppendReplyMessage(a.buf[:0], &ir)
+		if a.cfg.Verifier.Verify(ed25519.PublicKey(n.PubKey), a.buf, pk.Reply.Sig) {
+			return true
+		}
+	}
+	a.c.stats.BadSignature++
+	a.c.warn(a.c.gate.now, "dropped a reply with a bad signature", "peer", pk.Sender.Name, "from", a.c.gate.from)
+	return false
 }

@@ -78,6 +78,8 @@ type ReplyMsg struct {
 	AskVersion uint64
 	Value      []byte
 	Encoding   state.Encoding
+	// Sig: the replier's signature (identity mode), nil when off.
+	Sig []byte
 }
 
 // Errors of Decode. Each has its own counter in the engine's Stats.
@@ -186,6 +188,11 @@ func encodePacket(root gen.Packet, p *Packet) error {
 		r.SetAskNode(p.Reply.AskNode)
 		r.SetAskVersion(p.Reply.AskVersion)
 		r.SetEncoding(gen.Encoding(p.Reply.Encoding))
+		if len(p.Reply.Sig) > 0 {
+			if err := r.SetSignature(p.Reply.Sig); err != nil {
+				return err
+			}
+		}
 		return r.SetValue(p.Reply.Value)
 	case BadCluster:
 		body.SetBadCluster()
@@ -491,6 +498,13 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 		p.Reply = ReplyMsg{
 			AskNode: r.AskNode(), AskVersion: r.AskVersion(),
 			Value: clone(v), Encoding: state.Encoding(r.Encoding()),
+		}
+		if r.HasSignature() {
+			sig, err := r.Signature()
+			if err != nil {
+				return nil, ErrMalformed
+			}
+			p.Reply.Sig = clone(sig)
 		}
 	case gen.Packet_body_Which_badCluster:
 		p.Type = BadCluster
