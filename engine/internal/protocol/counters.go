@@ -32,10 +32,11 @@ type Counters struct {
 	BadGeneration, BadHeartbeat                        uint64
 	// Identity mode (issue 13): entries or heads whose signature failed,
 	// node deltas without a key or head (a peer with identity mode off),
-	// keys refused by the allow-list, second keys for a pinned name.
-	// Mixed counts, on a peer with identity mode off, node deltas that
-	// carry a key (a peer with identity mode on).
-	BadSignature, Unsigned, NotAllowed, KeyChanged, Mixed uint64
+	// keys refused by the allow-list, second keys for a pinned name,
+	// version ranges clamped to the owner's signed head. Mixed counts, on
+	// a peer with identity mode off, node deltas that carry a key (a peer
+	// with identity mode on).
+	BadSignature, Unsigned, NotAllowed, KeyChanged, BeyondHead, Mixed uint64
 }
 
 // Stats returns the counters.

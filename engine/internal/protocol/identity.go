@@ -136,6 +136,29 @@ func (a *authority) Unsigned(id state.NodeID) {
 	a.c.warn(a.c.gate.now, "refused an unsigned node delta: this peer runs in identity mode and its sender does not", "peer", id.Name, "from", a.c.gate.from)
 }
 
+func (a *authority) BeyondHead(id state.NodeID, to uint64) {
+	a.c.stats.BeyondHead++
+	a.c.warn(a.c.gate.now, "clamped a version range beyond the peer's signed head", "peer", id.Name, "to", to, "from", a.c.gate.from)
+}
+
+func (a *authority) EpochRefused(id state.NodeID, hb uint64) {
+	a.c.stats.BadHeartbeat++
+	a.c.warn(a.c.gate.now, "refused a heartbeat epoch the peer did not sign", "peer", id.Name, "heartbeat", hb, "from", a.c.gate.from)
+}
+
+// SetIdentityKeys replaces the key pair while the core is stopped (a
+// re-key): the next Start's incarnation is signed with it.
+func (c *Core) SetIdentityKeys(kp identity.KeyPair) error {
+	if c.auth == nil {
+		return errors.New("protocol: identity mode is off")
+	}
+	if c.running {
+		return errors.New("protocol: re-key a stopped peer only")
+	}
+	c.auth.cfg.Keys = kp
+	return nil
+}
+
 var _ state.Authority = (*authority)(nil)
 
 // setAuthority puts the authority on a new state and pins our own key.

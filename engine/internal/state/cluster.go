@@ -236,6 +236,9 @@ func (c *Cluster) Restart(id NodeID, now int64) {
 	c.self = newNode(id)
 	c.self.Heartbeat = old.Heartbeat // before add: add accounts for it
 	c.self.PubKey, c.self.headDirty = old.PubKey, true
+	if c.auth != nil {
+		c.self.PubKey = c.auth.PublicKey() // a re-key takes effect with the new incarnation
+	}
 	c.add(c.self)
 	for _, k := range old.liveKeys(now) {
 		e := old.kv[k]

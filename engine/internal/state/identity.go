@@ -35,6 +35,11 @@ type Authority interface {
 	VerifyEntry(id NodeID, pub []byte, e *Entry, now int64) bool
 	// Unsigned reports a delta of a node that carries no key or head.
 	Unsigned(id NodeID)
+	// BeyondHead reports a delta claiming versions of id up to to, beyond
+	// its verified head (the range it was clamped to).
+	BeyondHead(id NodeID, to uint64)
+	// EpochRefused reports a heartbeat of id beyond its signed epoch.
+	EpochRefused(id NodeID, hb uint64)
 }
 
 // SetAuthority turns identity mode on (nil: off). Set it before the first
@@ -115,13 +120,20 @@ func (c *Cluster) takeHead(n *Node, nd *NodeDelta) {
 // epochOK refuses a heartbeat of another node whose epoch is beyond its
 // signed head: a refutation is the owner's word, nobody else's.
 func (c *Cluster) epochOK(n *Node, next uint64) bool {
-	return c.auth == nil || n == c.self || next>>epochShift <= n.Head.Epoch
+	if c.auth == nil || n == c.self || next>>epochShift <= n.Head.Epoch {
+		return true
+	}
+	c.auth.EpochRefused(n.ID, next)
+	return false
 }
 
 // versionBound is the highest version of n a delta may advance it to.
 func (c *Cluster) versionBound(n *Node, to uint64) uint64 {
 	if c.auth == nil || to <= n.Head.Version {
 		return to
+	}
+	if to > n.Version {
+		c.auth.BeyondHead(n.ID, to)
 	}
 	return n.Head.Version
 }
