@@ -32,6 +32,7 @@ func (s Stats) DropCauses() map[string]uint64 {
 		"unsigned":        s.Unsigned,
 		"not_allowed":     s.NotAllowed,
 		"key_changed":     s.KeyChanged,
+		"beyond_head":     s.BeyondHead,
 		"mixed_identity":  s.MixedIdentity,
 	}
 }
