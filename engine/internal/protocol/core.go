@@ -137,7 +137,8 @@ type Core struct {
 	tokenRng *rand.ChaCha8
 	gate     *gate
 
-	auth *authority // identity mode; nil when off
+	auth      *authority // identity mode; nil when off
+	mixedSeen uint64     // MixedRefused when last logged (identity mode off)
 }
 
 // New returns a core that is not running yet; local operations (Set,

@@ -200,3 +200,15 @@ func (a *authority) verifyReply(pk *wire.Packet) bool {
 	a.c.warn(a.c.gate.now, "dropped a reply with a bad signature", "peer", pk.Sender.Name, "from", a.c.gate.from)
 	return false
 }
+
+// warnMixed logs, on a peer with identity mode off, that a packet carried
+// state of a peer with identity mode on, refused (the state counts it).
+func (c *Core) warnMixed(now time.Time, from string) {
+	if c.auth != nil {
+		return
+	}
+	if m := c.st.MixedRefused(); m != c.mixedSeen {
+		c.mixedSeen = m
+		c.warn(now, "refused the state of a peer in identity mode: this peer runs without it (set Config.Identity on every peer or on none)", "from", from)
+	}
+}
