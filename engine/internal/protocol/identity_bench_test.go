@@ -40,6 +40,13 @@ func BenchmarkIdentitySetToAll(b *testing.B) {
 			s.until(300, s.allKnowAll, "join")
 			w := s.peers[5]
 			before := totalBytes(s)
+			verified := func() (n uint64) {
+				for _, p := range s.peers {
+					n += p.core.VerifierStats().Verified
+				}
+				return n
+			}
+			v0 := verified()
 			i := 0
 			var cpu time.Duration
 			for b.Loop() {
@@ -53,6 +60,7 @@ func BenchmarkIdentitySetToAll(b *testing.B) {
 			cpu = cpuTime() - cpu
 			b.ReportMetric(float64(cpu.Microseconds())/float64(i), "cpu-µs/set")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(i)/(simN-1), "cpu-µs/receiver")
+			b.ReportMetric(float64(verified()-v0)/float64(i)/(simN-1), "verifies/receiver")
 			if !s.allHave(w, "k", fmt.Sprint(i-1)) {
 				b.Fatal("a set did not reach every peer by push")
 			}

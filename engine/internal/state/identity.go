@@ -80,6 +80,8 @@ func (c *Cluster) attach(nd *NodeDelta, n *Node) {
 	}
 	if n == c.self {
 		c.freshHead()
+	} else {
+		c.promoteHead(n)
 	}
 	nd.PubKey = n.PubKey
 	nd.Head = n.Head
@@ -99,22 +101,54 @@ func (c *Cluster) admitIdentity(nd *NodeDelta) bool {
 	return c.auth.Bind(nd.ID, nd.PubKey) && c.auth.VerifyHead(nd.ID, nd.PubKey, &nd.Head)
 }
 
-// takeHead adopts a delta's head for a held node when it is newer and
-// verifies, and returns the version bound that applies to this delta.
+// takeHead adopts a delta's head for a held node when it is newer. It
+// verifies it at once only when this delta needs it (a version range
+// beyond its entries, or a heartbeat epoch beyond the held head): a push
+// of fresh entries is believed on their own signatures, and its head is
+// kept as an unverified candidate (nextHead), verified when this replica
+// sends the node's state on (attach) or a later delta needs it. One
+// verification per pushed entry instead of two, at every receiver.
 func (c *Cluster) takeHead(n *Node, nd *NodeDelta) {
 	if c.auth == nil || nd.Head.Sig == nil {
 		return
 	}
 	h := &nd.Head
-	if h.Version < n.Head.Version || h.Version == n.Head.Version && h.Epoch <= n.Head.Epoch {
+	if !newerHead(h, &n.Head) {
 		return
 	}
 	if len(nd.PubKey) > 0 && !bytesEqual(nd.PubKey, n.PubKey) {
 		return // a key other than the incarnation's: refused at admission
 	}
+	last := nd.From
+	if len(nd.Entries) > 0 {
+		last = nd.Entries[len(nd.Entries)-1].Version
+	}
+	if nd.Heartbeat>>epochShift <= n.Head.Epoch && nd.To <= max(n.Head.Version, last) {
+		if n.nextHead == nil || newerHead(h, n.nextHead) {
+			hc := *h
+			n.nextHead = &hc
+		}
+		return
+	}
 	if c.auth.VerifyHead(n.ID, n.PubKey, h) {
 		n.Head = *h
+		if n.nextHead != nil && !newerHead(n.nextHead, h) {
+			n.nextHead = nil
+		}
 	}
+}
+
+// promoteHead verifies the candidate head, adopting it when good.
+func (c *Cluster) promoteHead(n *Node) {
+	h := n.nextHead
+	n.nextHead = nil
+	if c.auth != nil && h != nil && newerHead(h, &n.Head) && c.auth.VerifyHead(n.ID, n.PubKey, h) {
+		n.Head = *h
+	}
+}
+
+func newerHead(a, b *Head) bool {
+	return a.Version > b.Version || a.Version == b.Version && a.Epoch > b.Epoch
 }
 
 // epochOK refuses a heartbeat of another node whose epoch is beyond its
@@ -123,18 +157,22 @@ func (c *Cluster) epochOK(n *Node, next uint64) bool {
 	if c.auth == nil || n == c.self || next>>epochShift <= n.Head.Epoch {
 		return true
 	}
+	if c.promoteHead(n); next>>epochShift <= n.Head.Epoch {
+		return true
+	}
 	c.auth.EpochRefused(n.ID, next)
 	return false
 }
 
 // versionBound is the highest version of n a delta may advance it to.
 func (c *Cluster) versionBound(n *Node, to uint64) uint64 {
-	if c.auth == nil || to <= n.Head.Version {
+	if c.auth == nil || to <= n.Head.Version || to <= n.Version {
+		return to // nothing beyond what the entries proved
+	}
+	if c.promoteHead(n); to <= n.Head.Version {
 		return to
 	}
-	if to > n.Version {
-		c.auth.BeyondHead(n.ID, to)
-	}
+	c.auth.BeyondHead(n.ID, to)
 	return n.Head.Version
 }
 

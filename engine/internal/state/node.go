@@ -42,6 +42,7 @@ type Node struct {
 	PubKey    []byte
 	Head      Head
 	headDirty bool
+	nextHead  *Head // newest head seen, not verified yet (identity.go)
 }
 
 type pendingRun struct {
