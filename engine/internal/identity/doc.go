@@ -32,7 +32,9 @@
 //     entries cannot be forged to push the version out of reach), never
 //     accepts a new generation without a head signed for it, and never
 //     accepts a heartbeat epoch above the head's (a refutation is the
-//     owner's signed statement; nobody else can make one).
+//     owner's signed statement; nobody else can make one). A replica
+//     checks a head only when a delta needs it or when it sends the
+//     owner's state on, so a push costs one verification per entry.
 //
 // Who may join (Pins): an allow-list of name -> public key read from a
 // file or a directory of files, or trust on first use, where the first key
