@@ -399,3 +399,37 @@ func TestSimIdentityMixedClusterRefused(t *testing.T) {
 		require.Equal(t, "signed0", string(e.Value))
 	}
 }
+
+// A forged head kept as an unverified candidate (it came with a push that
+// did not need it) never blocks the owner's refutation: a delta whose new
+// epoch needs its head has that head verified on the spot.
+func TestSimIdentityForgedCandidateHeadDoesNotBlockRefutation(t *testing.T) {
+	s := newIdentSim(t, 4, false, nil)
+	s.until(100, s.allKnowAll, "join")
+	victim, rogue := s.peers[1], s.peers[3]
+	held, _ := rogue.core.st.Node(victim.Name())
+	bogus := identity.Head{Owner: held.ID.Name, Generation: held.ID.Generation, Version: held.Version + 50, Epoch: held.Head.Epoch + 9}
+	nd := state.NodeDelta{ID: held.ID, From: held.Version, To: held.Version, PubKey: held.PubKey,
+		Head: state.Head{Version: bogus.Version, Epoch: bogus.Epoch, Sig: s.keys[3].Sign(identity.AppendHeadMessage(nil, &bogus))}}
+	s.inject(rogue, &wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{nd}}})
+
+	var out Output
+	victim.core.refute(s.now, &out)
+	s.do(victim, out)
+	want := epoch(victim.core.st.Self().Heartbeat)
+	require.NotZero(t, want)
+	for _, p := range []*simPeer{s.peers[0], s.peers[2]} {
+		n, _ := p.core.st.Node(victim.Name())
+		require.Equal(t, want, epoch(n.Heartbeat), "%s did not take the refutation", p.addr)
+		require.Equal(t, want, n.Head.Epoch)
+	}
+	// Sending the victim's state on verifies the forged candidate: refused,
+	// counted, and the real head goes out.
+	p0 := s.peers[0]
+	bs := p0.core.Stats().BadSignature
+	vn, _ := p0.core.st.Node(victim.Name())
+	d := p0.core.st.BuildDelta([]state.Request{{Node: vn, Identity: true}}, 1<<20, s.now.UnixMilli(), nil)
+	require.Len(t, d.Nodes, 1)
+	require.Equal(t, want, d.Nodes[0].Head.Epoch, "the forged head went out")
+	require.Equal(t, bs+1, p0.core.Stats().BadSignature, "the forged candidate was not checked")
+}
