@@ -433,3 +433,28 @@ func TestSimIdentityForgedCandidateHeadDoesNotBlockRefutation(t *testing.T) {
 	require.Equal(t, want, d.Nodes[0].Head.Epoch, "the forged head went out")
 	require.Equal(t, bs+1, p0.core.Stats().BadSignature, "the forged candidate was not checked")
 }
+
+// Under TOFU a key whose signature fails is never pinned: the real owner
+// of the name still gets in afterwards.
+func TestSimIdentityTOFUBadSignatureDoesNotPin(t *testing.T) {
+	s := newIdentSim(t, 3, true, nil)
+	s.until(100, s.allKnowAll, "join")
+	rogue := s.peers[2]
+	name := memAddr(3)
+	id := state.NodeID{Name: name, Generation: uint64(s.now.UnixNano()), Addr: name}
+	h := identity.Head{Owner: name, Generation: id.Generation, Version: 0}
+	sig := s.keys[2].Sign(identity.AppendHeadMessage(nil, &h))
+	sig[0] ^= 1
+	s.inject(rogue, &wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{{
+		ID: id, Heartbeat: 1, PubKey: s.keys[2].Public, Head: state.Head{Sig: sig},
+	}}}})
+	for _, p := range s.peers[:2] {
+		_, pinned := p.core.cfg.Identity.Pins.Pinned()[name]
+		require.False(t, pinned, "%s pinned a key that did not sign", p.addr)
+	}
+	s.keys = append(s.keys, simKeys(3, 0))
+	late := s.add(3)
+	s.until(100, s.allKnowAll, "the real owner of the name joins")
+	s.set(late, "k", "v", 0)
+	s.until(20, func() bool { return s.allHave(late, "k", "v") }, "its value everywhere")
+}

@@ -98,7 +98,9 @@ func (c *Cluster) admitIdentity(nd *NodeDelta) bool {
 		c.auth.Unsigned(nd.ID)
 		return false
 	}
-	return c.auth.Bind(nd.ID, nd.PubKey) && c.auth.VerifyHead(nd.ID, nd.PubKey, &nd.Head)
+	// The signature first: a key that cannot sign for this incarnation
+	// must not get pinned to the name on first use.
+	return c.auth.VerifyHead(nd.ID, nd.PubKey, &nd.Head) && c.auth.Bind(nd.ID, nd.PubKey)
 }
 
 // takeHead adopts a delta's head for a held node when it is newer. It
