@@ -90,3 +90,24 @@ func GenerateIdentity(dir string) (keyFile, pubFile string, public []byte, err e
 	keyFile, pubFile, err = identity.WriteKeyPair(dir, kp)
 	return keyFile, pubFile, kp.Public, err
 }
+
+// ReloadAllowList re-reads Config.Identity.AllowList and replaces this
+// peer's allow-list: how a re-keyed peer (its entry replaced in the file or
+// directory) is accepted without restarting the others. Names now listed
+// drop their trust-on-first-use pins. An error leaves the list in use
+// unchanged.
+func (p *Peer) ReloadAllowList() error {
+	ic := &p.cfg.Identity
+	if !ic.Enabled() || ic.AllowList == "" {
+		return fmt.Errorf("%w: no allow-list configured", ErrIdentityConfig)
+	}
+	allow, err := identity.LoadAllowList(ic.AllowList)
+	if err != nil {
+		return fmt.Errorf("%w: allow-list: %v", ErrIdentityConfig, err)
+	}
+	p.mu.Lock()
+	pins := p.core.IdentityPins()
+	p.mu.Unlock()
+	pins.SetAllowList(allow)
+	return nil
+}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/telepathine/telepathine/engine/internal/identity"
 	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/internal/wire"
+	"github.com/telepathine/telepathine/engine/transport"
 )
 
 // Identity mode on real sockets (issue 13): three peers with keys generated
@@ -119,4 +121,53 @@ func TestIdentityConfigErrors(t *testing.T) {
 	p, err := New(c)
 	require.NoError(t, err)
 	require.NoError(t, p.Close())
+}
+
+// A peer re-keys (a new process under the same name with a new key pair):
+// the others refuse it until its allow-list entry is replaced and they
+// reload the list, then accept it and its values, without a restart.
+func TestIdentityReloadAllowListAdmitsARekeyedPeer(t *testing.T) {
+	dir := t.TempDir()
+	allow := filepath.Join(dir, "peers")
+	require.NoError(t, os.Mkdir(allow, 0o700))
+	keyFile := func(i, gen int) string {
+		kf, pf, _, err := GenerateIdentity(filepath.Join(dir, fmt.Sprintf("p%d-%d", i, gen)))
+		require.NoError(t, err)
+		b, err := os.ReadFile(pf)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(allow, memAddr(i)+".pub"), b, 0o644))
+		return kf
+	}
+	keys := []string{keyFile(0, 0), keyFile(1, 0), keyFile(2, 0)}
+	cl := newMemCluster(t, 3, transport.MemOptions{}, func(i int, c *Config) {
+		loadTolerant(c)
+		c.Identity = IdentityConfig{KeyFile: keys[i], AllowList: allow}
+	})
+	eventually(t, waitFor, cl.converged, "join with an allow-list")
+	require.NoError(t, cl.peers[2].Close())
+
+	keys[2] = keyFile(2, 1) // the new key, and its entry replaced in the directory
+	rekeyed := cl.add(2)
+	require.NoError(t, rekeyed.Set("k", String("after re-key")))
+	eventually(t, waitFor, func() bool {
+		return cl.peers[0].Stats().NotAllowed > 0 && cl.peers[1].Stats().NotAllowed > 0
+	}, "the new key refused before the reload")
+	_, err := cl.peers[0].Lookup(memAddr(2), "k")
+	require.ErrorIs(t, err, ErrNotFound)
+
+	for _, p := range cl.peers[:2] {
+		require.NoError(t, p.ReloadAllowList())
+	}
+	eventually(t, waitFor, func() bool {
+		for _, p := range cl.peers[:2] {
+			kv, err := p.Lookup(memAddr(2), "k")
+			if err != nil || kv.Value.String() != "after re-key" {
+				return false
+			}
+		}
+		return true
+	}, "the re-keyed peer's value after the reload")
+
+	c := testConfig()
+	require.ErrorIs(t, func() error { p, err := New(c); require.NoError(t, err); defer p.Close(); return p.ReloadAllowList() }(), ErrIdentityConfig)
 }

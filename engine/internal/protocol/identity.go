@@ -212,3 +212,12 @@ func (c *Core) warnMixed(now time.Time, from string) {
 		c.warn(now, "refused the state of a peer in identity mode: this peer runs without it (set Config.Identity on every peer or on none)", "from", from)
 	}
 }
+
+// IdentityPins returns the pins in use (nil when identity mode is off).
+// They are safe for concurrent use.
+func (c *Core) IdentityPins() *identity.Pins {
+	if c.auth == nil {
+		return nil
+	}
+	return c.auth.cfg.Pins
+}
