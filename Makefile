@@ -141,7 +141,8 @@ FUZZ_TARGETS = \
 	./engine/internal/wire:FuzzApply \
 	./engine/internal/seal:FuzzOpen \
 	./engine/transport:FuzzReadFrames \
-	./engine/internal/protocol:FuzzHandlePacket
+	./engine/internal/protocol:FuzzHandlePacket \
+	./engine/internal/protocol:FuzzHandlePacketIdentity
 .PHONY: fuzz
 fuzz: deps-go
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -127,6 +127,9 @@ type Config struct {
 	// Security is the cluster keyring, the staged plaintext upgrade and the
 	// state directory (config_security.go). Default: plain mode (CRC-32C).
 	Security SecurityConfig
+	// Identity turns on signed identities (config_identity.go). Default
+	// off.
+	Identity IdentityConfig
 
 	// Clock is the time source. Default the wall clock.
 	Clock clock.Clock

@@ -28,6 +28,12 @@ func (s Stats) DropCauses() map[string]uint64 {
 		"unknown_key":     s.UnknownKey,
 		"replayed":        s.Replayed,
 		"bad_generation":  s.BadGeneration,
+		"bad_signature":   s.BadSignature,
+		"unsigned":        s.Unsigned,
+		"not_allowed":     s.NotAllowed,
+		"key_changed":     s.KeyChanged,
+		"beyond_head":     s.BeyondHead,
+		"mixed_identity":  s.MixedIdentity,
 	}
 }
 

@@ -85,6 +85,9 @@ func New(cfg Config) (*Peer, error) {
 	if pc.Trust, err = cfg.trust(); err != nil {
 		return nil, err
 	}
+	if pc.Identity, err = cfg.Identity.protocol(cfg.Name); err != nil {
+		return nil, err
+	}
 	p := &Peer{
 		cfg:  cfg,
 		clk:  cfg.Clock,

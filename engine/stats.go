@@ -45,6 +45,18 @@ type Stats struct {
 	// BadHeartbeat heartbeat jumps beyond what time allows.
 	BadGeneration, BadHeartbeat uint64
 
+	// Identity mode (issue 13). BadSignature: entries, heads or replies
+	// whose signature failed (or a tombstone dated in the future);
+	// Unsigned: node deltas without key or head (a peer with identity
+	// mode off); NotAllowed: keys refused by the allow-list; KeyChanged: a
+	// second key for a name pinned on first use; BeyondHead: version
+	// ranges clamped to the owner's signed head; MixedIdentity (identity
+	// mode off): node deltas carrying a key, refused.
+	BadSignature, Unsigned, NotAllowed, KeyChanged, BeyondHead, MixedIdentity uint64
+	// SignaturesVerified and SignatureCacheHits count good signatures,
+	// checked with Ed25519 or found in the cache of verified ones.
+	SignaturesVerified, SignatureCacheHits uint64
+
 	// Outgoing problems.
 	EncodeErrors, SendErrors, PushDropped uint64
 	// LateReplies counts ask replies that came after the ask ended.
@@ -90,7 +102,11 @@ func (p *Peer) Stats() Stats {
 		Amplification: p.core.AmpStats().RefusedBytes, Unanswered: c.Unanswered,
 		NewPeersRefused: c.NewPeersRefused, Evicted: c.Evicted,
 		BadGeneration: c.BadGeneration, BadHeartbeat: c.BadHeartbeat,
+		BadSignature: c.BadSignature, Unsigned: c.Unsigned, NotAllowed: c.NotAllowed,
+		KeyChanged: c.KeyChanged, BeyondHead: c.BeyondHead, MixedIdentity: c.Mixed,
 	}
+	vs := p.core.VerifierStats()
+	s.SignaturesVerified, s.SignatureCacheHits = vs.Verified, vs.CacheHits
 	for t := range wire.NumTypes {
 		name := wire.Type(t).String()
 		s.PacketsSent[name] = p.stats.sent[t].Load()

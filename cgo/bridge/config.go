@@ -135,6 +135,7 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	dur(&cfg.Liveness.LeaveTimeout, c.GetLeaveTimeoutMs(), "leave_timeout_ms")
 
 	securityFrom(c, &cfg.Security)
+	identityFrom(c, &cfg.Identity)
 
 	if t := c.GetPhiThreshold(); t != 0 {
 		cfg.Failure.Threshold = t
@@ -158,4 +159,15 @@ func securityFrom(c *apiv1.Config, sec *engine.SecurityConfig) {
 	sec.AcceptPlaintext = c.GetAcceptPlaintext()
 	sec.SendPlaintext = c.GetSendPlaintext()
 	sec.StateDir = c.GetStateDir()
+}
+
+// identityFrom copies the identity-mode fields (the key is cloned: the
+// message may be reused). The engine judges them at New.
+func identityFrom(c *apiv1.Config, id *engine.IdentityConfig) {
+	id.KeyFile = c.GetIdentityKeyFile()
+	if k := c.GetIdentityKey(); len(k) > 0 {
+		id.Key = bytes.Clone(k)
+	}
+	id.AllowList = c.GetAllowKeys()
+	id.TOFU = c.GetTofu()
 }

@@ -136,6 +136,8 @@ func TestConfigFieldsCoverTheEngine(t *testing.T) {
 			m.Mutable(fd).List().Append(protoreflect.ValueOfBytes(make([]byte, 32)))
 		case fd.IsList():
 			m.Mutable(fd).List().Append(protoreflect.ValueOfString("10.0.0.1:7946"))
+		case fd.Kind() == protoreflect.BytesKind:
+			m.Set(fd, protoreflect.ValueOfBytes(make([]byte, 32)))
 		case fd.Kind() == protoreflect.BoolKind:
 			m.Set(fd, protoreflect.ValueOfBool(true))
 		case fd.Kind() == protoreflect.StringKind:

@@ -77,3 +77,25 @@ func TestStatsCarryDropCauses(t *testing.T) {
 	assert.Equal(t, uint64(2), s.GetDrops()["foreign_cluster"])
 	assert.Equal(t, len(engine.Stats{}.DropCauses()), len(s.GetDrops()), "every cause, zero ones included")
 }
+
+func TestIdentityConfigReachesTheEngine(t *testing.T) {
+	seed := bytes.Repeat([]byte{5}, 32)
+	c := &apiv1.Config{IdentityKeyFile: "/etc/tp/identity.key", IdentityKey: seed, AllowKeys: "/etc/tp/peers", Tofu: true}
+	b, err := proto.Marshal(c)
+	require.NoError(t, err)
+	cfg, err := ConfigFromProto(b)
+	require.NoError(t, err)
+	assert.Equal(t, engine.IdentityConfig{KeyFile: "/etc/tp/identity.key", Key: seed, AllowList: "/etc/tp/peers", TOFU: true}, cfg.Identity)
+	c.IdentityKey[0] = 9 // the engine's copy is its own
+	assert.Equal(t, byte(5), cfg.Identity.Key[0])
+
+	// An engine in identity mode from key bytes alone, and a clear refusal
+	// of a junk key.
+	br := New()
+	h, err := br.NewEngine(localConfig(t, newCluster(t), func(c *apiv1.Config) { c.IdentityKey, c.Tofu = seed, true }))
+	require.NoError(t, err)
+	require.NoError(t, br.CloseEngine(h, 0))
+	_, err = br.NewEngine(localConfig(t, newCluster(t), func(c *apiv1.Config) { c.IdentityKey, c.Tofu = []byte("junk"), true }))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "identity")
+}

@@ -30,6 +30,7 @@ func cmdAgent(args []string, out io.Writer) error {
 	verbose := fs.Bool("v", false, "log gossip activity to stderr")
 	web := addHTTPFlags(fs)     // http.go
 	sec := addSecurityFlags(fs) // security.go
+	idf := addIdentityFlags(fs) // identity.go
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +56,7 @@ func cmdAgent(args []string, out io.Writer) error {
 	if *tcpOnly {
 		cfg.TransportMode = engine.TCPOnly
 	}
+	idf.apply(&cfg)
 	if err := sec.apply(&cfg); err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Writer) error{
 		"agent": cmdAgent, "set": cmdSet, "get": cmdGet, "del": cmdDel, "keys": cmdKeys,
 		"say": cmdSay, "hear": cmdHear, "peers": cmdPeers, "plaintext": cmdPlaintext,
+		"identity": cmdIdentity,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
@@ -75,9 +76,12 @@ commands:
   peers    list peers:                      peers [--live|--dead] [--json]
   keys list|install KEY|use KEY|remove KEY  manage the cluster keyring (rotation)
   plaintext --accept=BOOL --send=BOOL       staged plaintext->encrypted upgrade
+  identity new --out DIR                    create an Ed25519 key pair (identity mode)
 
 agent security flags: --keyring-file PATH --network-key-file PATH
   --accept-plaintext --send-plaintext --state-dir DIR (see README, Security)
+agent identity flags: --identity-key FILE --allow-keys FILE|DIR --tofu
+  (see README, Identity mode)
 
 Every command but agent talks to a running agent through its control socket
 (--control PATH, or TELEPATHINE_CONTROL; default %s).

@@ -124,6 +124,22 @@ struct NodeDelta {
   # receiver rebuilt by a reset adopts it, so that it too answers peers from
   # below it with a reset.
   gcFloor @6 :UInt64;
+  # Identity mode (issue 13); empty when it is off. The node's Ed25519
+  # public key (32 bytes), which receivers check against their allow-list
+  # or trust-on-first-use pins.
+  publicKey @7 :Data;
+  # The node's own signed statement of its highest version and heartbeat
+  # epoch: a receiver advances neither beyond it, and accepts a generation
+  # only with a head signed for it. Relays forward it unchanged.
+  head @8 :SignedHead;
+}
+
+# What the owner of a node signs about its incarnation (identity mode): see
+# engine/internal/identity for the canonical bytes.
+struct SignedHead {
+  version @0 :UInt64;
+  epoch @1 :UInt64;        # heartbeat >> 32: the refutation epoch
+  signature @2 :Data;      # Ed25519, 64 bytes
 }
 
 enum EntryKind {
@@ -155,6 +171,13 @@ struct Entry {
   # Unix milliseconds. set: expiry (0 = never); tombstone: time of deletion;
   # event/ask: end of the event's duration.
   expiresAt @5 :Int64;
+  # Identity mode (issue 13); empty when it is off. The owner's Ed25519
+  # signature over the entry's canonical bytes (owner, generation, version,
+  # kind, key, value, encoding, expiresAt), kept by every relay.
+  signature @6 :Data;
+  # A set with an expiry only: the owner's signature of the tombstone the
+  # set becomes at expiresAt, which replicas derive and forward themselves.
+  expirySignature @7 :Data;
 }
 
 # Answer to an ask, sent by a hearer straight to the asker's address.
@@ -163,6 +186,10 @@ struct Reply {
   askVersion @1 :UInt64;   # version of the ask entry
   value @2 :Data;
   encoding @3 :Encoding;
+  # Identity mode (issue 13): the replier's Ed25519 signature over (replier
+  # name and generation, askNode, askVersion, value, encoding); empty when
+  # off. A reply travels one hop, but its Sender is only what it says.
+  signature @4 :Data;
 }
 
 # A heartbeat sent one way, every heartbeat interval, by a peer to each of its

@@ -67,6 +67,9 @@ func (c *Core) onReply(pk *wire.Packet, out *Output) {
 		c.stats.LateReplies++
 		return
 	}
+	if c.auth != nil && !c.auth.verifyReply(pk) {
+		return
+	}
 	complete, ok := c.asks.reply(pk.Reply.AskVersion, pk.Sender.Name)
 	if !ok {
 		if c.asks.asking[pk.Reply.AskVersion] == nil {

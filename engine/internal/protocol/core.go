@@ -62,6 +62,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Trust configures the envelope and the admission checks (trust.go).
 	Trust Trust
+	// Identity turns identity mode on (identity.go); nil: off.
+	Identity *Identity
 }
 
 // Outgoing is one packet to send. The core fills Cluster and Sender;
@@ -134,6 +136,9 @@ type Core struct {
 	tokens   map[uint64]pendingToken
 	tokenRng *rand.ChaCha8
 	gate     *gate
+
+	auth      *authority // identity mode; nil when off
+	mixedSeen uint64     // MixedRefused when last logged (identity mode off)
 }
 
 // New returns a core that is not running yet; local operations (Set,
@@ -154,6 +159,7 @@ func New(cfg Config, rng *rand.Rand) *Core {
 		c.seeds[s] = true
 	}
 	c.initTrust()
+	c.initIdentity()
 	return c
 }
 
@@ -170,6 +176,7 @@ func (c *Core) SetName(name string) { c.id.Name = name }
 func (c *Core) ensureState() {
 	if c.st == nil {
 		c.st = state.NewCluster(state.NodeID{Name: c.id.Name}, c.cfg.Limits)
+		c.setAuthority()
 	}
 }
 
@@ -190,6 +197,7 @@ func (c *Core) Start(now time.Time, id state.NodeID) {
 		c.members.restartSelf(c.st, now)
 	} else {
 		c.st = state.NewCluster(id, c.cfg.Limits)
+		c.setAuthority()
 	}
 	c.lastTick, c.slack, c.lastSyn, c.lastFull = time.Time{}, 0, time.Time{}, now
 	c.lastRefute, c.refutePending = time.Time{}, false

@@ -30,10 +30,23 @@ type Counters struct {
 	Replayed, RateLimited, Unanswered                  uint64
 	NewPeersRefused, Evicted                           uint64
 	BadGeneration, BadHeartbeat                        uint64
+	// Identity mode (issue 13): entries or heads whose signature failed,
+	// node deltas without a key or head (a peer with identity mode off),
+	// keys refused by the allow-list, second keys for a pinned name,
+	// version ranges clamped to the owner's signed head. Mixed counts, on
+	// a peer with identity mode off, node deltas that carry a key (a peer
+	// with identity mode on).
+	BadSignature, Unsigned, NotAllowed, KeyChanged, BeyondHead, Mixed uint64
 }
 
 // Stats returns the counters.
-func (c *Core) Stats() Counters { return c.stats }
+func (c *Core) Stats() Counters {
+	s := c.stats
+	if c.st != nil {
+		s.Mixed = c.st.MixedRefused()
+	}
+	return s
+}
 
 // Gauges are current values.
 type Gauges struct {

@@ -1,11 +1,13 @@
 package protocol
 
 import (
+	"crypto/ed25519"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/telepathine/telepathine/engine/internal/guard"
+	"github.com/telepathine/telepathine/engine/internal/identity"
 	"github.com/telepathine/telepathine/engine/internal/seal"
 	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/internal/wire"
@@ -104,5 +106,67 @@ func FuzzHandlePacket(f *testing.F) {
 				t.Fatal("a packet changed the local peer's own state")
 			}
 		}
+	})
+}
+
+// FuzzHandlePacketIdentity is FuzzHandlePacket on a core in identity mode
+// (TOFU, so strangers with any key get as far as the checks go): no panic,
+// the local peer's own state never changes, and every entry held of
+// another peer carries a signature that verifies under its key.
+func FuzzHandlePacketIdentity(f *testing.F) {
+	now := time.Unix(1_800_000_000, 0)
+	plain, err := seal.New(seal.Options{Cluster: "sim"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	other := simKeys(9, 0)
+	id := state.NodeID{Name: "x", Generation: uint64(now.UnixNano()) - 1, Addr: "10.0.0.9:1"}
+	e := &state.Entry{Version: 1, Key: "k", Value: []byte("v")}
+	e.Sig = forgeSig(other, id, e)
+	h := identity.Head{Owner: id.Name, Generation: id.Generation, Version: 1}
+	head := state.Head{Version: 1, Sig: other.Sign(identity.AppendHeadMessage(nil, &h))}
+	for _, pk := range []*wire.Packet{
+		{Cluster: "sim", Sender: id, Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{{ID: id, Heartbeat: 3, To: 1,
+			PubKey: other.Public, Head: head, Entries: []*state.Entry{e}}}}},
+		{Cluster: "sim", Sender: id, Type: wire.Reply, Reply: wire.ReplyMsg{AskNode: 1, AskVersion: 1, Sig: make([]byte, 64)}},
+	} {
+		b, err := wire.Encode(pk)
+		if err != nil {
+			f.Fatal(err)
+		}
+		sealed, err := plain.Seal(nil, b, now)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(sealed)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg := simConfig()
+		cfg.Trust = Trust{Sealer: plain, Replay: guard.NewReplay(guard.ReplayConfig{}, now.Add(-time.Hour))}
+		cfg.Identity = &Identity{Keys: simKeys(1, 0), Pins: identity.NewPins(nil, true)}
+		c := New(cfg, rand.New(rand.NewPCG(1, 2)))
+		c.SetName("local")
+		if _, err := c.Set(now, "mine", []byte("kept"), state.EncodingText, 0); err != nil {
+			t.Fatal(err)
+		}
+		c.Start(now, state.NodeID{Name: "local", Generation: 1, Addr: "10.0.0.1:1"})
+		_ = c.HandlePacket(now, "10.0.0.9:1", append([]byte(nil), data...))
+		_ = c.HandleStream(now, "10.0.0.9:5", append([]byte(nil), data...))
+		c.Tick(now.Add(time.Second))
+		if e, ok := c.Get("", "mine", now.UnixMilli()); !ok || string(e.Value) != "kept" {
+			t.Fatal("a packet changed the local peer's own state")
+		}
+		c.st.Each(func(n *state.Node) {
+			if n == c.st.Self() {
+				return
+			}
+			for _, k := range c.st.Keys(n.ID.Name, now.UnixMilli()) {
+				e, _ := c.Get(n.ID.Name, k, now.UnixMilli())
+				ie := entryOf(n.ID, e)
+				if !ed25519.Verify(n.PubKey, identity.AppendEntryMessage(nil, &ie), e.Sig) {
+					t.Fatalf("held an entry of %s whose signature fails", n.ID.Name)
+				}
+			}
+		})
 	})
 }

@@ -80,6 +80,7 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 		c.onBeat(now, pk, &out)
 	}
 	c.st.SetGate(nil)
+	c.warnMixed(now, from)
 	c.verify(pk.Sender, from, stream)
 	if _, known := c.st.Node(pk.Sender.Name); known && !knew && !stream {
 		c.probe(now, from, &out)

@@ -244,7 +244,11 @@ func (c *Core) refute(now time.Time, out *Output) {
 	c.st.SetSelfHeartbeat((epoch(self.Heartbeat) + 1) << epochShift)
 	c.stats.Refutations++
 	c.log.Info("refuting a suspicion of this peer", "heartbeat", self.Heartbeat)
-	nd := state.NodeDelta{ID: self.ID, Heartbeat: self.Heartbeat, From: self.Version, To: self.Version}
+	// An empty run of the local node: its new heartbeat, and in identity
+	// mode its head re-signed with the new epoch, which makes the
+	// refutation the peer's own signed word.
+	run := c.st.LocalRun(self.Version, now.UnixMilli())
+	nd := run.NodeDelta()
 	for _, addr := range c.liveAddrs() {
 		out.send(addr, c.stamp(&wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{nd}}}))
 	}

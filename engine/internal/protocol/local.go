@@ -108,9 +108,11 @@ func (c *Core) Reply(now time.Time, id uint64, value []byte, enc state.Encoding)
 	// the asker was heard from at that address, the reply is held to the
 	// 3x rule like any answer to an address not known to receive.
 	m := c.members.byName[h.asker.Name]
-	out.reply(h.asker.Addr, m == nil || !m.verified, c.stamp(&wire.Packet{Type: wire.Reply, Reply: wire.ReplyMsg{
-		AskNode: h.asker.Key(), AskVersion: h.version, Value: value, Encoding: enc,
-	}}))
+	r := wire.ReplyMsg{AskNode: h.asker.Key(), AskVersion: h.version, Value: value, Encoding: enc}
+	if c.auth != nil {
+		c.auth.signReply(c.id, &r)
+	}
+	out.reply(h.asker.Addr, m == nil || !m.verified, c.stamp(&wire.Packet{Type: wire.Reply, Reply: r}))
 	return out, nil
 }
 

@@ -55,7 +55,12 @@ type membership struct {
 	watchers int // K
 	quorum   int // Q
 	self     string
-	byName   map[string]*member
+	// strict (identity mode): a suspicion counts only within the accused's
+	// current heartbeat epoch, so a suspicion dated far ahead (its author
+	// may write anything into its own entry) dies with the next
+	// refutation instead of outliving every one.
+	strict bool
+	byName map[string]*member
 	// accusers indexes the suspicions held in the replica: accused name ->
 	// accuser name -> suspicion.
 	accusers map[string]map[string]state.Suspicion
@@ -204,6 +209,9 @@ func (m *membership) validAccusers(n *state.Node) int {
 	count := 0
 	for accuser, s := range m.accusers[n.ID.Name] {
 		if s.Generation != n.ID.Generation || s.Heartbeat < n.Heartbeat {
+			continue
+		}
+		if m.strict && epoch(s.Heartbeat) != epoch(n.Heartbeat) {
 			continue
 		}
 		if accuser != m.self {

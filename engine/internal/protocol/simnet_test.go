@@ -28,6 +28,8 @@ type sim struct {
 	peers []*simPeer
 	// trust, when set, gives peer i its own envelope and checks.
 	trust func(i int) Trust
+	// ident, when set, gives peer i its identity (sim_identity_test.go).
+	ident func(i int) *Identity
 }
 
 // simPeer is one core and what the sim observed of it.
@@ -110,6 +112,9 @@ func (s *sim) add(i int) *simPeer {
 	seed := uint64(i + 1)
 	if s.trust != nil {
 		cfg.Trust = s.trust(i)
+	}
+	if s.ident != nil {
+		cfg.Identity = s.ident(i)
 	}
 	p := &simPeer{core: New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))), addr: addr, running: true}
 	p.core.Start(s.now, state.NodeID{Name: addr, Generation: uint64(s.now.UnixNano()), Addr: addr})

@@ -46,7 +46,8 @@ func (c *Cluster) validate(nd *NodeDelta) error {
 
 // resolve finds or creates the node a delta is about, applying the
 // generation rules. It returns nil when the delta must be ignored.
-func (c *Cluster) resolve(id NodeID, heartbeat uint64, now int64, out []Change) (*Node, []Change) {
+func (c *Cluster) resolve(nd *NodeDelta, now int64, out []Change) (*Node, []Change) {
+	id, heartbeat := nd.ID, nd.Heartbeat
 	if id.Name == c.self.ID.Name {
 		return nil, out // we are the only authority on ourselves
 	}
@@ -58,7 +59,7 @@ func (c *Cluster) resolve(id NodeID, heartbeat uint64, now int64, out []Change) 
 			c.stale[id.Key()] = now
 			return nil, out
 		}
-		if c.gate != nil && (!c.gate.Generation(id) || !c.gate.Admit(id)) {
+		if c.gate != nil && !c.gate.Generation(id) || !c.admitIdentity(nd) || c.gate != nil && !c.gate.Admit(id) {
 			return nil, out
 		}
 		if len(c.byName) >= c.limits.MaxNodes {
@@ -75,6 +76,7 @@ func (c *Cluster) resolve(id NodeID, heartbeat uint64, now int64, out []Change) 
 		}
 		delete(c.graves, id.Name)
 		n = newNode(id)
+		n.PubKey, n.Head = nd.PubKey, nd.Head
 		c.add(n)
 		out = append(out, Change{Kind: NodeJoined, Node: id})
 	case id.Generation < n.ID.Generation && (c.gate == nil || !c.gate.Lower(id, n.ID)):
@@ -84,10 +86,14 @@ func (c *Cluster) resolve(id NodeID, heartbeat uint64, now int64, out []Change) 
 		if id.Generation > n.ID.Generation && c.gate != nil && !c.gate.Generation(id) {
 			return nil, out
 		}
+		if !c.admitIdentity(nd) {
+			return nil, out // only the owner's signed head makes a new incarnation
+		}
 		old := n.ID
 		c.drop(n)
 		c.stale[n.key] = now
 		n = newNode(id)
+		n.PubKey, n.Head = nd.PubKey, nd.Head
 		c.add(n)
 		out = append(out, Change{Kind: NodeRestarted, Node: id, Old: old})
 	}
@@ -95,13 +101,34 @@ func (c *Cluster) resolve(id NodeID, heartbeat uint64, now int64, out []Change) 
 }
 
 func (c *Cluster) applyNode(nd *NodeDelta, now int64, push bool, out []Change, fresh []Run) ([]Change, []Run) {
-	n, out := c.resolve(nd.ID, nd.Heartbeat, now, out)
+	if c.refuseMixed(nd) {
+		return out, fresh
+	}
+	n, out := c.resolve(nd, now, out)
 	if n == nil {
 		return out, fresh
 	}
+	c.takeHead(n, nd)
 	if nd.Heartbeat > n.Heartbeat && c.heartbeatOK(n, nd.Heartbeat) {
 		c.setHeartbeat(n, nd.Heartbeat)
 		out = append(out, Change{Kind: HeartbeatAdvanced, Node: n.ID})
+	}
+	if nd.Reset && c.auth != nil {
+		// Identity mode: a reset cannot prove it is complete (nothing
+		// signs "these are all my keys"), so dropping what is held on its
+		// word would let any relay delete the owner's keys. Its entries
+		// are merged like a run instead; the price is that a replica that
+		// fell behind a collected tombstone keeps that key until the owner
+		// writes it again (see the README's identity section).
+		var entries []*Entry
+		for i, e := range nd.Entries {
+			if e.Version > n.Version {
+				entries = nd.Entries[i:]
+				break
+			}
+		}
+		out, fresh = c.applyRun(n, n.Version, max(nd.To, n.Version), entries, now, out, fresh)
+		return c.drain(n, now, out, fresh)
 	}
 	if nd.Reset {
 		out = c.reset(n, nd, now, out)
@@ -120,10 +147,18 @@ func (c *Cluster) applyNode(nd *NodeDelta, now int64, push bool, out []Change, f
 // applyRun applies entries in (from, to] of n, where from <= n.Version.
 func (c *Cluster) applyRun(n *Node, from, to uint64, entries []*Entry, now int64, out []Change, fresh []Run) ([]Change, []Run) {
 	start := n.Version
-	first := -1
+	first, last := -1, len(entries)
 	for i, e := range entries {
 		if e.Version <= n.Version {
 			continue
+		}
+		if c.auth != nil && !c.auth.VerifyEntry(n.ID, n.PubKey, e, now) {
+			// Dropped (and counted by the authority) with the rest of the
+			// run: applying later entries would leave a gap, and the
+			// version stays where the owner's real entry can still land.
+			last = i
+			to = n.Version
+			break
 		}
 		if first < 0 {
 			first = i
@@ -131,13 +166,16 @@ func (c *Cluster) applyRun(n *Node, from, to uint64, entries []*Entry, now int64
 		out = c.applyEntry(n, e, now, out)
 		c.setVersion(n, e.Version)
 	}
+	// Identity mode: the range beyond the last entry (superseded entries
+	// skipped) is believed up to the owner's signed head only.
+	to = c.versionBound(n, to)
 	if to > n.Version {
 		c.setVersion(n, to)
 	}
 	if n.Version > start {
 		r := Run{Node: n, From: start, To: n.Version}
 		if first >= 0 {
-			r.Entries = entries[first:]
+			r.Entries = entries[first:last]
 		}
 		fresh = append(fresh, r)
 	}

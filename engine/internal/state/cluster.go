@@ -38,6 +38,8 @@ type Cluster struct {
 	stale  map[uint64]int64
 	limits Limits
 	gate   Gate
+	auth   Authority // identity mode (identity.go); nil when off
+	mixed  uint64    // node deltas refused for carrying a key while auth is nil
 }
 
 // Gate judges what gossip from the network may change (issue 11's sanity
@@ -63,6 +65,9 @@ func (c *Cluster) SetGate(g Gate) { c.gate = g }
 
 // heartbeatOK asks the gate about a remote heartbeat advance.
 func (c *Cluster) heartbeatOK(n *Node, next uint64) bool {
+	if !c.epochOK(n, next) {
+		return false
+	}
 	return c.gate == nil || c.gate.Heartbeat(n.ID, n.Heartbeat, next)
 }
 
@@ -163,6 +168,9 @@ func (c *Cluster) CheckKey(key string) error {
 // localAppend gives e the next version of the local node and stores it.
 func (c *Cluster) localAppend(e *Entry) (prev *Entry) {
 	e.Version = c.self.Version + 1
+	if c.auth != nil {
+		c.auth.SignEntry(c.self.ID, e)
+	}
 	prev = c.self.store(e)
 	c.setVersion(c.self, e.Version)
 	c.schedule(c.self, e)
@@ -227,6 +235,10 @@ func (c *Cluster) Restart(id NodeID, now int64) {
 	c.stale[old.key] = now
 	c.self = newNode(id)
 	c.self.Heartbeat = old.Heartbeat // before add: add accounts for it
+	c.self.PubKey, c.self.headDirty = old.PubKey, true
+	if c.auth != nil {
+		c.self.PubKey = c.auth.PublicKey() // a re-key takes effect with the new incarnation
+	}
 	c.add(c.self)
 	for _, k := range old.liveKeys(now) {
 		e := old.kv[k]

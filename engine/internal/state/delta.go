@@ -10,6 +10,9 @@ type NodeDelta struct {
 	Reset     bool
 	GCFloor   uint64
 	Entries   []*Entry
+	// PubKey and Head: identity mode only (identity.go).
+	PubKey []byte
+	Head   Head
 }
 
 // Delta is what one message carries.
@@ -32,7 +35,7 @@ func (d *Delta) Size() int {
 }
 
 func (nd *NodeDelta) size() int {
-	s := nodeDeltaOverhead + nd.ID.Size()
+	s := nodeDeltaOverhead + nd.ID.Size() + len(nd.PubKey) + len(nd.Head.Sig)
 	for _, e := range nd.Entries {
 		s += EntrySize(e)
 	}
@@ -89,6 +92,7 @@ func (c *Cluster) BuildDelta(reqs []Request, budget int, now int64, rng *rand.Ra
 			n: n, req: r, i: n.indexAfter(from),
 			nd: NodeDelta{ID: n.ID, Heartbeat: n.Heartbeat, From: from, To: from, Reset: r.Reset, GCFloor: n.GCFloor},
 		})
+		c.attach(&curs[len(curs)-1].nd, n)
 	}
 	active := len(curs)
 	for active > 0 {
@@ -154,6 +158,7 @@ type Run struct {
 // run (superseded ones are skipped; the range still covers them).
 func (c *Cluster) LocalRun(from uint64, now int64) Run {
 	n := c.self
+	c.freshHead()
 	r := Run{Node: n, From: from, To: n.Version}
 	for i := n.indexAfter(from); i < len(n.log); i++ {
 		if e := n.log[i]; n.current(e, now) {
@@ -165,5 +170,11 @@ func (c *Cluster) LocalRun(from uint64, now int64) Run {
 
 // NodeDelta turns a run into a NodeDelta (heartbeat as currently held).
 func (r *Run) NodeDelta() NodeDelta {
-	return NodeDelta{ID: r.Node.ID, Heartbeat: r.Node.Heartbeat, From: r.From, To: r.To, Entries: r.Entries}
+	nd := NodeDelta{ID: r.Node.ID, Heartbeat: r.Node.Heartbeat, From: r.From, To: r.To, Entries: r.Entries}
+	if len(r.Node.PubKey) > 0 {
+		// Identity mode: the owner's key and newest verified head go with
+		// its entries (a run of the local node has a fresh head: LocalRun).
+		nd.PubKey, nd.Head = r.Node.PubKey, r.Node.Head
+	}
+	return nd
 }

@@ -74,6 +74,10 @@ type Entry struct {
 	// (0 = never). For KindTombstone: when the key was deleted or expired,
 	// which starts the collection grace period. For events: end of delivery.
 	ExpiresAt int64
+	// Sig is the owner's signature (identity mode, issue 13; nil when off).
+	// ExpirySig, for a set with an expiry, signs the tombstone it turns
+	// into, which every replica derives on its own.
+	Sig, ExpirySig []byte
 }
 
 // Expired reports whether a set has expired or an event ended at now.
@@ -87,7 +91,7 @@ func (e *Entry) Live(now int64) bool { return e.Kind == KindSet && !e.Expired(no
 // asTombstone returns the tombstone an expired set turns into. Every replica
 // derives the same one, so expiry needs no message of its own.
 func (e *Entry) asTombstone() *Entry {
-	return &Entry{Version: e.Version, Kind: KindTombstone, Key: e.Key, ExpiresAt: e.ExpiresAt}
+	return &Entry{Version: e.Version, Kind: KindTombstone, Key: e.Key, ExpiresAt: e.ExpiresAt, Sig: e.ExpirySig}
 }
 
 // Wire-size estimates used for byte budgets. They slightly overestimate the
@@ -100,7 +104,9 @@ const (
 )
 
 // EntrySize estimates the encoded size of an entry.
-func EntrySize(e *Entry) int { return entryOverhead + len(e.Key) + len(e.Value) }
+func EntrySize(e *Entry) int {
+	return entryOverhead + len(e.Key) + len(e.Value) + len(e.Sig) + len(e.ExpirySig)
+}
 
 // NodeID identifies one incarnation of a peer.
 type NodeID struct {

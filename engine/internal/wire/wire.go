@@ -78,6 +78,8 @@ type ReplyMsg struct {
 	AskVersion uint64
 	Value      []byte
 	Encoding   state.Encoding
+	// Sig: the replier's signature (identity mode), nil when off.
+	Sig []byte
 }
 
 // Errors of Decode. Each has its own counter in the engine's Stats.
@@ -198,6 +200,11 @@ func encodePacket(root gen.Packet, p *Packet) error {
 		r.SetAskNode(p.Reply.AskNode)
 		r.SetAskVersion(p.Reply.AskVersion)
 		r.SetEncoding(gen.Encoding(p.Reply.Encoding))
+		if len(p.Reply.Sig) > 0 {
+			if err := r.SetSignature(p.Reply.Sig); err != nil {
+				return err
+			}
+		}
 		return r.SetValue(p.Reply.Value)
 	case BadCluster:
 		body.SetBadCluster()
@@ -261,6 +268,22 @@ func encodeDelta(dl gen.Delta, d *state.Delta) error {
 		w.SetToVersion(nd.To)
 		w.SetReset(nd.Reset)
 		w.SetGcFloor(nd.GCFloor)
+		if len(nd.PubKey) > 0 {
+			if err := w.SetPublicKey(nd.PubKey); err != nil {
+				return err
+			}
+		}
+		if len(nd.Head.Sig) > 0 {
+			h, err := w.NewHead()
+			if err != nil {
+				return err
+			}
+			h.SetVersion(nd.Head.Version)
+			h.SetEpoch(nd.Head.Epoch)
+			if err := h.SetSignature(nd.Head.Sig); err != nil {
+				return err
+			}
+		}
 		entries, err := w.NewEntries(int32(len(nd.Entries)))
 		if err != nil {
 			return err
@@ -276,6 +299,16 @@ func encodeDelta(dl gen.Delta, d *state.Delta) error {
 			}
 			if len(e.Value) > 0 {
 				if err := we.SetValue(e.Value); err != nil {
+					return err
+				}
+			}
+			if len(e.Sig) > 0 {
+				if err := we.SetSignature(e.Sig); err != nil {
+					return err
+				}
+			}
+			if len(e.ExpirySig) > 0 {
+				if err := we.SetExpirySignature(e.ExpirySig); err != nil {
 					return err
 				}
 			}
@@ -481,6 +514,13 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 			AskNode: r.AskNode(), AskVersion: r.AskVersion(),
 			Value: clone(v), Encoding: state.Encoding(r.Encoding()),
 		}
+		if r.HasSignature() {
+			sig, err := r.Signature()
+			if err != nil {
+				return nil, ErrMalformed
+			}
+			p.Reply.Sig = clone(sig)
+		}
 	case gen.Packet_body_Which_badCluster:
 		p.Type = BadCluster
 	case gen.Packet_body_Which_beat:
@@ -564,6 +604,24 @@ func decodeDelta(dl gen.Delta) (state.Delta, error) {
 		nd.To = w.ToVersion()
 		nd.Reset = w.Reset()
 		nd.GCFloor = w.GcFloor()
+		if w.HasPublicKey() {
+			pk, err := w.PublicKey()
+			if err != nil {
+				return out, ErrMalformed
+			}
+			nd.PubKey = clone(pk)
+		}
+		if w.HasHead() {
+			h, err := w.Head()
+			if err != nil {
+				return out, ErrMalformed
+			}
+			sig, err := h.Signature()
+			if err != nil {
+				return out, ErrMalformed
+			}
+			nd.Head = state.Head{Version: h.Version(), Epoch: h.Epoch(), Sig: clone(sig)}
+		}
 		entries, err := w.Entries()
 		if err != nil {
 			return out, ErrMalformed
@@ -589,6 +647,20 @@ func decodeDelta(dl gen.Delta) (state.Delta, error) {
 				return out, ErrMalformed
 			}
 			e.Value = clone(v)
+			if we.HasSignature() {
+				sig, err := we.Signature()
+				if err != nil {
+					return out, ErrMalformed
+				}
+				e.Sig = clone(sig)
+			}
+			if we.HasExpirySignature() {
+				sig, err := we.ExpirySignature()
+				if err != nil {
+					return out, ErrMalformed
+				}
+				e.ExpirySig = clone(sig)
+			}
 			nd.Entries[j] = e
 		}
 	}

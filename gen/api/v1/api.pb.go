@@ -377,8 +377,22 @@ type Config struct {
 	// Bound of the leave announcement of stop/close when no deadline is
 	// given. Default 200 ms.
 	LeaveTimeoutMs uint64 `protobuf:"varint,51,opt,name=leave_timeout_ms,json=leaveTimeoutMs,proto3" json:"leave_timeout_ms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Identity mode (engine.Config.Identity, README "Identity mode"): this
+	// peer's Ed25519 private key file (PEM PKCS#8 or a raw 32-byte seed).
+	// Setting it, or identity_key, turns identity mode on. Default none: off.
+	// (Numbers 60-63: 52-59 left to fields being added alongside.)
+	IdentityKeyFile string `protobuf:"bytes,60,opt,name=identity_key_file,json=identityKeyFile,proto3" json:"identity_key_file,omitempty"`
+	// The private key itself, in any form identity_key_file accepts.
+	// identity_key_file wins when both are set. Default none.
+	IdentityKey []byte `protobuf:"bytes,61,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"`
+	// Allow-list of public keys: a file of `NAME KEY` lines or a directory of
+	// NAME.pub files. Default none.
+	AllowKeys string `protobuf:"bytes,62,opt,name=allow_keys,json=allowKeys,proto3" json:"allow_keys,omitempty"`
+	// Trust on first use for names not on the allow-list. Default false
+	// (identity mode then needs allow_keys).
+	Tofu          bool `protobuf:"varint,63,opt,name=tofu,proto3" json:"tofu,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -731,6 +745,34 @@ func (x *Config) GetLeaveTimeoutMs() uint64 {
 		return x.LeaveTimeoutMs
 	}
 	return 0
+}
+
+func (x *Config) GetIdentityKeyFile() string {
+	if x != nil {
+		return x.IdentityKeyFile
+	}
+	return ""
+}
+
+func (x *Config) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
+func (x *Config) GetAllowKeys() string {
+	if x != nil {
+		return x.AllowKeys
+	}
+	return ""
+}
+
+func (x *Config) GetTofu() bool {
+	if x != nil {
+		return x.Tofu
+	}
+	return false
 }
 
 // Value is bytes with their encoding tag.
@@ -2326,7 +2368,7 @@ var File_telepathine_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\x95\x0e\n" +
+	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\x97\x0f\n" +
 	"\x06Config\x122\n" +
 	"\x06preset\x18\x01 \x01(\x0e2\x1a.telepathine.api.v1.PresetR\x06preset\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2381,7 +2423,12 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\x11quiet_interval_ms\x180 \x01(\x04R\x0fquietIntervalMs\x121\n" +
 	"\x15full_digest_period_ms\x181 \x01(\x04R\x12fullDigestPeriodMs\x12(\n" +
 	"\x10suspect_grace_ms\x182 \x01(\x04R\x0esuspectGraceMs\x12(\n" +
-	"\x10leave_timeout_ms\x183 \x01(\x04R\x0eleaveTimeoutMs\x1a=\n" +
+	"\x10leave_timeout_ms\x183 \x01(\x04R\x0eleaveTimeoutMs\x12*\n" +
+	"\x11identity_key_file\x18< \x01(\tR\x0fidentityKeyFile\x12!\n" +
+	"\fidentity_key\x18= \x01(\fR\videntityKey\x12\x1d\n" +
+	"\n" +
+	"allow_keys\x18> \x01(\tR\tallowKeys\x12\x12\n" +
+	"\x04tofu\x18? \x01(\bR\x04tofu\x1a=\n" +
 	"\x0fAddressMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +

@@ -60,6 +60,9 @@ async function flow(): Promise<void> {
   peer.removeKey(ring[ring.length - 1]);
   const secure = new Telepathine(0, [], { keys: [next], networkKey: 'pass', acceptPlaintext: true, sendPlaintext: false, stateDir: '/tmp/tp' });
   secure.close();
+  // Identity mode: the options are Config's fields (identityKeyFile, identityKey, allowKeys, tofu).
+  const signed = new Telepathine(0, [], { identityKey: new Uint8Array(32).fill(1), tofu: true, allowKeys: '', identityKeyFile: '' });
+  signed.close();
   console.log(authDrops);
   console.log(v, deleted, live, all, gen, dropped, abiVersion().major, peer.info().cluster);
   try {

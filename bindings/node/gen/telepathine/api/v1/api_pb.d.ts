@@ -378,6 +378,40 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
    * @generated from field: uint64 leave_timeout_ms = 51;
    */
   leaveTimeoutMs: bigint;
+
+  /**
+   * Identity mode (engine.Config.Identity, README "Identity mode"): this
+   * peer's Ed25519 private key file (PEM PKCS#8 or a raw 32-byte seed).
+   * Setting it, or identity_key, turns identity mode on. Default none: off.
+   * (Numbers 60-63: 52-59 left to fields being added alongside.)
+   *
+   * @generated from field: string identity_key_file = 60;
+   */
+  identityKeyFile: string;
+
+  /**
+   * The private key itself, in any form identity_key_file accepts.
+   * identity_key_file wins when both are set. Default none.
+   *
+   * @generated from field: bytes identity_key = 61;
+   */
+  identityKey: Uint8Array;
+
+  /**
+   * Allow-list of public keys: a file of `NAME KEY` lines or a directory of
+   * NAME.pub files. Default none.
+   *
+   * @generated from field: string allow_keys = 62;
+   */
+  allowKeys: string;
+
+  /**
+   * Trust on first use for names not on the allow-list. Default false
+   * (identity mode then needs allow_keys).
+   *
+   * @generated from field: bool tofu = 63;
+   */
+  tofu: boolean;
 };
 
 /**

@@ -46,7 +46,7 @@ PEER_STATE_ALIVE: PeerState
 PEER_STATE_DEAD: PeerState
 
 class Config(_message.Message):
-    __slots__ = ("preset", "name", "cluster", "bind_addr", "advertise_addr", "seeds", "generation", "transport_mode", "mtu", "max_packet_size", "gossip_interval_ms", "fanout", "heartbeat_interval_ms", "delta_budget", "full_digest_every", "push_fanout", "push_queue_bytes", "phi_threshold", "phi_window", "phi_min_std_dev_ms", "phi_acceptable_pause_ms", "dead_grace_ms", "tombstone_grace_ms", "say_duration_ms", "max_key_size", "max_value_size", "max_event_name", "max_event_payload", "handler_queue", "max_peers", "seed", "quiet_fanout", "quiet_after_ms", "push_direct_max", "address_map", "keys", "network_key", "accept_plaintext", "send_plaintext", "state_dir", "watchers", "quorum", "quiet_interval_ms", "full_digest_period_ms", "suspect_grace_ms", "leave_timeout_ms")
+    __slots__ = ("preset", "name", "cluster", "bind_addr", "advertise_addr", "seeds", "generation", "transport_mode", "mtu", "max_packet_size", "gossip_interval_ms", "fanout", "heartbeat_interval_ms", "delta_budget", "full_digest_every", "push_fanout", "push_queue_bytes", "phi_threshold", "phi_window", "phi_min_std_dev_ms", "phi_acceptable_pause_ms", "dead_grace_ms", "tombstone_grace_ms", "say_duration_ms", "max_key_size", "max_value_size", "max_event_name", "max_event_payload", "handler_queue", "max_peers", "seed", "quiet_fanout", "quiet_after_ms", "push_direct_max", "address_map", "keys", "network_key", "accept_plaintext", "send_plaintext", "state_dir", "watchers", "quorum", "quiet_interval_ms", "full_digest_period_ms", "suspect_grace_ms", "leave_timeout_ms", "identity_key_file", "identity_key", "allow_keys", "tofu")
     class AddressMapEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,10 @@ class Config(_message.Message):
     FULL_DIGEST_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
     SUSPECT_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
     LEAVE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_KEY_FILE_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_KEYS_FIELD_NUMBER: _ClassVar[int]
+    TOFU_FIELD_NUMBER: _ClassVar[int]
     preset: Preset
     name: str
     cluster: str
@@ -146,7 +150,11 @@ class Config(_message.Message):
     full_digest_period_ms: int
     suspect_grace_ms: int
     leave_timeout_ms: int
-    def __init__(self, preset: _Optional[_Union[Preset, str]] = ..., name: _Optional[str] = ..., cluster: _Optional[str] = ..., bind_addr: _Optional[str] = ..., advertise_addr: _Optional[str] = ..., seeds: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., mtu: _Optional[int] = ..., max_packet_size: _Optional[int] = ..., gossip_interval_ms: _Optional[int] = ..., fanout: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., delta_budget: _Optional[int] = ..., full_digest_every: _Optional[int] = ..., push_fanout: _Optional[int] = ..., push_queue_bytes: _Optional[int] = ..., phi_threshold: _Optional[float] = ..., phi_window: _Optional[int] = ..., phi_min_std_dev_ms: _Optional[int] = ..., phi_acceptable_pause_ms: _Optional[int] = ..., dead_grace_ms: _Optional[int] = ..., tombstone_grace_ms: _Optional[int] = ..., say_duration_ms: _Optional[int] = ..., max_key_size: _Optional[int] = ..., max_value_size: _Optional[int] = ..., max_event_name: _Optional[int] = ..., max_event_payload: _Optional[int] = ..., handler_queue: _Optional[int] = ..., max_peers: _Optional[int] = ..., seed: _Optional[int] = ..., quiet_fanout: _Optional[int] = ..., quiet_after_ms: _Optional[int] = ..., push_direct_max: _Optional[int] = ..., address_map: _Optional[_Mapping[str, str]] = ..., keys: _Optional[_Iterable[bytes]] = ..., network_key: _Optional[str] = ..., accept_plaintext: _Optional[bool] = ..., send_plaintext: _Optional[bool] = ..., state_dir: _Optional[str] = ..., watchers: _Optional[int] = ..., quorum: _Optional[int] = ..., quiet_interval_ms: _Optional[int] = ..., full_digest_period_ms: _Optional[int] = ..., suspect_grace_ms: _Optional[int] = ..., leave_timeout_ms: _Optional[int] = ...) -> None: ...
+    identity_key_file: str
+    identity_key: bytes
+    allow_keys: str
+    tofu: bool
+    def __init__(self, preset: _Optional[_Union[Preset, str]] = ..., name: _Optional[str] = ..., cluster: _Optional[str] = ..., bind_addr: _Optional[str] = ..., advertise_addr: _Optional[str] = ..., seeds: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., mtu: _Optional[int] = ..., max_packet_size: _Optional[int] = ..., gossip_interval_ms: _Optional[int] = ..., fanout: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., delta_budget: _Optional[int] = ..., full_digest_every: _Optional[int] = ..., push_fanout: _Optional[int] = ..., push_queue_bytes: _Optional[int] = ..., phi_threshold: _Optional[float] = ..., phi_window: _Optional[int] = ..., phi_min_std_dev_ms: _Optional[int] = ..., phi_acceptable_pause_ms: _Optional[int] = ..., dead_grace_ms: _Optional[int] = ..., tombstone_grace_ms: _Optional[int] = ..., say_duration_ms: _Optional[int] = ..., max_key_size: _Optional[int] = ..., max_value_size: _Optional[int] = ..., max_event_name: _Optional[int] = ..., max_event_payload: _Optional[int] = ..., handler_queue: _Optional[int] = ..., max_peers: _Optional[int] = ..., seed: _Optional[int] = ..., quiet_fanout: _Optional[int] = ..., quiet_after_ms: _Optional[int] = ..., push_direct_max: _Optional[int] = ..., address_map: _Optional[_Mapping[str, str]] = ..., keys: _Optional[_Iterable[bytes]] = ..., network_key: _Optional[str] = ..., accept_plaintext: _Optional[bool] = ..., send_plaintext: _Optional[bool] = ..., state_dir: _Optional[str] = ..., watchers: _Optional[int] = ..., quorum: _Optional[int] = ..., quiet_interval_ms: _Optional[int] = ..., full_digest_period_ms: _Optional[int] = ..., suspect_grace_ms: _Optional[int] = ..., leave_timeout_ms: _Optional[int] = ..., identity_key_file: _Optional[str] = ..., identity_key: _Optional[bytes] = ..., allow_keys: _Optional[str] = ..., tofu: _Optional[bool] = ...) -> None: ...
 
 class Value(_message.Message):
     __slots__ = ("data", "encoding")
