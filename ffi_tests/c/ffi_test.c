@@ -53,6 +53,11 @@ static int passed, failed;
 
 static const uint8_t *B(const char *s) { return (const uint8_t *)s; }
 
+/* A little-endian uint32 of a flat batch. */
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 /* -------------------------------------------------------- subscriptions */
 
 typedef struct {
@@ -352,7 +357,45 @@ static void test_subscribe_and_poll(void) {
     tp_buf_free(&batch);
   }
   CHECK(got == 3, "the batches held %d of 3 events", got);
+
+  /* Flat batches (ABI 1.2), read as C reads them: records, and names as C
+   * strings straight from the table. */
+  CHECK(go_say("chat:f", "one") && go_say("chat:f", "two"), "say");
+  const char *fwant[] = {"one", "two"};
+  got = 0;
+  polls = 0;
+  while (got < 2 && polls < 2) {
+    tp_buf flat = {0};
+    CHECK_RC(TP_OK, tp_events_poll_flat(stream, WAIT_MS, 0, &flat, ERR));
+    polls++;
+    if (flat.data == NULL) {
+      break;
+    }
+    uint32_t n = rd32(flat.data), nstr = rd32(flat.data + 4), tlen = rd32(flat.data + 8);
+    uint32_t rsize = rd32(flat.data + 12);
+    CHECK(n >= 1 && nstr >= 1 && rsize == TP_FLAT_RECORD_SIZE, "flat header %u %u %u", n, nstr, rsize);
+    const uint8_t *offs = flat.data + TP_FLAT_HEADER_SIZE;
+    const char *table = (const char *)offs + 4 * nstr;
+    size_t recs = ((size_t)(table - (const char *)flat.data) + tlen + 7) & ~(size_t)7;
+    CHECK(recs + (size_t)n * rsize <= flat.len, "records inside the batch");
+    for (uint32_t i = 0; i < n && got < 2 && recs + (size_t)n * rsize <= flat.len; i++, got++) {
+      const uint8_t *r = flat.data + recs + (size_t)i * rsize;
+      const char *name = table + rd32(offs + 4 * rd32(r + 4));
+      const char *peer = table + rd32(offs + 4 * rd32(r + 8));
+      const char *key = table + rd32(offs + 4 * rd32(r + 12));
+      CHECK(r[0] == TP_EVENT_SAY && r[1] == TP_ENCODING_TEXT && (r[2] & TP_FLAT_VALUE_STRING), "flat say record");
+      CHECK(strcmp(name, "say:chat:f") == 0 && strcmp(key, "chat:f") == 0, "flat names %s %s", name, key);
+      CHECK(strcmp(peer, go.name) == 0, "flat peer %s", peer);
+      const char *data = table + rd32(offs + 4 * rd32(r + 16));
+      CHECK(strlen(data) == rd32(r + 20) && strcmp(data, fwant[got]) == 0, "flat event %d: %s", got, data);
+    }
+    tp_buf_free(&flat);
+  }
+  CHECK(got == 2, "the flat batches held %d of 2 events", got);
   tp_buf none = {0};
+  CHECK_RC(TP_TIMEOUT, tp_events_poll_flat(stream, 0, 0, &none, ERR));
+  CHECK(none.data == NULL && none.len == 0, "no flat output on timeout");
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_flat(stream, 0, TP_EVENTS_BATCH_MAX + 1, &none, ERR));
   CHECK_RC(TP_TIMEOUT, tp_events_poll_many(stream, 0, 0, &none, ERR)); /* none twice */
   CHECK(none.data == NULL && none.len == 0, "no output on timeout");
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_many(stream, 0, TP_EVENTS_BATCH_MAX + 1, &none, ERR));
@@ -361,6 +404,7 @@ static void test_subscribe_and_poll(void) {
   CHECK_RC(TP_OK, tp_events_close(stream, ERR));
   CHECK_RC(TP_ERR_CLOSED, tp_events_poll(stream, 0, &ev, ERR));
   CHECK_RC(TP_ERR_CLOSED, tp_events_poll_many(stream, 0, 0, &none, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_events_poll_flat(stream, 0, 0, &none, ERR));
   CHECK(none.data == NULL, "no output after close");
 }
 
@@ -500,6 +544,7 @@ static void test_bad_inputs(const char *cluster) {
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_open(engine, B("**"), 2, (1u << 20) + 1, &st, ERR));
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll(1, 0, NULL, ERR));
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_many(1, 0, 0, NULL, ERR));
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_flat(1, 0, 0, NULL, ERR));
 
   /* Unknown, null, wrong-kind and closed handles. */
   CHECK_RC(TP_ERR_HANDLE, tp_engine_set(unknown, B("k"), 1, NULL, 0, 0, 0, ERR));
@@ -510,6 +555,8 @@ static void test_bad_inputs(const char *cluster) {
   CHECK_RC(TP_ERR_HANDLE, tp_events_poll(unknown, 0, &out, ERR)); /* an engine-kind handle */
   CHECK_RC(TP_ERR_HANDLE, tp_events_poll_many(unknown, 0, 0, &out, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_events_poll_many(0, 0, 0, &out, ERR));
+  CHECK_RC(TP_ERR_HANDLE, tp_events_poll_flat(unknown, 0, 0, &out, ERR));
+  CHECK_RC(TP_ERR_HANDLE, tp_events_poll_flat(0, 0, 0, &out, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_subscription_close(unknown, ERR));
   CHECK_RC(TP_OK, tp_engine_close(0, ERR));
   CHECK_RC(TP_OK, tp_subscription_close(0, ERR));
