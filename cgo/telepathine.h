@@ -513,54 +513,52 @@ int tp_events_poll_many(tp_events events, int64_t timeout_ms,
 /* ------------------------------------------------- flat batches (1.2) */
 
 /*
- * tp_events_poll_flat returns events as fixed-size records pointing into a
- * table of strings, for hosts that read fields from memory faster than they
- * parse protobuf (Python, JavaScript): no decoding per event, and each
- * distinct name, peer and key stored, and so decoded, once per batch.
+ * tp_events_poll_flat returns events as columns of fixed-size fields
+ * pointing into a table of strings, for hosts that read memory faster than
+ * they parse protobuf (Python, JavaScript): no decoding per event, a column
+ * read in one call where the host can (a typed array, a memoryview), and
+ * each distinct name, peer and key stored, and so decoded, once per batch.
  * Added in ABI 1.2: check tp_abi_version() before use.
  *
- * Layout of the batch (integers little-endian, offsets from its start):
+ * Layout of a batch of n events (integers little-endian, offsets from its
+ * start, which malloc aligns for every column below):
  *
- *   header   16 bytes: uint32 events, uint32 strings, uint32 table_len,
- *            uint32 record_size (TP_FLAT_RECORD_SIZE today; a later minor
- *            may append fields: step by record_size, read what you know)
+ *   header   TP_FLAT_HEADER_SIZE (32) bytes: uint32 events (n), uint32
+ *            strings, uint32 table_len, uint32 data_len, then 16 reserved
+ *            bytes (0 today; a later minor may give them a meaning)
  *   offsets  strings x uint32: the start of each string in the table
  *   table    table_len bytes: the strings, each followed by a 0 byte (so
  *            each is also a C string); string 0 is the empty string
  *   padding  0 bytes up to a multiple of 8 from the start
- *   records  events x record_size bytes, oldest event first
- *   data     the rest: raw value bytes
+ *   columns  n x int64   expires_at_ms: a key's expiry or the end of a
+ *                        say's delivery (Unix milliseconds), 0 for none
+ *            n x uint64  ask_id: for tp_engine_reply (asks), 0 otherwise
+ *            n x uint32  name: string index ("set:color", "say:chat:hi")
+ *            n x uint32  peer: string index
+ *            n x uint32  key: string index, the key (set, delete, expired)
+ *                        or the event as said (say, ask: "chat:hi"); 0
+ *                        for other kinds
+ *            n x uint32  value: with TP_FLAT_VALUE_STRING a string index,
+ *                        else an offset in the data section
+ *            n x uint32  value_len: the value's length in bytes
+ *            n x uint8   kind: a TP_EVENT_*
+ *            n x uint8   encoding of the value: a TP_ENCODING_*
+ *            n x uint8   flags: TP_FLAT_VALUE_STRING
+ *            (a later minor may append columns here)
+ *   data     the last data_len bytes of the batch: raw value bytes
  *
  * Strings are valid UTF-8 without 0 bytes (the engine admits no other
  * names, keys or JSON; text with a 0 byte goes to the data section), so a
  * reader may also split the table at its 0 bytes (strings + 1 pieces, the
- * last one empty).
- *
- * Record (offsets within it):
- *    0 uint8  kind, a TP_EVENT_*
- *    1 uint8  encoding of the value, a TP_ENCODING_*
- *    2 uint8  flags: TP_FLAT_VALUE_STRING
- *    3 uint8  reserved, 0
- *    4 uint32 name: string index ("set:color", "say:chat:hello", ...)
- *    8 uint32 peer: string index
- *   12 uint32 key: string index, the key (set, delete, expired) or the
- *            event as said (say, ask: "chat:hello"); 0 for other kinds
- *   16 uint32 value: with TP_FLAT_VALUE_STRING a string index, else an
- *            offset in the data section
- *   20 uint32 value_len: the value's length in bytes
- *   24 int64  expires_at_ms: a key's expiry or the end of a say's
- *            delivery (Unix milliseconds), 0 for none
- *   32 uint64 ask_id: for tp_engine_reply (asks), 0 otherwise
- * Only set, delete, expired, say and ask events carry a value; the others
- * have value, value_len and the encoding 0.
+ * last one empty). Only set, delete, expired, say and ask events carry a
+ * value; the others have value, value_len, encoding and flags 0.
  */
-#define TP_FLAT_HEADER_SIZE 16
-#define TP_FLAT_RECORD_SIZE 40
-/* Record flag: the value is a string of the table (text without a 0 byte,
- * or JSON), not bytes of the data section. */
+#define TP_FLAT_HEADER_SIZE 32
+/* Flag: the value is a string of the table (text without a 0 byte, or
+ * JSON), not bytes of the data section. */
 #define TP_FLAT_VALUE_STRING 1u
 
-/* Event kinds of a flat record (the Event message's oneof, numbered). */
+/* Event kinds of a flat batch (the Event message's oneof, numbered). */
 #define TP_EVENT_START 1      /* "start" */
 #define TP_EVENT_STOP 2       /* "stop" */
 #define TP_EVENT_SET 3        /* "set", "set:KEY" */

@@ -122,7 +122,6 @@ func TestHeaderConstantsMatchTheBridge(t *testing.T) {
 	assert.Equal(t, int(bridge.SayBuffered), macros["TP_SAY_BUFFERED"])
 	// The flat batch (1.2): its sizes, flag and event kinds.
 	assert.Equal(t, bridge.FlatHeaderSize, macros["TP_FLAT_HEADER_SIZE"])
-	assert.Equal(t, bridge.FlatRecordSize, macros["TP_FLAT_RECORD_SIZE"])
 	assert.Equal(t, bridge.FlatValueString, macros["TP_FLAT_VALUE_STRING"])
 	kinds := map[string]engine.Kind{
 		"START": engine.KindStart, "STOP": engine.KindStop, "SET": engine.KindSet,

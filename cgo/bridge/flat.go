@@ -9,39 +9,33 @@ import (
 	"github.com/telepathine/telepathine/engine"
 )
 
-// The flat batch (tp_events_poll_flat, ABI 1.2): the events of one batch as
-// fixed-size records that point into a table of strings, so that a host
-// reads a field with one indexed load instead of parsing a protobuf
-// message per event. Hosts whose per-object cost is high (Python builds
-// every field it reads; a JS reader of protobuf allocates per field) spend
-// most of an event's time there otherwise. The names, peers and keys of a
-// batch repeat (a flood is one event name from a few peers): each distinct
-// string is stored once, so a host decodes it once per batch. Text and JSON
-// values go in the same table (decoded along with it); raw values in a
-// data section.
+// The flat batch (tp_events_poll_flat, ABI 1.2): the events of one batch
+// as columns of fixed-size fields that point into a table of strings, so
+// that a host reads a field with one indexed load instead of parsing a
+// protobuf message per event. Hosts whose per-object cost is high (Python
+// builds every field it reads; a JS reader of protobuf allocates per
+// field) spend most of an event's time there otherwise. Columns, not
+// records: a host with vectorised primitives (Python's map over a
+// memoryview, JavaScript typed arrays) then reads a whole column in one
+// call. The names, peers and keys of a batch repeat (a flood is one event
+// name from a few peers): each distinct string is stored once, so a host
+// decodes it once per batch. Text and JSON values go in the same table
+// (decoded along with it); raw values in a data section.
 //
 // Layout (all integers little-endian; telepathine.h describes it for C):
 //
-//	header   16 bytes: u32 events, u32 strings, u32 table bytes, u32 record size (40)
+//	header   32 bytes: u32 events, u32 strings, u32 table bytes, u32 data bytes, 16 reserved
 //	offsets  strings x u32: where each string starts in the table
 //	table    the strings, each followed by a 0 byte; string 0 is ""
 //	padding  to a multiple of 8 bytes from the start
-//	records  events x record size, oldest event first
-//	data     raw value bytes, to the end
+//	columns  events x: i64 expires_at_ms, u64 ask_id, u32 name, u32 peer,
+//	         u32 key, u32 value, u32 value length, u8 kind, u8 encoding,
+//	         u8 flags
+//	padding  to a multiple of 8 bytes
+//	data     raw value bytes: the last "data bytes" of the batch
 //
-// Record (40 bytes):
-//
-//	0  u8  kind (engine.Kind: 1 start ... 10 peer:stop)
-//	1  u8  encoding of the value
-//	2  u8  flags: FlatValueString when the value is string `value`
-//	3  u8  reserved, 0
-//	4  u32 name: string index
-//	8  u32 peer: string index
-//	12 u32 key: string index (key, or the event as said; 0 for none)
-//	16 u32 value: string index (FlatValueString) or offset in the data section
-//	20 u32 value length in bytes
-//	24 i64 expires_at_ms (0 for none)
-//	32 u64 ask_id (0 unless an ask)
+// A later ABI minor may append columns after flags (the data section stays
+// last), and fields in the reserved bytes of the header.
 //
 // A value is a string only when its bytes can be one (text without a 0
 // byte, JSON, which never holds one): the reader then gets the value as a
@@ -49,14 +43,14 @@ import (
 
 // The header's TP_FLAT_* constants.
 const (
-	FlatHeaderSize = 16
-	FlatRecordSize = 40
-	// FlatValueString is the record flag of a value held in the string
-	// table.
+	FlatHeaderSize = 32
+	// FlatValueString is the flag of a value held in the string table.
 	FlatValueString = 1
 )
 
 const (
+	// flatEventSize is the bytes of columns per event.
+	flatEventSize = 8 + 8 + 5*4 + 3
 	// flatMaxBytes bounds a flat batch below 4 GiB, so that every offset
 	// fits its u32 (a batch already stops near batchSoftBytes; one event
 	// can be larger, up to the engine's value limit).
@@ -66,12 +60,14 @@ const (
 // flatBuilder accumulates one flat batch. Builders are pooled: their
 // buffers and map keep their capacity from one batch to the next.
 type flatBuilder struct {
-	records []byte
-	table   []byte
-	offsets []uint32
-	data    []byte
-	index   map[string]uint32
-	events  uint32
+	expires                        []int64
+	askIDs                         []uint64
+	names, peers, keys, vals, lens []uint32
+	kinds, encs, flags             []byte
+	table                          []byte
+	offsets                        []uint32
+	data                           []byte
+	index                          map[string]uint32
 }
 
 var flatPool = sync.Pool{New: func() any {
@@ -79,9 +75,11 @@ var flatPool = sync.Pool{New: func() any {
 }}
 
 func (f *flatBuilder) reset() {
-	f.records, f.table, f.offsets, f.data = f.records[:0], f.table[:0], f.offsets[:0], f.data[:0]
+	f.expires, f.askIDs = f.expires[:0], f.askIDs[:0]
+	f.names, f.peers, f.keys, f.vals, f.lens = f.names[:0], f.peers[:0], f.keys[:0], f.vals[:0], f.lens[:0]
+	f.kinds, f.encs, f.flags = f.kinds[:0], f.encs[:0], f.flags[:0]
+	f.table, f.offsets, f.data = f.table[:0], f.offsets[:0], f.data[:0]
 	clear(f.index)
-	f.events = 0
 	f.intern("") // string 0
 }
 
@@ -104,37 +102,42 @@ func (f *flatBuilder) newString(b []byte) uint32 {
 	return i
 }
 
+func align8(n int) int { return (n + 7) &^ 7 }
+
 // size is the length of the batch built so far.
 func (f *flatBuilder) size() int {
-	head := FlatHeaderSize + 4*len(f.offsets) + len(f.table)
-	return (head+7)&^7 + len(f.records) + len(f.data)
+	head := align8(FlatHeaderSize + 4*len(f.offsets) + len(f.table))
+	return head + align8(len(f.kinds)*flatEventSize) + len(f.data)
 }
 
-// add appends the record of e.
+// add appends e.
 func (f *flatBuilder) add(e *engine.Event) {
-	var r [FlatRecordSize]byte
-	r[0] = byte(e.Kind)
-	binary.LittleEndian.PutUint32(r[4:], f.intern(e.Name()))
-	binary.LittleEndian.PutUint32(r[8:], f.intern(e.Peer))
+	var key, val, n uint32
+	var enc, flags byte
 	if e.Key != "" {
-		binary.LittleEndian.PutUint32(r[12:], f.intern(e.Key))
+		key = f.intern(e.Key)
 	}
 	if carriesValue(e.Kind) {
 		v := e.Value
-		r[1] = byte(v.Encoding)
-		binary.LittleEndian.PutUint32(r[20:], uint32(len(v.Data)))
+		enc, n = byte(v.Encoding), uint32(len(v.Data))
 		if v.Encoding == engine.Text && bytes.IndexByte(v.Data, 0) < 0 || v.Encoding == engine.JSON {
-			r[2] = FlatValueString
-			binary.LittleEndian.PutUint32(r[16:], f.newString(v.Data))
+			flags = FlatValueString
+			val = f.newString(v.Data)
 		} else {
-			binary.LittleEndian.PutUint32(r[16:], uint32(len(f.data)))
+			val = uint32(len(f.data))
 			f.data = append(f.data, v.Data...)
 		}
 	}
-	binary.LittleEndian.PutUint64(r[24:], uint64(e.ExpiresAt))
-	binary.LittleEndian.PutUint64(r[32:], e.AskID)
-	f.records = append(f.records, r[:]...)
-	f.events++
+	f.expires = append(f.expires, e.ExpiresAt)
+	f.askIDs = append(f.askIDs, e.AskID)
+	f.names = append(f.names, f.intern(e.Name()))
+	f.peers = append(f.peers, f.intern(e.Peer))
+	f.keys = append(f.keys, key)
+	f.vals = append(f.vals, val)
+	f.lens = append(f.lens, n)
+	f.kinds = append(f.kinds, byte(e.Kind))
+	f.encs = append(f.encs, enc)
+	f.flags = append(f.flags, flags)
 }
 
 // carriesValue reports whether events of kind k have a value (the kinds
@@ -152,19 +155,34 @@ func carriesValue(k engine.Kind) bool {
 func (f *flatBuilder) bytes() []byte {
 	out := make([]byte, f.size())
 	le := binary.LittleEndian
-	le.PutUint32(out[0:], f.events)
+	le.PutUint32(out[0:], uint32(len(f.kinds)))
 	le.PutUint32(out[4:], uint32(len(f.offsets)))
 	le.PutUint32(out[8:], uint32(len(f.table)))
-	le.PutUint32(out[12:], FlatRecordSize)
+	le.PutUint32(out[12:], uint32(len(f.data)))
 	at := FlatHeaderSize
 	for _, o := range f.offsets {
 		le.PutUint32(out[at:], o)
 		at += 4
 	}
-	at += copy(out[at:], f.table)
-	at = (at + 7) &^ 7
-	at += copy(out[at:], f.records)
-	copy(out[at:], f.data)
+	at = align8(at + copy(out[at:], f.table))
+	for _, v := range f.expires {
+		le.PutUint64(out[at:], uint64(v))
+		at += 8
+	}
+	for _, v := range f.askIDs {
+		le.PutUint64(out[at:], v)
+		at += 8
+	}
+	for _, col := range [...][]uint32{f.names, f.peers, f.keys, f.vals, f.lens} {
+		for _, v := range col {
+			le.PutUint32(out[at:], v)
+			at += 4
+		}
+	}
+	at += copy(out[at:], f.kinds)
+	at += copy(out[at:], f.encs)
+	copy(out[at:], f.flags)
+	copy(out[len(out)-len(f.data):], f.data)
 	return out
 }
 

@@ -26,22 +26,21 @@ func readFlat(t testing.TB, raw []byte) flatBatch {
 	t.Helper()
 	le := binary.LittleEndian
 	require.GreaterOrEqual(t, len(raw), FlatHeaderSize)
-	n, ns, tableLen, rsize := le.Uint32(raw), le.Uint32(raw[4:]), int(le.Uint32(raw[8:])), int(le.Uint32(raw[12:]))
-	require.Equal(t, FlatRecordSize, rsize)
+	n, ns := int(le.Uint32(raw)), int(le.Uint32(raw[4:]))
+	tableLen, dataLen := int(le.Uint32(raw[8:])), int(le.Uint32(raw[12:]))
+	require.Equal(t, make([]byte, 16), raw[16:32], "reserved")
 	require.NotZero(t, n, "a batch holds at least one event")
 	require.NotZero(t, ns, "string 0 is always there")
 	offs := raw[FlatHeaderSize:]
-	tableAt := FlatHeaderSize + 4*int(ns)
+	tableAt := FlatHeaderSize + 4*ns
 	require.LessOrEqual(t, tableAt+tableLen, len(raw))
 	table := raw[tableAt : tableAt+tableLen]
 	var out flatBatch
-	for i := range int(ns) {
+	for i := range ns {
 		start := int(le.Uint32(offs[4*i:]))
-		end := tableLen
-		if i+1 < int(ns) {
+		end := tableLen - 1
+		if i+1 < ns {
 			end = int(le.Uint32(offs[4*i+4:])) - 1
-		} else {
-			end--
 		}
 		require.True(t, start <= end && end < tableLen, "string %d", i)
 		require.Equal(t, byte(0), table[end], "string %d ends with a 0 byte", i)
@@ -53,22 +52,27 @@ func readFlat(t testing.TB, raw []byte) flatBatch {
 	// Splitting the table at its 0 bytes gives the same strings, and one
 	// empty piece after the last.
 	assert.Equal(t, append(append([]string{}, out.strings...), ""), strings.Split(string(table), "\x00"))
-	recAt := (tableAt + tableLen + 7) &^ 7
-	require.Equal(t, make([]byte, recAt-tableAt-tableLen), raw[tableAt+tableLen:recAt], "padding is zero")
-	dataAt := recAt + int(n)*rsize
-	require.LessOrEqual(t, dataAt, len(raw))
+	colAt := (tableAt + tableLen + 7) &^ 7
+	require.Equal(t, make([]byte, colAt-tableAt-tableLen), raw[tableAt+tableLen:colAt], "padding is zero")
+	colEnd := colAt + n*(8+8+5*4+3)
+	dataAt := len(raw) - dataLen
+	require.LessOrEqual(t, colEnd, dataAt)
+	require.Equal(t, make([]byte, dataAt-colEnd), raw[colEnd:dataAt], "padding is zero")
+	require.Zero(t, dataAt%8, "the data section is aligned")
 	data := raw[dataAt:]
+	// column c of event i: 8-byte columns first, then 4-byte, then bytes.
+	u64 := func(c, i int) uint64 { return le.Uint64(raw[colAt+8*(c*n+i):]) }
+	u32 := func(c, i int) uint32 { return le.Uint32(raw[colAt+16*n+4*(c*n+i):]) }
+	u8 := func(c, i int) byte { return raw[colAt+36*n+c*n+i] }
 	str := func(i uint32) string {
 		require.Less(t, int(i), len(out.strings))
 		return out.strings[i]
 	}
-	for i := range int(n) {
-		r := raw[recAt+i*rsize : recAt+(i+1)*rsize]
-		kind, enc, flags := engine.Kind(r[0]), r[1], r[2]
-		require.Zero(t, r[3], "reserved")
-		e := &apiv1.Event{Name: str(le.Uint32(r[4:])), Peer: str(le.Uint32(r[8:]))}
-		key := str(le.Uint32(r[12:]))
-		vref, vlen := le.Uint32(r[16:]), int(le.Uint32(r[20:]))
+	for i := range n {
+		kind, enc, flags := engine.Kind(u8(0, i)), u8(1, i), u8(2, i)
+		e := &apiv1.Event{Name: str(u32(0, i)), Peer: str(u32(1, i))}
+		key := str(u32(2, i))
+		vref, vlen := u32(3, i), int(u32(4, i))
 		var value []byte
 		if flags&FlatValueString != 0 {
 			s := str(vref)
@@ -79,12 +83,13 @@ func readFlat(t testing.TB, raw []byte) flatBatch {
 			value = data[vref : int(vref)+vlen]
 		}
 		v := &apiv1.Value{Data: value, Encoding: apiv1.Encoding(enc)}
-		exp, ask := int64(le.Uint64(r[24:])), le.Uint64(r[32:])
+		exp, ask := int64(u64(0, i)), u64(1, i)
 		change := &apiv1.KeyChange{Key: key, Value: v, ExpiresAtMs: exp}
 		if !carriesValue(kind) {
 			assert.Zero(t, vref, "value of %v", kind)
 			assert.Zero(t, vlen, "value length of %v", kind)
 			assert.Zero(t, enc, "encoding of %v", kind)
+			assert.Zero(t, flags, "flags of %v", kind)
 		}
 		switch kind {
 		case engine.KindStart:

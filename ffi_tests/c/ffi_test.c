@@ -358,7 +358,7 @@ static void test_subscribe_and_poll(void) {
   }
   CHECK(got == 3, "the batches held %d of 3 events", got);
 
-  /* Flat batches (ABI 1.2), read as C reads them: records, and names as C
+  /* Flat batches (ABI 1.2), read as C reads them: columns, and names as C
    * strings straight from the table. */
   CHECK(go_say("chat:f", "one") && go_say("chat:f", "two"), "say");
   const char *fwant[] = {"one", "two"};
@@ -372,22 +372,23 @@ static void test_subscribe_and_poll(void) {
       break;
     }
     uint32_t n = rd32(flat.data), nstr = rd32(flat.data + 4), tlen = rd32(flat.data + 8);
-    uint32_t rsize = rd32(flat.data + 12);
-    CHECK(n >= 1 && nstr >= 1 && rsize == TP_FLAT_RECORD_SIZE, "flat header %u %u %u", n, nstr, rsize);
+    uint32_t dlen = rd32(flat.data + 12);
     const uint8_t *offs = flat.data + TP_FLAT_HEADER_SIZE;
     const char *table = (const char *)offs + 4 * nstr;
-    size_t recs = ((size_t)(table - (const char *)flat.data) + tlen + 7) & ~(size_t)7;
-    CHECK(recs + (size_t)n * rsize <= flat.len, "records inside the batch");
-    for (uint32_t i = 0; i < n && got < 2 && recs + (size_t)n * rsize <= flat.len; i++, got++) {
-      const uint8_t *r = flat.data + recs + (size_t)i * rsize;
-      const char *name = table + rd32(offs + 4 * rd32(r + 4));
-      const char *peer = table + rd32(offs + 4 * rd32(r + 8));
-      const char *key = table + rd32(offs + 4 * rd32(r + 12));
-      CHECK(r[0] == TP_EVENT_SAY && r[1] == TP_ENCODING_TEXT && (r[2] & TP_FLAT_VALUE_STRING), "flat say record");
-      CHECK(strcmp(name, "say:chat:f") == 0 && strcmp(key, "chat:f") == 0, "flat names %s %s", name, key);
-      CHECK(strcmp(peer, go.name) == 0, "flat peer %s", peer);
-      const char *data = table + rd32(offs + 4 * rd32(r + 16));
-      CHECK(strlen(data) == rd32(r + 20) && strcmp(data, fwant[got]) == 0, "flat event %d: %s", got, data);
+    size_t cols = ((size_t)(table - (const char *)flat.data) + tlen + 7) & ~(size_t)7;
+    size_t need = cols + (size_t)n * (8 + 8 + 5 * 4 + 3);
+    CHECK(n >= 1 && nstr >= 1 && need + dlen <= flat.len, "flat header %u %u %u %u", n, nstr, tlen, dlen);
+    const uint8_t *u32s = flat.data + cols + 16 * (size_t)n, *u8s = u32s + 20 * (size_t)n;
+    for (uint32_t i = 0; i < n && got < 2 && need + dlen <= flat.len; i++, got++) {
+      /* column c of event i */
+#define STR(c) (table + rd32(offs + 4 * rd32(u32s + 4 * ((size_t)(c) * n + i))))
+      CHECK(u8s[i] == TP_EVENT_SAY && u8s[n + i] == TP_ENCODING_TEXT && (u8s[2 * n + i] & TP_FLAT_VALUE_STRING),
+            "flat say %u %u %u", u8s[i], u8s[n + i], u8s[2 * n + i]);
+      CHECK(strcmp(STR(0), "say:chat:f") == 0 && strcmp(STR(2), "chat:f") == 0, "flat names %s %s", STR(0), STR(2));
+      CHECK(strcmp(STR(1), go.name) == 0, "flat peer %s", STR(1));
+      CHECK(strlen(STR(3)) == rd32(u32s + 4 * (4 * (size_t)n + i)) && strcmp(STR(3), fwant[got]) == 0,
+            "flat event %d: %s", got, STR(3));
+#undef STR
     }
     tp_buf_free(&flat);
   }

@@ -164,7 +164,7 @@ def bench_events_one_per_call(go_driver: str, events: int) -> float:
                     raise RuntimeError("an event is missing")
                 raw = ctypes.string_at(out.data, out.len)
                 _native.buf_free(pout)
-                decode_event(raw, 0)
+                decode_event(raw)
             return events / (time.perf_counter() - t0)
     finally:
         p.close()
