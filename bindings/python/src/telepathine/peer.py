@@ -17,8 +17,10 @@ from .events import Event, EventStream, Handler, Subscription
 
 log = logging.getLogger("telepathine")
 
+# What set() reads per call, bound once.
 _engine_set = _native.engine_set_untyped
-_SIZES, _SIZES_N = _native.SIZES, _native.SIZES_N
+_SIZES, _SIZES_N, _ZERO_I64 = _native.SIZES, _native.SIZES_N, _native.ZERO_I64
+_RAW, _TEXT = _native.ENCODING_RAW, _native.ENCODING_TEXT
 
 __all__ = ["Entry", "Peer", "PeerInfo"]
 
@@ -271,13 +273,13 @@ class Peer(Managed):
         k = key.encode("utf-8", "surrogatepass")
         t = type(value)
         if t is bytes:
-            data, enc = value, _native.ENCODING_RAW
+            data, enc = value, _RAW
         elif t is str:
-            data, enc = value.encode("utf-8", "surrogatepass"), _native.ENCODING_TEXT
+            data, enc = value.encode("utf-8", "surrogatepass"), _TEXT
         else:
             data, enc = _values.encode(value)
         if expires_at is None and ttl is None:
-            exp = _native.ZERO_I64
+            exp = _ZERO_I64
         else:
             exp = ctypes.c_int64(_values.expires_at_ms(expires_at, ttl))
         if not self._handle or _native.forked:
