@@ -545,3 +545,14 @@ func tp_events_poll_many(events C.tp_events, timeoutMS C.int64_t, maxEvents C.ui
 	b, err := br.PollMany(uint64(events), int64(timeoutMS), uint32(maxEvents))
 	return output(batch, errOut, b, err)
 }
+
+//export tp_events_poll_flat
+func tp_events_poll_flat(events C.tp_events, timeoutMS C.int64_t, maxEvents C.uint32_t, batch, errOut *C.tp_buf) (rc C.int) {
+	defer guard(&rc, errOut)
+	zero(batch, errOut)
+	if batch == nil {
+		return status(errOut, bridge.Errorf(bridge.ErrInvalidArgument, "batch is NULL"))
+	}
+	b, err := br.PollFlat(uint64(events), int64(timeoutMS), uint32(maxEvents))
+	return output(batch, errOut, b, err)
+}

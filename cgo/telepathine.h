@@ -98,7 +98,8 @@ extern "C" {
  * equal and whose minor is at least MINOR: check tp_abi_version() at load.
  */
 #define TP_ABI_VERSION_MAJOR 1
-#define TP_ABI_VERSION_MINOR 1 /* 1: the cluster keyring, tp_events_poll_many */
+#define TP_ABI_VERSION_MINOR 2 /* 1: the cluster keyring, tp_events_poll_many;
+                                  2: tp_events_poll_flat */
 #define TP_ABI_VERSION ((TP_ABI_VERSION_MAJOR << 16) | TP_ABI_VERSION_MINOR)
 
 /* Returns TP_ABI_VERSION as the library was built. Never fails. */
@@ -507,6 +508,80 @@ int tp_events_close(tp_events events, tp_buf *err);
  * TP_EVENTS_BATCH_MAX), TP_ERR_HANDLE, TP_ERR_CLOSED.
  */
 int tp_events_poll_many(tp_events events, int64_t timeout_ms,
+                        uint32_t max_events, tp_buf *batch, tp_buf *err);
+
+/* ------------------------------------------------- flat batches (1.2) */
+
+/*
+ * tp_events_poll_flat returns events as columns of fixed-size fields
+ * pointing into a table of strings, for hosts that read memory faster than
+ * they parse protobuf (Python, JavaScript): no decoding per event, a column
+ * read in one call where the host can (a typed array, a memoryview), and
+ * each distinct name, peer and key stored, and so decoded, once per batch.
+ * Added in ABI 1.2: check tp_abi_version() before use.
+ *
+ * Layout of a batch of n events (integers little-endian, offsets from its
+ * start, which malloc aligns for every column below):
+ *
+ *   header   TP_FLAT_HEADER_SIZE (32) bytes: uint32 events (n), uint32
+ *            strings, uint32 table_len, uint32 data_len, then 16 reserved
+ *            bytes (0 today; a later minor may give them a meaning)
+ *   offsets  strings x uint32: the start of each string in the table
+ *   table    table_len bytes: the strings, each followed by a 0 byte (so
+ *            each is also a C string); string 0 is the empty string
+ *   padding  0 bytes up to a multiple of 8 from the start
+ *   columns  n x int64   expires_at_ms: a key's expiry or the end of a
+ *                        say's delivery (Unix milliseconds), 0 for none
+ *            n x uint64  ask_id: for tp_engine_reply (asks), 0 otherwise
+ *            n x uint32  name: string index ("set:color", "say:chat:hi")
+ *            n x uint32  peer: string index
+ *            n x uint32  key: string index, the key (set, delete, expired)
+ *                        or the event as said (say, ask: "chat:hi"); 0
+ *                        for other kinds
+ *            n x uint32  value: with TP_FLAT_VALUE_STRING a string index,
+ *                        else an offset in the data section
+ *            n x uint32  value_len: the value's length in bytes
+ *            n x uint8   kind: a TP_EVENT_*
+ *            n x uint8   encoding of the value: a TP_ENCODING_*
+ *            n x uint8   flags: TP_FLAT_VALUE_STRING
+ *            (a later minor may append columns here)
+ *   data     the last data_len bytes of the batch: raw value bytes
+ *
+ * Strings are valid UTF-8 without 0 bytes (the engine admits no other
+ * names, keys or JSON; text with a 0 byte goes to the data section), so a
+ * reader may also split the table at its 0 bytes (strings + 1 pieces, the
+ * last one empty). Only set, delete, expired, say and ask events carry a
+ * value; the others have value, value_len, encoding and flags 0.
+ */
+#define TP_FLAT_HEADER_SIZE 32
+/* Flag: the value is a string of the table (text without a 0 byte, or
+ * JSON), not bytes of the data section. */
+#define TP_FLAT_VALUE_STRING 1u
+
+/* Event kinds of a flat batch (the Event message's oneof, numbered). */
+#define TP_EVENT_START 1      /* "start" */
+#define TP_EVENT_STOP 2       /* "stop" */
+#define TP_EVENT_SET 3        /* "set", "set:KEY" */
+#define TP_EVENT_DELETE 4     /* "delete", "delete:KEY" */
+#define TP_EVENT_EXPIRED 5    /* "key:expired" */
+#define TP_EVENT_SAY 6        /* "say:EVENT" */
+#define TP_EVENT_ASK 7        /* "say:EVENT", to answer with tp_engine_reply */
+#define TP_EVENT_PEER_NEW 8   /* "peer:new" */
+#define TP_EVENT_PEER_ALIVE 9 /* "peer:start" */
+#define TP_EVENT_PEER_DEAD 10 /* "peer:stop" */
+
+/*
+ * tp_events_poll_many with a flat batch: the same wait (timeout_ms 0: do
+ * not wait; negative: until an event comes or the stream closes), the same
+ * batch (max_events, 0: TP_EVENTS_BATCH_DEFAULT, at most
+ * TP_EVENTS_BATCH_MAX; fewer once it holds about 4 MiB), the same statuses
+ * and end of stream. On TP_OK *batch receives the batch described above,
+ * holding at least one event; free it with tp_buf_free. Events go once, in
+ * order, whichever poll function takes them.
+ * Errors: TP_ERR_INVALID_ARGUMENT (batch NULL, max_events above
+ * TP_EVENTS_BATCH_MAX), TP_ERR_HANDLE, TP_ERR_CLOSED.
+ */
+int tp_events_poll_flat(tp_events events, int64_t timeout_ms,
                         uint32_t max_events, tp_buf *batch, tp_buf *err);
 
 #ifdef __cplusplus

@@ -120,6 +120,19 @@ func TestHeaderConstantsMatchTheBridge(t *testing.T) {
 	assert.Equal(t, int(engine.Text), macros["TP_ENCODING_TEXT"])
 	assert.Equal(t, int(engine.JSON), macros["TP_ENCODING_JSON"])
 	assert.Equal(t, int(bridge.SayBuffered), macros["TP_SAY_BUFFERED"])
+	// The flat batch (1.2): its sizes, flag and event kinds.
+	assert.Equal(t, bridge.FlatHeaderSize, macros["TP_FLAT_HEADER_SIZE"])
+	assert.Equal(t, bridge.FlatValueString, macros["TP_FLAT_VALUE_STRING"])
+	kinds := map[string]engine.Kind{
+		"START": engine.KindStart, "STOP": engine.KindStop, "SET": engine.KindSet,
+		"DELETE": engine.KindDelete, "EXPIRED": engine.KindExpired, "SAY": engine.KindSay,
+		"ASK": engine.KindAsk, "PEER_NEW": engine.KindPeerNew, "PEER_ALIVE": engine.KindPeerStart,
+		"PEER_DEAD": engine.KindPeerStop,
+	}
+	for name, k := range kinds {
+		assert.Equal(t, int(k), macros["TP_EVENT_"+name], "TP_EVENT_%s", name)
+	}
+	assert.Len(t, kinds, len(bridge.EventKinds()), "every kind the bridge writes has its TP_EVENT_ macro")
 }
 
 // The header stands alone: a C11 or C++ file that includes only it

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telepathine/telepathine/engine"
 )
 
 // Batched polling (tp_events_poll_many): one crossing of the C boundary
@@ -39,28 +41,36 @@ var done = func() context.Context {
 // came. When the stream ends after some events were taken, those are
 // returned and the next call reports the end (ErrClosed).
 func (b *Bridge) PollMany(h uint64, timeoutMS int64, maxEvents uint32) ([]byte, error) {
+	var out, one []byte
+	err := b.collect(h, timeoutMS, maxEvents, func(ev *engine.Event) bool {
+		one = appendEvent(one[:0], ev)
+		out = protowire.AppendTag(out, fEventBatchEvents, protowire.BytesType)
+		out = protowire.AppendBytes(out, one)
+		return len(out) >= batchSoftBytes
+	})
+	return out, err
+}
+
+// collect is the batch loop of PollMany and PollFlat: it waits for a first
+// event as Poll does, then hands add the events already queued behind it
+// until maxEvents (0: DefaultBatch) were added or add reports the batch
+// full. Only the first wait can fail: the end of the stream or an empty
+// queue after it ends the batch (the end is reported by the next call).
+func (b *Bridge) collect(h uint64, timeoutMS int64, maxEvents uint32, add func(*engine.Event) (full bool)) error {
 	if maxEvents > MaxBatch {
-		return nil, errorf(ErrInvalidArgument, "max_events %d above %d", maxEvents, MaxBatch)
+		return errorf(ErrInvalidArgument, "max_events %d above %d", maxEvents, MaxBatch)
 	}
 	if maxEvents == 0 {
 		maxEvents = DefaultBatch
 	}
 	st, ev, err := b.next(h, timeoutMS)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out, one []byte
-	for n := uint32(1); ; n++ {
-		one = appendEvent(one[:0], ev)
-		out = protowire.AppendTag(out, fEventBatchEvents, protowire.BytesType)
-		out = protowire.AppendBytes(out, one)
-		if n == maxEvents || len(out) >= batchSoftBytes {
-			return out, nil
-		}
-		// Only what is already queued: the end of the stream or an empty
-		// queue ends the batch (the end is reported by the next call).
+	for n := uint32(1); !add(ev) && n < maxEvents; n++ {
 		if ev, err = st.s.Next(done); err != nil {
-			return out, nil
+			break
 		}
 	}
+	return nil
 }

@@ -12,7 +12,7 @@ import (
 // test keeps them equal).
 const (
 	ABIMajor = 1
-	ABIMinor = 1
+	ABIMinor = 2
 	// ABIVersion is what tp_abi_version returns.
 	ABIVersion = ABIMajor<<16 | ABIMinor
 )

@@ -75,7 +75,7 @@ func TestCodesAreStable(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 	assert.Equal(t, "TP_UNKNOWN_STATUS", Code(99).String())
-	assert.Equal(t, uint32(1<<16|1), uint32(ABIVersion), "1.1: the keyring calls and tp_events_poll_many")
+	assert.Equal(t, uint32(1<<16|2), uint32(ABIVersion), "1.2: tp_events_poll_flat")
 }
 
 func TestRecoveredPanic(t *testing.T) {

@@ -53,6 +53,11 @@ static int passed, failed;
 
 static const uint8_t *B(const char *s) { return (const uint8_t *)s; }
 
+/* A little-endian uint32 of a flat batch. */
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 /* -------------------------------------------------------- subscriptions */
 
 typedef struct {
@@ -352,7 +357,46 @@ static void test_subscribe_and_poll(void) {
     tp_buf_free(&batch);
   }
   CHECK(got == 3, "the batches held %d of 3 events", got);
+
+  /* Flat batches (ABI 1.2), read as C reads them: columns, and names as C
+   * strings straight from the table. */
+  CHECK(go_say("chat:f", "one") && go_say("chat:f", "two"), "say");
+  const char *fwant[] = {"one", "two"};
+  got = 0;
+  polls = 0;
+  while (got < 2 && polls < 2) {
+    tp_buf flat = {0};
+    CHECK_RC(TP_OK, tp_events_poll_flat(stream, WAIT_MS, 0, &flat, ERR));
+    polls++;
+    if (flat.data == NULL) {
+      break;
+    }
+    uint32_t n = rd32(flat.data), nstr = rd32(flat.data + 4), tlen = rd32(flat.data + 8);
+    uint32_t dlen = rd32(flat.data + 12);
+    const uint8_t *offs = flat.data + TP_FLAT_HEADER_SIZE;
+    const char *table = (const char *)offs + 4 * nstr;
+    size_t cols = ((size_t)(table - (const char *)flat.data) + tlen + 7) & ~(size_t)7;
+    size_t need = cols + (size_t)n * (8 + 8 + 5 * 4 + 3);
+    CHECK(n >= 1 && nstr >= 1 && need + dlen <= flat.len, "flat header %u %u %u %u", n, nstr, tlen, dlen);
+    const uint8_t *u32s = flat.data + cols + 16 * (size_t)n, *u8s = u32s + 20 * (size_t)n;
+    for (uint32_t i = 0; i < n && got < 2 && need + dlen <= flat.len; i++, got++) {
+      /* column c of event i */
+#define STR(c) (table + rd32(offs + 4 * rd32(u32s + 4 * ((size_t)(c) * n + i))))
+      CHECK(u8s[i] == TP_EVENT_SAY && u8s[n + i] == TP_ENCODING_TEXT && (u8s[2 * n + i] & TP_FLAT_VALUE_STRING),
+            "flat say %u %u %u", u8s[i], u8s[n + i], u8s[2 * n + i]);
+      CHECK(strcmp(STR(0), "say:chat:f") == 0 && strcmp(STR(2), "chat:f") == 0, "flat names %s %s", STR(0), STR(2));
+      CHECK(strcmp(STR(1), go.name) == 0, "flat peer %s", STR(1));
+      CHECK(strlen(STR(3)) == rd32(u32s + 4 * (4 * (size_t)n + i)) && strcmp(STR(3), fwant[got]) == 0,
+            "flat event %d: %s", got, STR(3));
+#undef STR
+    }
+    tp_buf_free(&flat);
+  }
+  CHECK(got == 2, "the flat batches held %d of 2 events", got);
   tp_buf none = {0};
+  CHECK_RC(TP_TIMEOUT, tp_events_poll_flat(stream, 0, 0, &none, ERR));
+  CHECK(none.data == NULL && none.len == 0, "no flat output on timeout");
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_flat(stream, 0, TP_EVENTS_BATCH_MAX + 1, &none, ERR));
   CHECK_RC(TP_TIMEOUT, tp_events_poll_many(stream, 0, 0, &none, ERR)); /* none twice */
   CHECK(none.data == NULL && none.len == 0, "no output on timeout");
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_many(stream, 0, TP_EVENTS_BATCH_MAX + 1, &none, ERR));
@@ -361,6 +405,7 @@ static void test_subscribe_and_poll(void) {
   CHECK_RC(TP_OK, tp_events_close(stream, ERR));
   CHECK_RC(TP_ERR_CLOSED, tp_events_poll(stream, 0, &ev, ERR));
   CHECK_RC(TP_ERR_CLOSED, tp_events_poll_many(stream, 0, 0, &none, ERR));
+  CHECK_RC(TP_ERR_CLOSED, tp_events_poll_flat(stream, 0, 0, &none, ERR));
   CHECK(none.data == NULL, "no output after close");
 }
 
@@ -500,6 +545,7 @@ static void test_bad_inputs(const char *cluster) {
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_open(engine, B("**"), 2, (1u << 20) + 1, &st, ERR));
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll(1, 0, NULL, ERR));
   CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_many(1, 0, 0, NULL, ERR));
+  CHECK_RC(TP_ERR_INVALID_ARGUMENT, tp_events_poll_flat(1, 0, 0, NULL, ERR));
 
   /* Unknown, null, wrong-kind and closed handles. */
   CHECK_RC(TP_ERR_HANDLE, tp_engine_set(unknown, B("k"), 1, NULL, 0, 0, 0, ERR));
@@ -510,6 +556,8 @@ static void test_bad_inputs(const char *cluster) {
   CHECK_RC(TP_ERR_HANDLE, tp_events_poll(unknown, 0, &out, ERR)); /* an engine-kind handle */
   CHECK_RC(TP_ERR_HANDLE, tp_events_poll_many(unknown, 0, 0, &out, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_events_poll_many(0, 0, 0, &out, ERR));
+  CHECK_RC(TP_ERR_HANDLE, tp_events_poll_flat(unknown, 0, 0, &out, ERR));
+  CHECK_RC(TP_ERR_HANDLE, tp_events_poll_flat(0, 0, 0, &out, ERR));
   CHECK_RC(TP_ERR_HANDLE, tp_subscription_close(unknown, ERR));
   CHECK_RC(TP_OK, tp_engine_close(0, ERR));
   CHECK_RC(TP_OK, tp_subscription_close(0, ERR));

@@ -68,6 +68,9 @@ process.on('exit', () => {
   }
 });
 
+// The event names whose listeners the cache of a peer holds at most.
+const LISTENER_CACHE_NAMES = 4096;
+
 // How long stop() waits for the engine's 'stop' event before it lets the
 // process exit anyway (it normally comes within milliseconds).
 const STOP_EVENT_GRACE_MS = 2000;
@@ -550,7 +553,7 @@ class Telepathine extends EventEmitter2 {
         this.#fire('key:expired', [ev.peer, k.key, decode(k.value), Number(k.expiresAtMs)]);
         return;
       case 'say':
-        this.#fire('say:' + k.event, [decode(k.data), ev.peer]);
+        this.#fire(ev.name, [decode(k.data), ev.peer]); // ev.name is 'say:' + k.event
         return;
       case 'ask': {
         const h = this.#h;
@@ -579,18 +582,94 @@ class Telepathine extends EventEmitter2 {
 
   // Emits like EventEmitter2 (onAny listeners, then those whose pattern
   // matches), except that each handler is isolated from the others' errors.
+  // The listeners of each name are looked up once and cached (EventEmitter2
+  // walks its wildcard tree on every emit: most of an event's cost in a
+  // flood); any change of listeners, through any method, empties the cache
+  // (the overrides below).
   #fire(name, args) {
-    const any = this.listenersAny();
-    if (any.length) {
-      for (const fn of any.slice()) {
-        this.event = name;
-        this.#call(fn, [name, ...args], name);
-      }
+    const gen = this._tpListenersGen;
+    let cache = this._tpListeners;
+    if (cache === undefined || cache.gen !== gen) {
+      cache = this._tpListeners = new Map();
+      cache.gen = gen;
     }
+    let any = cache.any;
+    if (any === undefined) any = cache.any = this.listenersAny().slice();
+    for (let i = 0; i < any.length; i++) {
+      this.event = name;
+      this.#call(any[i], [name, ...args], name);
+    }
+    // An onAny listener may have changed the listeners: look again then.
+    if (this._tpListenersGen !== gen) return this.#fireNamed(name, args);
+    let fns = cache.get(name);
+    if (fns === undefined) {
+      if (cache.size >= LISTENER_CACHE_NAMES) cache.clear(); // names such as 'set:KEY' are unbounded
+      fns = this.listeners(name);
+      cache.set(name, fns);
+    }
+    for (let i = 0; i < fns.length; i++) {
+      this.event = name;
+      this.#call(fns[i], args, name);
+    }
+  }
+
+  #fireNamed(name, args) {
     for (const fn of this.listeners(name)) {
       this.event = name;
       this.#call(fn, args, name);
     }
+  }
+
+  // Every way EventEmitter2 adds or removes a listener goes through one of
+  // these (on, once, many, prepend*, addListener and listenTo through _on;
+  // onAny, prependAny through _onAny; removeListener is off's alias in
+  // EventEmitter2, so it is overridden too).
+  _on(...a) {
+    try {
+      return super._on(...a);
+    } finally {
+      this.#listenersChanged();
+    }
+  }
+
+  _onAny(...a) {
+    try {
+      return super._onAny(...a);
+    } finally {
+      this.#listenersChanged();
+    }
+  }
+
+  off(...a) {
+    try {
+      return super.off(...a);
+    } finally {
+      this.#listenersChanged();
+    }
+  }
+
+  removeListener(...a) {
+    return this.off(...a);
+  }
+
+  offAny(...a) {
+    try {
+      return super.offAny(...a);
+    } finally {
+      this.#listenersChanged();
+    }
+  }
+
+  removeAllListeners(...a) {
+    try {
+      return super.removeAllListeners(...a);
+    } finally {
+      this.#listenersChanged();
+    }
+  }
+
+  #listenersChanged() {
+    this._tpListenersGen = (this._tpListenersGen || 0) + 1;
   }
 
   #call(fn, args, name) {

@@ -287,3 +287,43 @@ test('async handlers: a rejected promise is reported like a throw', async (t) =>
   await eventually(() => errors.length === 1, { message: 'error event' });
   assert.deepEqual(errors[0], ['async boom', 'say:boom']);
 });
+
+test('listeners looked up once per name still follow every change: on, once, many, off, removeListener, onAny, offAny, removeAllListeners', async (t) => {
+  const [a, b] = await cluster(t, 2);
+  const seen = [];
+  const tag = (name) => function () {
+    seen.push(name);
+  };
+  let round = 0;
+  // say one event and wait until the marker listener (always there) got it
+  async function say() {
+    round++;
+    seen.length = 0;
+    a.say('c', round);
+    await eventually(() => seen.includes('marker'), { message: `round ${round}` });
+    return [...seen].filter((s) => s !== 'marker').sort();
+  }
+  b.hear('c', tag('marker'));
+  const one = tag('one');
+  const any = tag('any');
+  b.on('say:c', one);
+  assert.deepEqual(await say(), ['one']);
+  b.once('say:*', tag('once'));
+  b.many('say:c', 2, tag('many'));
+  assert.deepEqual(await say(), ['many', 'once', 'one']);
+  assert.deepEqual(await say(), ['many', 'one']);
+  assert.deepEqual(await say(), ['one']);
+  b.off('say:c', one);
+  assert.deepEqual(await say(), []);
+  b.addListener('say:**', one);
+  b.onAny(any);
+  assert.deepEqual(await say(), ['any', 'one']);
+  b.removeListener('say:**', one);
+  b.offAny(any);
+  assert.deepEqual(await say(), []);
+  b.prependListener('say:c', one);
+  assert.deepEqual(await say(), ['one']);
+  b.removeAllListeners('say:c'); // the marker too: watch through onAny now
+  b.onAny(tag('marker'));
+  assert.deepEqual(await say(), []);
+});

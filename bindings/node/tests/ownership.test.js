@@ -12,7 +12,7 @@ const badType = { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' };
 const badValue = { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' };
 
 test('the library loaded is the ABI this binding was written for', () => {
-  assert.deepEqual(abiVersion(), { major: 1, minor: 1 });
+  assert.deepEqual(abiVersion(), { major: 1, minor: 2 });
   assert.match(libraryPath(), /libtelepathine\.so$/);
 });
 

@@ -64,16 +64,19 @@ def wait(cond: Any, what: str, timeout: float = 60) -> None:
 # ------------------------------------------------------------------ set()
 
 
-def bench_set_solo(n: int) -> float:
-    """set() per second on a started peer alone: one key, 16 bytes."""
+def bench_set_solo(n: int) -> tuple[float, float]:
+    """set() per second on a started peer alone: one key, 16 bytes; by the
+    clock and by the CPU time of the calling thread (which runs the call
+    into Go too: the figure a loaded machine disturbs least)."""
     with Peer(0, cluster=cluster_name(), preset="local") as p:
         value = b"0123456789abcdef"
         for _ in range(n // 10):
             p.set("bench", value)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         for _ in range(n):
             p.set("bench", value)
-        return n / (time.perf_counter() - t0)
+        c1, t1 = time.thread_time(), time.perf_counter()
+        return n / (t1 - t0), n / (c1 - c0)
 
 
 def bench_set_cluster(n: int) -> float:
@@ -116,21 +119,24 @@ def _flood_and_wait_queued(go: GoDriver, p: Peer, events: int, event: str) -> No
             raise RuntimeError("the end marker never came")
 
 
-def bench_events_handler(go_driver: str, events: int) -> float:
-    """Events per second drained into a hear() handler."""
+def bench_events_handler(go_driver: str, events: int) -> tuple[float, float]:
+    """Events per second drained into a hear() handler: by the clock, and
+    by the CPU time of the handler's thread (which also polls and decodes
+    the batches)."""
     go, p = _flooded(go_driver, events)
     try:
         gate, done = threading.Event(), threading.Event()
         count = 0
-        t_last = 0.0
+        t_last = c_first = c_last = 0.0
 
         def handler(e: Event) -> None:
-            nonlocal count, t_last
+            nonlocal count, t_last, c_first, c_last
             count += 1
             if count == 1:
                 gate.wait(60)
+                c_first = time.thread_time()
             elif count == events:
-                t_last = time.perf_counter()
+                t_last, c_last = time.perf_counter(), time.thread_time()
                 done.set()
 
         p.hear("bench", handler)
@@ -142,7 +148,7 @@ def bench_events_handler(go_driver: str, events: int) -> float:
         dropped = p.stats().events_dropped
         if dropped:
             raise RuntimeError(f"{dropped} events dropped")
-        return (events - 1) / (t_last - t0)
+        return (events - 1) / (t_last - t0), (events - 1) / (c_last - c_first)
     finally:
         p.close()
         go.close()
@@ -164,7 +170,7 @@ def bench_events_one_per_call(go_driver: str, events: int) -> float:
                     raise RuntimeError("an event is missing")
                 raw = ctypes.string_at(out.data, out.len)
                 _native.buf_free(pout)
-                decode_event(raw, 0)
+                decode_event(raw)
             return events / (time.perf_counter() - t0)
     finally:
         p.close()
@@ -279,10 +285,12 @@ def main() -> None:
         go_driver = godriver.build(Path(tmp))
 
     print(f"telepathine {telepathine.__version__}, library ABI {telepathine.abi_version}")
+    set_solo, set_solo_cpu = bench_set_solo(args.sets)
+    ev_handler, ev_handler_cpu = bench_events_handler(go_driver, args.events)
     py = {
-        "set_solo": bench_set_solo(args.sets),
+        "set_solo": set_solo,
         "set_cluster": bench_set_cluster(args.sets),
-        "ev_handler": bench_events_handler(go_driver, args.events),
+        "ev_handler": ev_handler,
         "ev_stream": bench_events_stream(go_driver, args.events),
         "ev_single": bench_events_one_per_call(go_driver, args.events),
         "ev_async": bench_events_async(go_driver, args.events),
@@ -295,6 +303,7 @@ def main() -> None:
 
     rows = [
         ("set(), alone, 1 key, 16-byte bytes", py["set_solo"], per_s(go.get("BenchmarkEngineSet")), "EngineSet"),
+        ("  the same, per CPU-second of the thread", set_solo_cpu, None, ""),
         ("set(), 3 neighbours, 1000 keys, text", py["set_cluster"], per_s(go.get("BenchmarkSet")), "engine Set"),
         (
             "events drained into a hear() handler",
@@ -302,16 +311,20 @@ def main() -> None:
             per_s(go.get("BenchmarkEventDelivery/engine-handler")),
             "EventDelivery/engine-handler",
         ),
+        ("  the same, per CPU-second of its thread", ev_handler_cpu, None, ""),
         ("events drained with EventStream.get()", py["ev_stream"], None, ""),
         ("  the same, one tp_events_poll per event", py["ev_single"], None, "(the path before ABI 1.1)"),
         ("events drained with async for", py["ev_async"], None, ""),
         ("events end to end (Go flood -> handler)", py["ev_e2e"], None, ""),
     ]
     print(f"{'':42} {'Python /s':>12} {'Go /s':>12} {'Go/Python':>10}  Go benchmark")
+    load = os.getloadavg()
     for label, p, g, gname in rows:
         gs = f"{g:12,.0f}" if g else f"{'':>12}"
         ratio = f"{g / p:9.1f}x" if g else f"{'':>10}"
         print(f"{label:42} {p:12,.0f} {gs} {ratio}  {gname}")
+    print(f"(load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs;")
+    print(f" a set() is {1e6 / set_solo:.2f} us by the clock, {1e6 / set_solo_cpu:.2f} us of CPU)")
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 

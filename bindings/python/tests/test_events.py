@@ -69,6 +69,7 @@ def test_know_and_set_events(pair: tuple[Peer, Peer]) -> None:
     a.set("color:sky", "blue")
     a.set("size", 3)
     eventually(lambda: len(any_set) == 2, "both sets")
+    eventually(lambda: len(colors) == 1, "the color")  # another subscription: its own thread
     assert [(e.peer, e.key, e.value) for e in colors.events] == [(a.name, "color:sky", "blue")]
     assert [e.name for e in any_set.events] == ["set:color:sky", "set:size"]
     # An event with two names ("set" and "set:KEY") arrives once per

@@ -19,16 +19,21 @@ unconfigured, printed on stderr) and the subscription goes on.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import ctypes
 import enum
+import json
 import logging
+import struct
+import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from itertools import repeat
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, cast
 
 from . import _native, _values
 from ._managed import Managed
@@ -60,116 +65,283 @@ class EventKind(str, enum.Enum):
 
 
 _KINDS = {k.value: k for k in EventKind}
+_json_loads = json.loads
 _VALUED = frozenset({"set", "delete", "expired", "say", "ask"})
 
 
-@dataclass(slots=True)
-class Event:
-    """One local event.
+class Event(tuple[str, EventKind, str, str, Any, "int | None", int]):
+    """One local event: an immutable named tuple of (name, kind, peer, key,
+    value, expires_at, ask_id).
 
     ``name`` is the most specific name it was emitted under (``set:color``,
     ``say:chat:hello``, ``peer:start``); ``peer`` the peer it is about (the
     owner of a key, the sender of a say, the peer that joined or died; the
     local peer for start and stop). ``key`` is the key (set, delete,
-    expired) or the event name as said (say, ask: ``chat:hello``); ``value``
-    the new value (set), the last one (delete, expired) or the data (say,
-    ask), as the Python type it was set as; ``expires_at`` the key's expiry
-    or the end of a say's delivery in Unix milliseconds, None for none.
+    expired) or the event name as said (say, ask: ``chat:hello``), "" for
+    other kinds; ``value`` the new value (set), the last one (delete,
+    expired) or the data (say, ask), as the Python type it was set as, None
+    for other kinds; ``expires_at`` the key's expiry or the end of a say's
+    delivery in Unix milliseconds, None for none; ``ask_id`` identifies an
+    ask (0 for other kinds).
 
-    Each subscription gets an Event object of its own. (Not a frozen
-    dataclass on purpose: freezing costs more than a third of an event's
-    delivery time.)
+    A tuple because the package builds the events of a batch in C (one
+    ``tuple.__new__`` each, through ``map``): a class with an ``__init__``
+    in Python costs more than everything else an event needs. Events made
+    by the package know their peer, for ``reply()``; ``Event(...)`` made by
+    hand does not (reply then fails).
     """
 
-    name: str
-    kind: EventKind
-    peer: str
-    key: str = ""
-    value: Any = None
-    expires_at: int | None = None
-    ask_id: int = 0
-    _engine: int = field(default=0, repr=False, compare=False)
+    __slots__ = ()
+    # The engine handle, for reply(): each subscription and stream has its
+    # own subclass carrying it (event_class), so the tuple holds only what
+    # the event says.
+    _engine: ClassVar[int] = 0
+
+    def __new__(
+        cls,
+        name: str,
+        kind: EventKind,
+        peer: str,
+        key: str = "",
+        value: Any = None,
+        expires_at: int | None = None,
+        ask_id: int = 0,
+    ) -> Event:
+        return tuple.__new__(cls, (name, kind, peer, key, value, expires_at, ask_id))
+
+    if TYPE_CHECKING:
+
+        @property
+        def name(self) -> str: ...
+        @property
+        def kind(self) -> EventKind: ...
+        @property
+        def peer(self) -> str: ...
+        @property
+        def key(self) -> str: ...
+        @property
+        def value(self) -> Any: ...
+        @property
+        def expires_at(self) -> int | None: ...
+        @property
+        def ask_id(self) -> int: ...
+
+    else:
+        # Fields read by C (itemgetter), not by a Python function.
+        name = property(itemgetter(0), doc="The most specific name of the event.")
+        kind = property(itemgetter(1), doc="What the event reports (an EventKind).")
+        peer = property(itemgetter(2), doc="The peer the event is about.")
+        key = property(itemgetter(3), doc='The key, or the event name as said; "" for other kinds.')
+        value = property(itemgetter(4), doc="The value or the data; None for other kinds.")
+        expires_at = property(itemgetter(5), doc="Unix milliseconds, or None for none.")
+        ask_id = property(itemgetter(6), doc="The ask's id (0 unless an ask).")
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(name={self[0]!r}, kind={self[1]!s}, peer={self[2]!r}, key={self[3]!r}, "
+            f"value={self[4]!r}, expires_at={self[5]!r}, ask_id={self[6]!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as a plain Event: the engine handle means nothing in
+        # another process.
+        return (Event, tuple(self))
+
+    def _replace(self, **fields: Any) -> Event:
+        """A copy with some fields changed (as namedtuple's), that still
+        replies for its peer."""
+        values = dict(zip(_FIELDS, self, strict=True))
+        for k, v in fields.items():
+            if k not in values:
+                raise TypeError(f"Event has no field {k!r}")
+            values[k] = v
+        return tuple.__new__(type(self), tuple(values.values()))
 
     @property
     def data(self) -> Any:
         """The data of a say or ask (the same as ``value``)."""
-        return self.value
+        return self[4]
 
     @property
     def is_ask(self) -> bool:
         """Whether the event is an ask, to be answered with reply()."""
-        return self.kind is EventKind.ASK
+        return self[1] is EventKind.ASK
 
     def reply(self, value: Any) -> None:
         """Answers an ask with value (bytes, str or JSON-serialisable). Only
         the first reply per ask reaches the asker; later ones are dropped.
         UnknownAskError if the event is not an ask or the ask is over;
         NotRunningError if the peer is stopped; ClosedError if closed."""
-        if self.kind is not EventKind.ASK:
-            raise UnknownAskError(f"telepathine: {self.name} is not an ask", -11, "TP_ERR_UNKNOWN_ASK")
+        if self[1] is not EventKind.ASK:
+            raise UnknownAskError(f"telepathine: {self[0]} is not an ask", -11, "TP_ERR_UNKNOWN_ASK")
         data, enc = _values.encode(value, "reply")
         _native.check_fork()
-        _native.call(_native.engine_reply, self._engine, self.ask_id, data, len(data), enc)
+        _native.call(_native.engine_reply, self._engine, self[6], data, len(data), enc)
+
+
+_FIELDS = ("name", "kind", "peer", "key", "value", "expires_at", "ask_id")
+
+
+def event_class(engine: int) -> type[Event]:
+    """The Event subclass of one subscription or stream of engine: its
+    events reply through that engine."""
+    ns = {"__slots__": (), "_engine": engine, "__module__": __name__, "__qualname__": "Event"}
+    return cast("type[Event]", type("Event", (Event,), ns))
 
 
 _Event_FromString = api_pb2.Event.FromString
-_EventBatch_FromString = api_pb2.EventBatch.FromString
 _decode = _values.decode
 
 
-def decode_event(raw: bytes, engine: int) -> Event:
-    """An Event from a serialized telepathine.api.v1.Event."""
-    return _from_message(_Event_FromString(raw), engine)
+def decode_event(raw: bytes, cls: type[Event] = Event) -> Event:
+    """An Event (of class cls) from a serialized telepathine.api.v1.Event."""
+    return _from_message(_Event_FromString(raw), cls)
 
 
-def decode_batch(raw: bytes, engine: int) -> list[Event]:
-    """The Events of a serialized telepathine.api.v1.EventBatch, oldest
-    first: parsed in one call of the protobuf runtime, then read. Says, the
-    bulk of any flood, are read inline (a function call and a lookup less
-    per event)."""
-    out: list[Event] = []
-    append = out.append
-    say, text = EventKind.SAY, _native.ENCODING_TEXT
-    for m in _EventBatch_FromString(raw).events:
-        if m.WhichOneof("kind") == "say":
-            d = m.say
-            v = d.data
-            data, enc = v.data, v.encoding
-            value = data.decode("utf-8", "surrogateescape") if enc == text else _decode(data, enc)
-            append(Event(m.name, say, m.peer, d.event, value, d.expires_at_ms or None, 0, engine))
-        else:
-            append(_from_message(m, engine))
-    return out
+# The flat batch of tp_events_poll_flat (cgo/telepathine.h): a header, the
+# offsets of a table of strings, the table (each string followed by a 0
+# byte), then from the next multiple of 8 one column per field, and raw
+# value bytes at the end.
+_FLAT_HEADER = struct.Struct("<IIII")
+_FLAT_HEADER_SIZE = 32
+# Bytes of columns per event: expires_at_ms, ask_id, name, peer, key,
+# value, value_len, kind, encoding, flags.
+_FLAT_EVENT_SIZE = 8 + 8 + 5 * 4 + 3
+_FLAT_VALUE_STRING = 1
+# TP_EVENT_* (a byte) -> kind: 1 start ... 10 peer:stop, others unknown.
+_FLAT_KINDS = (
+    EventKind.UNKNOWN,
+    EventKind.START,
+    EventKind.STOP,
+    EventKind.SET,
+    EventKind.DELETE,
+    EventKind.EXPIRED,
+    EventKind.SAY,
+    EventKind.ASK,
+    EventKind.PEER_NEW,
+    EventKind.PEER_ALIVE,
+    EventKind.PEER_DEAD,
+) + (EventKind.UNKNOWN,) * 245
+# map(_zero_none, xs, xs): x, or None for 0, without a Python call.
+_zero_none = {0: None}.get
 
 
-def _from_message(m: api_pb2.Event, engine: int) -> Event:
+_Column = Union["memoryview[int]", "array.array[int]"]
+
+
+def _column(mv: memoryview, fmt: Literal["q", "Q", "I"]) -> _Column:
+    """A column of little-endian integers as a sequence of ints: the bytes
+    themselves on a little-endian host, a swapped copy elsewhere."""
+    if _LITTLE:
+        return mv.cast(fmt)
+    col = array.array(fmt, mv)
+    col.byteswap()
+    return col
+
+
+_LITTLE = sys.byteorder == "little"
+
+
+def decode_flat(raw: bytes, cls: type[Event] = Event) -> list[Event]:
+    """The Events (of class cls) of a flat batch (tp_events_poll_flat),
+    oldest first.
+
+    Everything per event runs in C: the table of strings is decoded and
+    split in one call each (a name, peer or key shared by many events is
+    decoded once per batch; text and JSON values are strings of that
+    table), each column is read through a memoryview, and the events are
+    built by map and zip over the columns. Only values that are not all
+    text strings (or all JSON) take a Python call per event."""
+    n, nstrings, table_len, data_len = _FLAT_HEADER.unpack_from(raw)
+    if n == 0:
+        return []  # never made by the library (a batch holds an event)
+    table_at = _FLAT_HEADER_SIZE + 4 * nstrings
+    strs = raw[table_at : table_at + table_len].decode("utf-8").split("\0")
+    if len(strs) != nstrings + 1:
+        raise ValueError(f"telepathine: a flat batch with {len(strs) - 1} strings, {nstrings} announced")
+    at = (table_at + table_len + 7) & ~7
+    data_at = len(raw) - data_len
+    if at + n * _FLAT_EVENT_SIZE > data_at:
+        raise ValueError("telepathine: a flat batch shorter than its columns")
+    mv = memoryview(raw)
+    expires = _column(mv[at : at + 8 * n], "q")
+    asks = _column(mv[at + 8 * n : at + 16 * n], "Q")
+    u32 = _column(mv[at + 16 * n : at + 36 * n], "I")
+    kinds, encs, flags = raw[at + 36 * n : at + 37 * n], raw[at + 37 * n : at + 38 * n], raw[at + 38 * n : at + 39 * n]
+    get = strs.__getitem__
+    values: Iterable[Any]
+    if flags.count(_FLAT_VALUE_STRING) == n and encs.count(_native.ENCODING_TEXT) == n:
+        values = map(get, u32[3 * n : 4 * n])
+    elif flags.count(_FLAT_VALUE_STRING) == n and encs.count(_native.ENCODING_JSON) == n:
+        values = map(_json_loads, map(get, u32[3 * n : 4 * n]))
+    else:
+        values = map(_value_reader(strs, raw, data_at), kinds, encs, flags, u32[3 * n : 4 * n], u32[4 * n : 5 * n])
+    # A column whose values are all the same (a flood: one name, one peer,
+    # one kind) is read once.
+    kind = _FLAT_KINDS[kinds[0]]
+    exp = expires.tolist()
+    zeros = exp.count(0)
+    return list(
+        map(
+            tuple.__new__,
+            repeat(cls, n),
+            zip(
+                _strings(u32[0:n], get, n),
+                repeat(kind, n) if kinds.count(kinds[0]) == n else map(_FLAT_KINDS.__getitem__, kinds),
+                _strings(u32[n : 2 * n], get, n),
+                _strings(u32[2 * n : 3 * n], get, n),
+                values,
+                exp if zeros == 0 else repeat(None, n) if zeros == n else map(_zero_none, exp, exp),
+                asks,
+                strict=True,
+            ),
+        )
+    )
+
+
+def _strings(col: _Column, get: Callable[[int], str], n: int) -> Iterable[str]:
+    """The strings of a column of string indexes: one string repeated when
+    every index is the same (compared as bytes, in C)."""
+    b = col.tobytes()
+    if b == b[:4] * n:
+        return repeat(get(col[0]), n)
+    return map(get, col)
+
+
+def _value_reader(strs: list[str], raw: bytes, data_at: int) -> Callable[[int, int, int, int, int], Any]:
+    """The value of one event of a flat batch, from its kind, encoding,
+    flags, value and value_len."""
+    text, json_, decode, loads = _native.ENCODING_TEXT, _native.ENCODING_JSON, _decode, _json_loads
+
+    def value(kind: int, enc: int, flags: int, ref: int, n: int) -> Any:
+        if not 3 <= kind <= 7:  # only set, delete, expired, say and ask carry one
+            return None
+        if flags & _FLAT_VALUE_STRING:
+            s = strs[ref]
+            if enc == text:
+                return s
+            return loads(s) if enc == json_ else decode(s.encode(), enc)
+        return decode(raw[data_at + ref : data_at + ref + n], enc)
+
+    return value
+
+
+def _from_message(m: api_pb2.Event, cls: type[Event]) -> Event:
     which = m.WhichOneof("kind")
     if which == "say":
         d = m.say
         v = d.data
-        return Event(
-            m.name, EventKind.SAY, m.peer, d.event, _decode(v.data, v.encoding), d.expires_at_ms or None, 0, engine
-        )
+        return cls(m.name, EventKind.SAY, m.peer, d.event, _decode(v.data, v.encoding), d.expires_at_ms or None)
     if which == "ask":
         a = m.ask
         v = a.data
-        return Event(
-            m.name,
-            EventKind.ASK,
-            m.peer,
-            a.event,
-            _decode(v.data, v.encoding),
-            a.expires_at_ms or None,
-            a.ask_id,
-            engine,
-        )
+        value = _decode(v.data, v.encoding)
+        return cls(m.name, EventKind.ASK, m.peer, a.event, value, a.expires_at_ms or None, a.ask_id)
     if which in _VALUED:
         c = getattr(m, which)
         v = c.value
-        return Event(
-            m.name, _KINDS[which], m.peer, c.key, _decode(v.data, v.encoding), c.expires_at_ms or None, 0, engine
-        )
-    return Event(m.name, _KINDS.get(which or "", EventKind.UNKNOWN), m.peer, _engine=engine)
+        return cls(m.name, _KINDS[which], m.peer, c.key, _decode(v.data, v.encoding), c.expires_at_ms or None)
+    return cls(m.name, _KINDS.get(which or "", EventKind.UNKNOWN), m.peer)
 
 
 Handler = Callable[[Event], object]
@@ -177,26 +349,26 @@ Handler = Callable[[Event], object]
 the reply (as if the handler had called ``event.reply(value)``)."""
 
 
-def _take_many(stream: int, engine: int, timeout_ms: int) -> list[Event] | None:
+def _take_many(stream: int, cls: type[Event], timeout_ms: int) -> list[Event] | None:
     """Polls the events queued (at least one): None on timeout, ClosedError
     at the stream's end."""
-    raw = _native.call_out(_native.events_poll_many, stream, timeout_ms, _POLL_MANY)
+    raw = _native.call_out(_native.events_poll_flat, stream, timeout_ms, _POLL_MANY)
     if raw is None:
         return None
-    return decode_batch(raw, engine)
+    return decode_flat(raw, cls)
 
 
-# Events taken per crossing of the C boundary (tp_events_poll_many).
+# Events taken per crossing of the C boundary (tp_events_poll_flat).
 _POLL_MANY = 1024
 
 
-def _batch_taker(stream: int, engine: int, max_events: int = _POLL_MANY) -> Callable[[int], list[Event] | None]:
+def _batch_taker(stream: int, cls: type[Event], max_events: int = _POLL_MANY) -> Callable[[int], list[Event] | None]:
     """Takes a batch (the events queued, up to max_events) per call: None
     on timeout, ClosedError at the stream's end. Output buffers are made
     once per thread and reused."""
     out, err = _native.Buf(), _native.Buf()
     pout, perr = ctypes.byref(out), ctypes.byref(err)
-    poll, string_at, free = _native.events_poll_many, ctypes.string_at, _native.buf_free
+    poll, string_at, free = _native.events_poll_flat, ctypes.string_at, _native.buf_free
 
     def take(timeout_ms: int) -> list[Event] | None:
         rc = poll(stream, timeout_ms, max_events, pout, perr)
@@ -205,7 +377,7 @@ def _batch_taker(stream: int, engine: int, max_events: int = _POLL_MANY) -> Call
                 raw = string_at(out.data, out.len)
             finally:
                 free(pout)
-            return decode_batch(raw, engine)
+            return decode_flat(raw, cls)
         if rc < 0:
             raise _native.error(rc, err)
         return None
@@ -249,6 +421,7 @@ class Subscription(Managed):
         """The engine pattern (``say:`` + the pattern of hear, ``set:`` + that of know)."""
         self.handler = handler
         self._engine = engine
+        self._event_cls = event_class(engine)
         self._once = once
         self._stopping = False
         self._registry = registry
@@ -279,7 +452,7 @@ class Subscription(Managed):
 
     def _run(self) -> None:
         # A once-subscription takes one event, so none is taken and lost.
-        take = _batch_taker(self._stream, self._engine, 1 if self._once else _POLL_MANY)
+        take = _batch_taker(self._stream, self._event_cls, 1 if self._once else _POLL_MANY)
         try:
             while not self._stopping:
                 try:
@@ -356,6 +529,7 @@ class EventStream(Managed):
             raise ValueError(f"queue must be between 0 and {1 << 20}, not {queue}")
         self.pattern = pattern
         self._engine = engine
+        self._event_cls = event_class(engine)
         self._adopt(open_stream(engine, pattern, queue), _native.events_close)
         self._stream = self._handle
         self._ended = False
@@ -398,7 +572,7 @@ class EventStream(Managed):
         if pending:
             return pending.popleft()
         try:
-            batch = _take_many(h, self._engine, timeout_ms)
+            batch = _take_many(h, self._event_cls, timeout_ms)
         except ClosedError:
             self._ended = True
             raise
@@ -439,7 +613,7 @@ class EventStream(Managed):
                     weakref.ref(self),
                     self._loop,
                     self._credit,
-                    _batch_taker(self._stream, self._engine, _BATCH),
+                    _batch_taker(self._stream, self._event_cls, _BATCH),
                     self.pattern,
                 ),
                 name=f"telepathine events {self.pattern}",
@@ -483,7 +657,7 @@ def _read_ahead(
     pattern: str,
 ) -> None:
     """The async reader thread of an EventStream: per credit, takes one
-    batch (the events queued, up to _BATCH, in one tp_events_poll_many)
+    batch (the events queued, up to _BATCH, in one tp_events_poll_flat)
     and hands it to the loop in one call; None marks the end. It holds the stream
     weakly, so an abandoned stream is still collected (its finalizer closes
     the engine stream, which wakes a blocked poll) and the thread ends."""

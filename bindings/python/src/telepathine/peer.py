@@ -17,6 +17,11 @@ from .events import Event, EventStream, Handler, Subscription
 
 log = logging.getLogger("telepathine")
 
+# What set() reads per call, bound once.
+_engine_set = _native.engine_set_untyped
+_SIZES, _SIZES_N, _ZERO_I64 = _native.SIZES, _native.SIZES_N, _native.ZERO_I64
+_RAW, _TEXT = _native.ENCODING_RAW, _native.ENCODING_TEXT
+
 __all__ = ["Entry", "Peer", "PeerInfo"]
 
 H = TypeVar("H", bound=Callable[[Event], object])
@@ -126,6 +131,7 @@ class Peer(Managed):
         h = ctypes.c_uint64(0)
         _native.call(_native.engine_new, cfg, len(cfg), ctypes.byref(h))
         self._adopt(int(h.value), _native.engine_close)
+        self._hc = ctypes.c_uint64(h.value)  # the handle as set() passes it (see _native)
         self._lock = threading.Lock()
         self._subs: set[Subscription] = set()
         self._subs_lock = threading.Lock()
@@ -260,25 +266,50 @@ class Peer(Managed):
         Works before start() too."""
         # The hot path of the package: checks that only Python can make
         # (types) and nothing the library checks again (key and value
-        # limits, UTF-8, JSON validity stay in the engine).
+        # limits, UTF-8, JSON validity stay in the engine); the untyped
+        # binding (see _native), and no error buffer unless it failed.
         if type(key) is not str:
             raise TypeError(f"key must be str, not {type(key).__name__}")
         k = key.encode("utf-8", "surrogatepass")
         t = type(value)
         if t is bytes:
-            data, enc = value, _native.ENCODING_RAW
+            data, enc = value, _RAW
         elif t is str:
-            data, enc = value.encode("utf-8", "surrogatepass"), _native.ENCODING_TEXT
+            data, enc = value.encode("utf-8", "surrogatepass"), _TEXT
         else:
             data, enc = _values.encode(value)
-        exp = 0 if expires_at is None and ttl is None else _values.expires_at_ms(expires_at, ttl)
-        h = self._handle
-        if not h or _native.forked:
-            h = self._h()  # raises the ClosedError or ForkError
-        err = _native.Buf()
-        rc = _native.engine_set_nogil(h, k, len(k), data, len(data), enc, exp, ctypes.byref(err))
+        if expires_at is None and ttl is None:
+            exp = _ZERO_I64
+        else:
+            exp = ctypes.c_int64(_values.expires_at_ms(expires_at, ttl))
+        if not self._handle or _native.forked:
+            self._h()  # raises the ClosedError or ForkError
+        nk, nd = len(k), len(data)
+        sizes, size_n = _SIZES, _SIZES_N
+        rc = _engine_set(
+            self._hc,
+            k,
+            sizes[nk] if nk < size_n else ctypes.c_size_t(nk),
+            data,
+            sizes[nd] if nd < size_n else ctypes.c_size_t(nd),
+            enc,
+            exp,
+            None,
+        )
         if rc:
+            self._set_failed(k, data, enc, exp)
+
+    def _set_failed(self, k: bytes, data: bytes, enc: int, exp: ctypes.c_int64) -> None:
+        """Raises the error of a failed set: the call again, with an error
+        buffer for the message (a set that failed changed nothing, and fails
+        the same way again)."""
+        err = _native.Buf()
+        rc = _engine_set(
+            self._hc, k, ctypes.c_size_t(len(k)), data, ctypes.c_size_t(len(data)), enc, exp, ctypes.byref(err)
+        )
+        if rc < 0:
             raise _native.error(rc, err)
+        _native.buf_free(ctypes.byref(err))  # it went through this time: nothing to raise
 
     def get(self, key: str, default: Any = None) -> Any:
         """This peer's live value of key, or default."""
