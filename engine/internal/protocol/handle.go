@@ -136,6 +136,7 @@ func (c *Core) onSyn(now time.Time, from string, stream bool, pk *wire.Packet, o
 // follows up at once when its digest shows we lack more than it sent.
 func (c *Core) onSynAck(now time.Time, from string, stream bool, pk *wire.Packet, out *Output) {
 	ms := now.UnixMilli()
+	c.prewarm(&pk.Delta)
 	changes, _, err := c.st.Apply(&pk.Delta, ms, false, nil, nil)
 	if err != nil {
 		c.stats.BadDelta++
@@ -175,6 +176,7 @@ func (c *Core) onSynAck(now time.Time, from string, stream bool, pk *wire.Packet
 // onDelta applies an Ack or a Push. Fresh entries of a push are forwarded
 // (each peer forwards what it learnt by push once: epidemic broadcast).
 func (c *Core) onDelta(now time.Time, _ string, pk *wire.Packet, push bool, out *Output) {
+	c.prewarm(&pk.Delta)
 	changes, fresh, err := c.st.Apply(&pk.Delta, now.UnixMilli(), push, nil, nil)
 	if err != nil {
 		c.stats.BadDelta++
