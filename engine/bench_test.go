@@ -114,11 +114,40 @@ func BenchmarkSayThroughput(b *testing.B) {
 	// CPU time of the whole cluster per event said: unlike the rate, it
 	// does not depend on how much of the machine other jobs take.
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(n), "cpu-µs/event")
-	var pushes uint64
+	var pushes, dups uint64
+	bytes, packets := map[string]uint64{}, map[string]uint64{}
 	for _, p := range cl.peers[1:] {
-		pushes += p.Stats().PacketsReceived["push"]
+		st := p.Stats()
+		pushes += st.PacketsReceived["push"]
+		for t, v := range st.BytesReceived {
+			bytes[t] += v
+			packets[t] += st.PacketsReceived[t]
+			dups += st.DuplicatesReceived[t]
+		}
 	}
 	b.ReportMetric(float64(receivers*n)/float64(max(pushes, 1)), "events/push")
+	// Entries a receiver got twice (push and anti-entropy racing), per
+	// event heard, and the anti-entropy bytes per event heard: the
+	// bandwidth not spent on pushes.
+	b.ReportMetric(float64(dups)/float64(receivers*n), "dups/event")
+	b.ReportMetric(float64(bytes["synack"]+bytes["ack"])/float64(receivers*n), "ae-B/event")
+	var deaths, pdrop, udpIn, tcpIn, fol uint64
+	dd := map[string]uint64{}
+	for _, p := range cl.peers {
+		st := p.Stats()
+		deaths += st.Deaths
+		pdrop += st.PushDropped
+		udpIn += st.Transport.UDPPacketsReceived
+		tcpIn += st.Transport.TCPFramesReceived
+		fol += st.Followups
+		for t, v := range st.DuplicatesReceived {
+			dd[t] += v
+		}
+	}
+	b.Logf("deaths %d pushDropped %d udpIn %d tcpIn %d followups %d dups %v", deaths, pdrop, udpIn, tcpIn, fol, dd)
+	for _, t := range []string{"push", "syn", "synack", "ack", "beat"} {
+		b.Logf("%-6s received %8d packets %10d bytes", t, packets[t], bytes[t])
+	}
 	var dropped uint64
 	for _, p := range cl.peers {
 		dropped += p.Stats().EventsDropped

@@ -109,6 +109,9 @@ type Request struct {
 	// Identity: send a NodeDelta even when it carries no entries, so the
 	// receiver learns the node's identity.
 	Identity bool
+	// Capped: send nothing above Upto (HoldFresh).
+	Capped bool
+	Upto   uint64
 }
 
 // Comparison is the outcome of reading a peer's digest.

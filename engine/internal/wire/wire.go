@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sync"
 
 	capnp "capnproto.org/go/capnp/v3"
 	"capnproto.org/go/capnp/v3/packed"
@@ -288,11 +289,36 @@ func unpack(data []byte, max int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := packed.Unpack(make([]byte, 0, size), data)
+	out, err := packed.Unpack(unpackBuffer(size), data)
 	if err != nil {
 		return nil, ErrTruncated
 	}
 	return out, nil
+}
+
+// unpackPool recycles the buffers packets are unpacked into: Decode copies
+// everything it keeps out of the buffer, so the buffer is free once Decode
+// returns, and a stream of pushes would otherwise allocate one per packet.
+// Buffers above pooledUnpackMax (a packet above the largest DeltaBudget
+// default) are left to the collector rather than kept alive by the pool.
+var unpackPool sync.Pool
+
+const pooledUnpackMax = 2 << 20
+
+func unpackBuffer(size int) []byte {
+	if size <= pooledUnpackMax {
+		if b, ok := unpackPool.Get().(*[]byte); ok && cap(*b) >= size {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+func releaseUnpacked(b []byte) {
+	if cap(b) <= pooledUnpackMax {
+		b = b[:0]
+		unpackPool.Put(&b)
+	}
 }
 
 // unpackedSize walks the tags of a packed stream: 0x00 is a zero word
@@ -352,6 +378,7 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 	if err != nil {
 		return nil, err
 	}
+	defer releaseUnpacked(raw)
 	msg, err := capnp.Unmarshal(raw)
 	if err != nil {
 		return nil, ErrTruncated
@@ -566,8 +593,18 @@ func decodeDelta(dl gen.Delta) (state.Delta, error) {
 			e.Kind = state.Kind(we.Kind())
 			e.Encoding = state.Encoding(we.Encoding())
 			e.ExpiresAt = we.ExpiresAt()
-			if e.Key, err = text(we.Key()); err != nil {
-				return out, err
+			kb, err := we.KeyBytes()
+			switch {
+			case err != nil:
+				return out, ErrMalformed
+			case j > 0 && string(kb) == backing[j-1].Key:
+				// A stream of one event name: share the previous string
+				// instead of allocating the same key once per entry.
+				e.Key = backing[j-1].Key
+			default:
+				if e.Key, err = text(string(kb), nil); err != nil {
+					return out, err
+				}
 			}
 			v, err := we.Value()
 			if err != nil {

@@ -73,6 +73,30 @@ func TestDecodeSharesNoMemory(t *testing.T) {
 	assert.Equal(t, "v", string(got.Delta.Nodes[0].Entries[0].Value))
 }
 
+// The buffer a packet is unpacked into is recycled for the next packet:
+// what Decode returned must not live in it. Decoding other packets after a
+// push leaves the push's keys, values and identities intact.
+func TestDecodeResultSurvivesBufferReuse(t *testing.T) {
+	pks := samplePackets()
+	b, err := Encode(pks[3])
+	require.NoError(t, err)
+	got, err := Decode(b, Limits{})
+	require.NoError(t, err)
+	other := fullMTUDelta(t)
+	ob, err := Encode(other)
+	require.NoError(t, err)
+	for range 20 {
+		_, err := Decode(ob, Limits{})
+		require.NoError(t, err)
+	}
+	require.Equal(t, len(pks[3].Delta.Nodes), len(got.Delta.Nodes))
+	for i := range pks[3].Delta.Nodes {
+		assert.Equal(t, pks[3].Delta.Nodes[i], got.Delta.Nodes[i])
+	}
+	assert.Equal(t, pks[3].Sender, got.Sender)
+	assert.Equal(t, pks[3].Cluster, got.Cluster)
+}
+
 func TestDecodeRejects(t *testing.T) {
 	good, err := Encode(samplePackets()[0])
 	require.NoError(t, err)
