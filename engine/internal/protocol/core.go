@@ -142,6 +142,9 @@ type Core struct {
 
 	// scratch is reused for the changes of each push applied (onDelta).
 	scratch []state.Change
+	// progress is what live peers' requests showed of their versions
+	// lately (markProgress).
+	progress map[progressKey]progressMark
 
 	stats Counters
 

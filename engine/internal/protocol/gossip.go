@@ -29,6 +29,7 @@ func (c *Core) Tick(now time.Time) Output {
 	}
 	c.judge(now, &out)
 	c.asks.expire(ms)
+	c.forgetProgress(now)
 	busy := now.Sub(c.lastNews) < c.cfg.QuietAfter
 	c.expireTokens(now)
 	if busy || now.Sub(c.lastSyn) >= c.cfg.QuietInterval {
@@ -257,6 +258,7 @@ func (c *Core) holdFresh(now time.Time, peer state.NodeID, reqs []state.Request)
 	if m := c.members.byName[peer.Name]; m == nil || !m.alive || m.left {
 		return c.cfg.DeltaBudget
 	}
+	c.markProgress(now, peer, reqs)
 	near := state.HoldFresh(reqs, now.Add(-c.cfg.FreshHold).UnixMilli(), now.Add(-c.cfg.RepairHorizon).UnixMilli())
 	if near && c.cfg.RepairHorizon > 0 {
 		return pushBudget(&c.cfg, c.id)
@@ -270,5 +272,48 @@ func (c *Core) holdFresh(now time.Time, peer state.NodeID, reqs []state.Request)
 func (c *Core) dropProgressing(now time.Time, cmp *state.Comparison) {
 	if c.cfg.FreshHold > 0 && len(cmp.Wants) > 0 {
 		cmp.Wants = c.st.DropProgressing(cmp.Wants, now.Add(-c.cfg.FreshHold).UnixMilli())
+	}
+}
+
+// progressKey names what a live peer holds of one node, as its requests
+// showed it; progressMark is that version and when it was first seen.
+type progressKey struct {
+	peer string
+	node uint64
+}
+
+type progressMark struct {
+	from uint64
+	at   time.Time
+}
+
+// markProgress tells, for each request of peer, whether its version of
+// the node moved: it rose since the peer last asked (within RepairHorizon),
+// or was last seen rising less than FreshHold ago. A peer fed by pushes
+// keeps moving however far behind a busy cluster runs, and gets small
+// answers; one that stopped (a lost push leaves a gap, and the version
+// stops below it) gets what it lacks in full.
+func (c *Core) markProgress(now time.Time, peer state.NodeID, reqs []state.Request) {
+	if c.progress == nil {
+		c.progress = make(map[progressKey]progressMark)
+	}
+	for i := range reqs {
+		r := &reqs[i]
+		k := progressKey{peer: peer.Name, node: r.Node.Key()}
+		m, seen := c.progress[k]
+		fresh := seen && now.Sub(m.at) < c.cfg.RepairHorizon
+		r.Moving = fresh && (r.From > m.from || r.From == m.from && now.Sub(m.at) < c.cfg.FreshHold)
+		if !seen || r.From != m.from {
+			c.progress[k] = progressMark{from: r.From, at: now}
+		}
+	}
+}
+
+// forgetProgress drops the marks too old for markProgress to use.
+func (c *Core) forgetProgress(now time.Time) {
+	for k, m := range c.progress {
+		if now.Sub(m.at) >= c.cfg.RepairHorizon {
+			delete(c.progress, k)
+		}
 	}
 }

@@ -164,3 +164,62 @@ func TestSimRepairHorizonBoundsAnswersToNearReceiver(t *testing.T) {
 	assert.Greater(t, without, uint64(4000), "its backlog again, beyond the hold")
 	assert.Less(t, with, without/4)
 }
+
+// answerTo has b send a a Syn whose digest says b holds version v of a's
+// node, and returns the entries of a's answer.
+func answerTo(t *testing.T, s *sim, a, b *simPeer, v uint64) int {
+	t.Helper()
+	d := state.Digest{Fingerprint: 1, Entries: []state.DigestEntry{b.core.st.Self().Line(), {Key: a.core.st.Self().Key(), Heartbeat: 1, Version: v}}}
+	o := b.core.synTo(a.addr, d, s.now)
+	raw, err := b.core.Encode(s.now, o)
+	require.NoError(t, err)
+	out := a.core.HandlePacket(s.now, b.addr, raw)
+	for _, o := range out.Packets {
+		if o.Packet.Type == wire.SynAck {
+			n := 0
+			for _, nd := range o.Packet.Delta.Nodes {
+				n += len(nd.Entries)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no SynAck")
+	return 0
+}
+
+// A live peer lagging by more than the repair horizon gets what it lacks
+// in full while its version stands still (a push was lost), but in one
+// datagram while its version moves between its requests (pushes feed it;
+// a busy cluster runs behind): resending its whole backlog then would only
+// add to what keeps it behind.
+func TestSimMovingPeerGetsSmallAnswersStalledOneFull(t *testing.T) {
+	s := newSim(t, 2, simConfig())
+	s.until(50, s.allKnowAll, "join")
+	a, b := s.peers[0], s.peers[1]
+	for range 25 {
+		for range 200 {
+			_, err := a.core.Say(s.now, "tp", []byte("x"), state.EncodingText, time.Minute, false)
+			require.NoError(t, err)
+		}
+		s.step() // pushes reach b; the digests below are what b claims
+	}
+	lag := func(d time.Duration) uint64 {
+		v, ok := a.core.st.Self().HeldAt(s.now.Add(-d).UnixMilli())
+		require.True(t, ok)
+		return v
+	}
+	v := lag(3 * time.Second)
+	first := answerTo(t, s, a, b, v)
+	assert.Greater(t, first, 2000, "first seen 3 s behind: everything older than the hold")
+
+	s.step()
+	v += 200
+	moving := answerTo(t, s, a, b, v)
+	assert.Less(t, moving, 100, "moved since: one datagram")
+
+	for range 3 {
+		s.step()
+	}
+	stalled := answerTo(t, s, a, b, v)
+	assert.Greater(t, stalled, 2000, "stood still for longer than the hold: in full again")
+}

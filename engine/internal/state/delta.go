@@ -160,9 +160,9 @@ func (r *Request) limit() uint64 {
 //
 // It reports whether the requester is near: on every node requested it
 // already holds what was held here at horizon (an earlier time than
-// hold). A near requester is most likely fed by pushes and only behind
-// them (a busy receiver), so what it lacks is better sent in small
-// answers than in one that duplicates its whole backlog.
+// hold), or its version is Moving. A near requester is most likely fed by
+// pushes and only behind them (a busy receiver), so what it lacks is
+// better sent in small answers than in one that duplicates its backlog.
 func HoldFresh(reqs []Request, hold, horizon int64) (near bool) {
 	near = true
 	for i := range reqs {
@@ -174,7 +174,7 @@ func HoldFresh(reqs []Request, hold, horizon int64) (near bool) {
 		if v, ok := r.Node.HeldAt(hold); ok {
 			r.Capped, r.Upto = true, v
 		}
-		if v, ok := r.Node.HeldAt(horizon); !ok || r.From < v {
+		if v, ok := r.Node.HeldAt(horizon); !r.Moving && (!ok || r.From < v) {
 			near = false
 		}
 	}

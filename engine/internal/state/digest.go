@@ -112,6 +112,9 @@ type Request struct {
 	// Capped: send nothing above Upto (HoldFresh).
 	Capped bool
 	Upto   uint64
+	// Moving: the requester's version of the node rose since it was last
+	// seen asking, lately: pushes are feeding it (HoldFresh).
+	Moving bool
 }
 
 // Comparison is the outcome of reading a peer's digest.
