@@ -44,7 +44,9 @@ type Config struct {
 	// gossip intervals, the life of a held-back push) bounds the answers
 	// to a live peer that lags less than that to one datagram: it is
 	// being fed by pushes, only slower than they come, and duplicating its
-	// backlog would slow it down further.
+	// backlog would slow it down further. Both must stay within the
+	// version history a replica keeps (16 rounds, state.HeldAt): beyond,
+	// every peer looks far and answers go in full.
 	FreshHold, RepairHorizon time.Duration
 
 	// MTU bounds a digest to one datagram; TCPOnly lifts that bound.
