@@ -515,6 +515,37 @@ func text(s string, err error) (string, error) {
 	return s, nil
 }
 
+// arena hands out copies of event payloads carved from shared chunks: a
+// packet of says costs a few allocations instead of one per payload. Only
+// events and asks use it: they all end within a say's duration, so a chunk
+// is not kept alive much longer than its payloads, whereas one surviving
+// value would pin a whole chunk for as long as it is not overwritten.
+type arena struct{ buf []byte }
+
+// arenaChunk bounds a chunk; a payload larger than a quarter of it gets
+// its own allocation, so little of a chunk is ever wasted.
+const arenaChunk = 16 << 10
+
+// copy copies b; left is how many entries remain in the run (b's
+// included), which sizes a new chunk as if they all were b's size: a
+// packet of one say allocates only its payload.
+func (a *arena) copy(b []byte, left int) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) > arenaChunk/4 {
+		return bytes.Clone(b)
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		a.buf = make([]byte, 0, min(arenaChunk, max(len(b)*left, len(b))))
+	}
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	// Full slice expression: appending to one payload never writes over
+	// the next.
+	return a.buf[n : n+len(b) : n+len(b)]
+}
+
 func clone(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
@@ -556,6 +587,7 @@ func decodeDigest(d gen.Digest) (state.Digest, error) {
 
 func decodeDelta(dl gen.Delta) (state.Delta, error) {
 	out := state.Delta{Relay: dl.Relay()}
+	var events arena
 	nodes, err := dl.Nodes()
 	if err != nil {
 		return out, ErrMalformed
@@ -610,7 +642,11 @@ func decodeDelta(dl gen.Delta) (state.Delta, error) {
 			if err != nil {
 				return out, ErrMalformed
 			}
-			e.Value = clone(v)
+			if e.Kind == state.KindEvent || e.Kind == state.KindAsk {
+				e.Value = events.copy(v, len(nd.Entries)-j)
+			} else {
+				e.Value = clone(v)
+			}
 			nd.Entries[j] = e
 		}
 	}
