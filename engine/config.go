@@ -304,6 +304,7 @@ func (c *Config) protocol() protocol.Config {
 		Fanout: c.Fanout, QuietFanout: c.QuietFanout, QuietAfter: c.QuietAfter,
 		DeltaBudget: c.DeltaBudget, FullDigestEvery: c.FullDigestEvery,
 		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.Limits.PushQueueBytes,
+		FreshHold: 2 * c.GossipInterval, RepairHorizon: 10 * c.GossipInterval,
 		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
 		MTU: c.MTU, TCPOnly: c.TransportMode == TCPOnly, MaxPacketSize: c.Limits.PacketSize,
 		Watchers: c.Liveness.Watchers, Quorum: c.Liveness.Quorum,

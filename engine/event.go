@@ -72,6 +72,25 @@ func NewEvent(kind Kind, peer, key string, value Value, expiresAt int64) *Event 
 }
 
 func newEvent(kind Kind, peer, key string, value Value, expiresAt int64, reply func(Value) error) *Event {
+	return newEventNamed(nil, kind, peer, key, value, expiresAt, reply)
+}
+
+// sayNames remembers the last say topic built, so that the events of one
+// packet (a stream of one name, typically) build the name "say:KEY" once
+// instead of once per event.
+type sayNames struct{ key, name string }
+
+func (s *sayNames) of(key string) string {
+	if s == nil {
+		return "say:" + key
+	}
+	if s.name == "" || s.key != key {
+		s.key, s.name = key, "say:"+key
+	}
+	return s.name
+}
+
+func newEventNamed(names *sayNames, kind Kind, peer, key string, value Value, expiresAt int64, reply func(Value) error) *Event {
 	e := &Event{Kind: kind, Peer: peer, Key: key, Value: value, ExpiresAt: expiresAt, reply: reply}
 	switch kind {
 	case KindSet:
@@ -79,7 +98,7 @@ func newEvent(kind Kind, peer, key string, value Value, expiresAt int64, reply f
 	case KindDelete:
 		e.topic = bus.NewTopic("delete", "delete:"+key)
 	case KindSay, KindAsk:
-		e.topic = bus.NewTopic("say:" + key)
+		e.topic = bus.NewTopic(names.of(key))
 	default:
 		e.topic = bus.NewTopic(kind.String())
 	}

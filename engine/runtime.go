@@ -81,8 +81,9 @@ func (p *Peer) onPacket(in transport.Packet) {
 // replies to the waiting asks, and a kick to the pusher. Called with mu
 // held.
 func (p *Peer) report(out *protocol.Output) {
+	var names sayNames
 	for i := range out.Events {
-		p.emit(p.event(&out.Events[i]))
+		p.emit(p.event(&names, &out.Events[i]))
 	}
 	for _, r := range out.Replies {
 		if w := p.asks[r.Version]; w != nil {
@@ -103,14 +104,14 @@ var eventKinds = [...]Kind{
 	protocol.Said: KindSay, protocol.Asked: KindAsk,
 }
 
-func (p *Peer) event(e *protocol.Event) *Event {
+func (p *Peer) event(names *sayNames, e *protocol.Event) *Event {
 	v := Value{Data: e.Value, Encoding: Encoding(e.Encoding)}
 	var reply func(Value) error
 	if e.Kind == protocol.Asked {
 		id := e.AskID
 		reply = func(r Value) error { return p.Reply(id, r) }
 	}
-	ev := newEvent(eventKinds[e.Kind], e.Peer, e.Key, v, e.ExpiresAt, reply)
+	ev := newEventNamed(names, eventKinds[e.Kind], e.Peer, e.Key, v, e.ExpiresAt, reply)
 	ev.AskID = e.AskID
 	ev.Reason = reasonOf(e.Reason)
 	return ev

@@ -13,6 +13,10 @@ type Stats struct {
 	// PacketsSent and PacketsReceived count packets by message type
 	// ("syn", "synack", "ack", "push", "reply", "badcluster").
 	PacketsSent, PacketsReceived map[string]uint64
+	// BytesReceived counts the bytes of those packets by type, and
+	// DuplicatesReceived the entries they carried that were already held
+	// here (delivered twice: by push and by anti-entropy, say).
+	BytesReceived, DuplicatesReceived map[string]uint64
 
 	// Dropped incoming packets, by reason. Each is dropped whole, before
 	// anything of it is applied.
@@ -90,6 +94,7 @@ func (p *Peer) Stats() Stats {
 	s := Stats{
 		Rounds: c.Rounds, Sets: c.Sets, Says: c.Says, PushBatches: c.PushBatches, Followups: c.Followups,
 		PacketsSent: map[string]uint64{}, PacketsReceived: map[string]uint64{},
+		BytesReceived: map[string]uint64{}, DuplicatesReceived: map[string]uint64{},
 		Truncated: c.Truncated, Oversized: c.Oversized, BadMagic: c.BadMagic,
 		BadVersion: c.BadVersion, Malformed: c.Malformed, BadDelta: c.BadDelta,
 		ForeignCluster: c.ForeignCluster, SelfPackets: c.SelfPackets,
@@ -111,6 +116,8 @@ func (p *Peer) Stats() Stats {
 		name := wire.Type(t).String()
 		s.PacketsSent[name] = p.stats.sent[t].Load()
 		s.PacketsReceived[name] = c.ReceivedByType[t]
+		s.BytesReceived[name] = c.BytesByType[t]
+		s.DuplicatesReceived[name] = c.DuplicatesByType[t]
 	}
 	s.EventsDropped, s.HandlerPanics = p.bus.Stats()
 	return s

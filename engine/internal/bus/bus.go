@@ -15,38 +15,49 @@ import (
 	"sync/atomic"
 )
 
-// Topic is the set of names an event is emitted under, split into segments
-// once so that matching does not split them per subscription.
+// Topic is the set of names an event is emitted under. Up to two names
+// (all the engine uses) are held inline and matched without splitting, so
+// building and matching a topic allocates nothing: one topic is built per
+// event delivered, the bus's hot path.
 type Topic struct {
-	names []string
-	segs  [][]string
+	inline [2]string
+	n      int
+	many   []string // when more than two names
 }
 
 // NewTopic returns the topic of an event emitted under names, the most
 // specific last.
 func NewTopic(names ...string) Topic {
-	t := Topic{names: names, segs: make([][]string, len(names))}
-	for i, n := range names {
-		t.segs[i] = splitName(n)
+	var t Topic
+	if len(names) > len(t.inline) {
+		t.many = append([]string(nil), names...)
+		return t
 	}
+	t.n = copy(t.inline[:], names)
 	return t
 }
 
 // Names returns every name of the topic.
-func (t *Topic) Names() []string { return t.names }
+func (t *Topic) Names() []string {
+	if t.many != nil {
+		return t.many
+	}
+	return t.inline[:t.n]
+}
 
 // Name returns the most specific name.
 func (t *Topic) Name() string {
-	if len(t.names) == 0 {
+	names := t.Names()
+	if len(names) == 0 {
 		return ""
 	}
-	return t.names[len(t.names)-1]
+	return names[len(names)-1]
 }
 
 // Matches reports whether the pattern matches any of the names.
 func (t *Topic) Matches(p Pattern) bool {
-	for i, n := range t.names {
-		if p.MatchSegments(n, t.segs[i]) {
+	for _, n := range t.Names() {
+		if p.Match(n) {
 			return true
 		}
 	}
@@ -345,16 +356,4 @@ func (s *Stream[E]) Pattern() string { return s.pat.String() }
 func (s *Stream[E]) Close() {
 	s.bus.remove(s)
 	s.shutdown()
-}
-
-func splitName(n string) []string {
-	var segs []string
-	start := 0
-	for i := 0; i < len(n); i++ {
-		if n[i] == ':' {
-			segs = append(segs, n[start:i])
-			start = i + 1
-		}
-	}
-	return append(segs, n[start:])
 }

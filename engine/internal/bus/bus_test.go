@@ -301,3 +301,20 @@ func TestPatternsAgreeWithEventEmitter2(t *testing.T) {
 		assert.Equal(t, v.Match, Compile(v.Pattern).Match(v.Name), "%q ~ %q", v.Pattern, v.Name)
 	}
 }
+
+// Building a topic and matching it, wildcards included, allocates
+// nothing: it happens once per event delivered.
+func TestTopicAndMatchAllocateNothing(t *testing.T) {
+	pats := []Pattern{Compile("say:**"), Compile("set:*"), Compile("**:k"), Compile("say:tp")}
+	key := "chat:room"
+	allocs := testing.AllocsPerRun(200, func() {
+		tp := NewTopic("set", key)
+		for _, p := range pats {
+			tp.Matches(p)
+		}
+	})
+	assert.Zero(t, allocs)
+	tp := NewTopic("a", "b", "c")
+	assert.Equal(t, []string{"a", "b", "c"}, tp.Names(), "more than two names")
+	assert.Equal(t, "c", tp.Name())
+}

@@ -35,25 +35,22 @@ func Compile(p string) Pattern {
 // String returns the pattern as written.
 func (p Pattern) String() string { return p.raw }
 
-// Match reports whether the event name matches the pattern.
+// Match reports whether the event name matches the pattern. It splits
+// nothing: the name's segments are walked in place, so matching allocates
+// nothing.
 func (p Pattern) Match(name string) bool {
 	if !p.wild {
 		return p.raw == name
 	}
-	return matchSegs(p.segs, strings.Split(name, Delimiter))
+	return matchName(p.segs, name, true)
 }
 
-// MatchSegments is Match for a name already split at ':'.
-func (p Pattern) MatchSegments(name string, segs []string) bool {
-	if !p.wild {
-		return p.raw == name
-	}
-	return matchSegs(p.segs, segs)
-}
-
-// matchSegs matches with backtracking over "**". Patterns are short, so the
-// worst case (several "**") stays cheap; runs of "**" are collapsed first.
-func matchSegs(pat, name []string) bool {
+// matchName matches with backtracking over "**". The name's segments not
+// matched yet are name when more is set (a name always has a segment,
+// possibly empty: "" is one empty segment), none when more is unset.
+// Patterns are short, so the worst case (several "**") stays cheap; runs
+// of "**" are collapsed first.
+func matchName(pat []string, name string, more bool) bool {
 	for len(pat) > 0 {
 		switch pat[0] {
 		case "**":
@@ -63,22 +60,39 @@ func matchSegs(pat, name []string) bool {
 			if len(pat) == 1 {
 				return true
 			}
-			for i := 0; i <= len(name); i++ {
-				if matchSegs(pat[1:], name[i:]) {
+			for {
+				if matchName(pat[1:], name, more) {
 					return true
 				}
+				if !more {
+					return false
+				}
+				_, name, more = cutSegment(name)
 			}
-			return false
 		case "*":
-			if len(name) == 0 {
+			if !more {
 				return false
 			}
 		default:
-			if len(name) == 0 || name[0] != pat[0] {
+			if !more {
+				return false
+			}
+			if seg, _, _ := cutSegment(name); seg != pat[0] {
 				return false
 			}
 		}
-		pat, name = pat[1:], name[1:]
+		_, name, more = cutSegment(name)
+		pat = pat[1:]
 	}
-	return len(name) == 0
+	return !more
+}
+
+// cutSegment splits the first segment off name; more reports whether a
+// segment follows it.
+func cutSegment(name string) (seg, rest string, more bool) {
+	i := strings.Index(name, Delimiter)
+	if i < 0 {
+		return name, "", false
+	}
+	return name[:i], name[i+len(Delimiter):], true
 }

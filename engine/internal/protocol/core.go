@@ -35,6 +35,20 @@ type Config struct {
 	PushQueueBytes    int
 	DeadGrace         time.Duration
 	TombstoneGrace    time.Duration
+
+	// FreshHold: versions held here for less than this are left out of
+	// anti-entropy answers to live peers, because pushes are delivering
+	// them (state.HoldFresh); 0 holds nothing back. The engine sets it to
+	// two gossip intervals: a push takes far less, and a lost push is
+	// then repaired by the rounds after. RepairHorizon (the engine: ten
+	// gossip intervals, the life of a held-back push) bounds the answers
+	// to a live peer that lags less than that to one datagram: it is
+	// being fed by pushes, only slower than they come, and duplicating its
+	// backlog would slow it down further. Both must stay within the
+	// version history a replica keeps (16 rounds, state.HeldAt): beyond,
+	// every peer looks far and answers go in full.
+	FreshHold, RepairHorizon time.Duration
+
 	// MTU bounds a digest to one datagram; TCPOnly lifts that bound.
 	MTU     int
 	TCPOnly bool
@@ -129,6 +143,12 @@ type Core struct {
 	asks  askRegistry
 	log   *slog.Logger
 	warns logLimiter
+
+	// scratch is reused for the changes of each push applied (onDelta).
+	scratch []state.Change
+	// progress is what live peers' requests showed of their versions
+	// lately (markProgress).
+	progress map[progressKey]progressMark
 
 	stats Counters
 

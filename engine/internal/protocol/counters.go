@@ -19,6 +19,12 @@ type Counters struct {
 	ForeignCluster, SelfPackets                uint64
 	PushDropped, LateReplies                   uint64
 	Deaths                                     uint64
+
+	// BytesByType counts the bytes of the packets counted in
+	// ReceivedByType (as they arrived, sealed); DuplicatesByType the
+	// entries they carried that this replica already held: bandwidth
+	// spent twice (a push and an anti-entropy answer racing each other).
+	BytesByType, DuplicatesByType [wire.NumTypes]uint64
 	// Suspicions published by this peer as a ring watcher, refutations of
 	// suspicions of itself, peers seen leaving gracefully.
 	Suspicions, Refutations, Leaves uint64

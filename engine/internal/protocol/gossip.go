@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"slices"
 	"time"
 
 	"github.com/telepathine/telepathine/engine/internal/state"
@@ -28,6 +29,7 @@ func (c *Core) Tick(now time.Time) Output {
 	}
 	c.judge(now, &out)
 	c.asks.expire(ms)
+	c.forgetProgress(now)
 	busy := now.Sub(c.lastNews) < c.cfg.QuietAfter
 	c.expireTokens(now)
 	if busy || now.Sub(c.lastSyn) >= c.cfg.QuietInterval {
@@ -151,8 +153,18 @@ func (c *Core) judge(now time.Time, out *Output) {
 	}
 }
 
+// keepScratch takes back the scratch slice of changes once they were
+// applied, emptied so that it keeps no entry alive.
+func (c *Core) keepScratch(changes []state.Change) {
+	clear(changes)
+	c.scratch = changes[:0]
+}
+
 // applyChanges turns state changes into liveness updates and events.
 func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) {
+	// Mostly one event per change: one allocation of the right size
+	// rather than a series of doublings.
+	out.Events = slices.Grow(out.Events, len(changes))
 	judge := false
 	for i := range changes {
 		ch := &changes[i]
@@ -230,4 +242,78 @@ func (c *Core) hear(from state.NodeID, e *state.Entry, out *Output) {
 		ev.AskID = c.asks.hear(from, e)
 	}
 	out.Events = append(out.Events, ev)
+}
+
+// holdFresh caps an anti-entropy answer to peer at what was held FreshHold
+// ago, when peer is a live member: pushes (ours, or the origin's) are
+// delivering the newer versions to it right now, and sending them again
+// here costs bandwidth and CPU on both sides for duplicates. It returns the
+// answer's byte budget: one datagram while peer lags less than
+// RepairHorizon (state.HoldFresh). A peer not (or no longer) live is not
+// pushed to, so it gets everything.
+func (c *Core) holdFresh(now time.Time, peer state.NodeID, reqs []state.Request) (budget int) {
+	if c.cfg.FreshHold <= 0 || len(reqs) == 0 {
+		return c.cfg.DeltaBudget
+	}
+	if m := c.members.byName[peer.Name]; m == nil || !m.alive || m.left {
+		return c.cfg.DeltaBudget
+	}
+	c.markProgress(now, peer, reqs)
+	near := state.HoldFresh(reqs, now.Add(-c.cfg.FreshHold).UnixMilli(), now.Add(-c.cfg.RepairHorizon).UnixMilli())
+	if near && c.cfg.RepairHorizon > 0 {
+		return pushBudget(&c.cfg, c.id)
+	}
+	return c.cfg.DeltaBudget
+}
+
+// dropProgressing leaves out of what we ask for the nodes that pushes are
+// feeding us right now (state.DropProgressing): their newer versions are
+// on their way, and a follow-up exchange would only fetch them twice.
+func (c *Core) dropProgressing(now time.Time, cmp *state.Comparison) {
+	if c.cfg.FreshHold > 0 && len(cmp.Wants) > 0 {
+		cmp.Wants = c.st.DropProgressing(cmp.Wants, now.Add(-c.cfg.FreshHold).UnixMilli())
+	}
+}
+
+// progressKey names what a live peer holds of one node, as its requests
+// showed it; progressMark is that version and when it was first seen.
+type progressKey struct {
+	peer string
+	node uint64
+}
+
+type progressMark struct {
+	from uint64
+	at   time.Time
+}
+
+// markProgress tells, for each request of peer, whether its version of
+// the node moved: it rose since the peer last asked (within RepairHorizon),
+// or was last seen rising less than FreshHold ago. A peer fed by pushes
+// keeps moving however far behind a busy cluster runs, and gets small
+// answers; one that stopped (a lost push leaves a gap, and the version
+// stops below it) gets what it lacks in full.
+func (c *Core) markProgress(now time.Time, peer state.NodeID, reqs []state.Request) {
+	if c.progress == nil {
+		c.progress = make(map[progressKey]progressMark)
+	}
+	for i := range reqs {
+		r := &reqs[i]
+		k := progressKey{peer: peer.Name, node: r.Node.Key()}
+		m, seen := c.progress[k]
+		fresh := seen && now.Sub(m.at) < c.cfg.RepairHorizon
+		r.Moving = fresh && (r.From > m.from || r.From == m.from && now.Sub(m.at) < c.cfg.FreshHold)
+		if !seen || r.From != m.from {
+			c.progress[k] = progressMark{from: r.From, at: now}
+		}
+	}
+}
+
+// forgetProgress drops the marks too old for markProgress to use.
+func (c *Core) forgetProgress(now time.Time) {
+	for k, m := range c.progress {
+		if now.Sub(m.at) >= c.cfg.RepairHorizon {
+			delete(c.progress, k)
+		}
+	}
 }

@@ -59,6 +59,8 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 		return out
 	}
 	c.stats.ReceivedByType[pk.Type]++
+	c.stats.BytesByType[pk.Type] += uint64(size)
+	dups := c.st.Duplicates()
 	c.gate.begin(now, from, pk, stream)
 	_, knew := c.st.Node(pk.Sender.Name)
 	c.st.SetGate(c.gate)
@@ -81,6 +83,7 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 	}
 	c.st.SetGate(nil)
 	c.warnMixed(now, from)
+	c.stats.DuplicatesByType[pk.Type] += c.st.Duplicates() - dups
 	c.verify(pk.Sender, from, stream)
 	if _, known := c.st.Node(pk.Sender.Name); known && !knew && !stream {
 		c.probe(now, from, &out)
@@ -105,8 +108,10 @@ func (c *Core) onSyn(now time.Time, from string, stream bool, pk *wire.Packet, o
 	ms := now.UnixMilli()
 	cmp, changes := c.st.Compare(&pk.Digest, nil)
 	c.wantSender(pk, &cmp)
+	c.dropProgressing(now, &cmp)
 	reply := &wire.Packet{Type: wire.SynAck, Token: pk.Token}
-	reply.Delta = c.st.BuildDelta(cmp.Requests, c.cfg.DeltaBudget, ms, c.rng)
+	budget := c.holdFresh(now, pk.Sender, cmp.Requests)
+	reply.Delta = c.st.BuildDelta(cmp.Requests, budget, ms, c.rng)
 	lines := make([]state.DigestEntry, 0, 1+len(cmp.Wants)+len(cmp.Fresher))
 	lines = append(lines, c.st.Self().Line())
 	lines = append(lines, cmp.Wants...)
@@ -143,12 +148,14 @@ func (c *Core) onSynAck(now time.Time, from string, stream bool, pk *wire.Packet
 		return
 	}
 	cmp, changes := c.st.Compare(&pk.Digest, changes)
+	c.dropProgressing(now, &cmp)
 	to, limited, ok := c.replyTo(from, stream, pk)
 	if !ok {
 		c.applyChanges(changes, now, out)
 		return
 	}
-	if d := c.st.BuildDelta(cmp.Requests, c.cfg.DeltaBudget, ms, c.rng); !d.Empty() {
+	budget := c.holdFresh(now, pk.Sender, cmp.Requests)
+	if d := c.st.BuildDelta(cmp.Requests, budget, ms, c.rng); !d.Empty() {
 		out.reply(to, limited, c.stamp(&wire.Packet{Type: wire.Ack, Delta: d}))
 	}
 	if len(cmp.Wants) > 0 {
@@ -177,7 +184,11 @@ func (c *Core) onSynAck(now time.Time, from string, stream bool, pk *wire.Packet
 // (each peer forwards what it learnt by push once: epidemic broadcast).
 func (c *Core) onDelta(now time.Time, _ string, pk *wire.Packet, push bool, out *Output) {
 	c.prewarm(&pk.Delta)
-	changes, fresh, err := c.st.Apply(&pk.Delta, now.UnixMilli(), push, nil, nil)
+	// The changes of a push are consumed here (turned into events), so
+	// their slice is the core's own scratch, reused packet after packet
+	// instead of grown anew for each.
+	changes, fresh, err := c.st.Apply(&pk.Delta, now.UnixMilli(), push, c.scratch[:0], nil)
+	defer c.keepScratch(changes)
 	if err != nil {
 		c.stats.BadDelta++
 		return

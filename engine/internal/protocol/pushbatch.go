@@ -58,11 +58,17 @@ func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
 	var out []*wire.Packet
 	var cur state.Delta
 	size := 0
+	// owned: the last NodeDelta's Entries slice was made by this packet
+	// (by a merge), so further merges append to it in place; a slice still
+	// shared with the plan is copied first, so no other packet's entries
+	// are touched. Without it each merge copied the run so far: quadratic
+	// in the run's length, the sender's largest cost in a say stream.
+	owned := false
 	flush := func() {
 		if len(cur.Nodes) > 0 {
 			out = append(out, &wire.Packet{Cluster: pl.cluster, Sender: pl.sender, Type: wire.Push, Delta: cur})
 		}
-		cur, size = state.Delta{Relay: pl.relay}, 0
+		cur, size, owned = state.Delta{Relay: pl.relay}, 0, false
 	}
 	cur.Relay = pl.relay
 	for i := range pl.nds {
@@ -76,9 +82,11 @@ func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
 			if last.ID == nd.ID && last.To == nd.From && !nd.Reset && !last.Reset {
 				if size+body <= budget {
 					// Contiguous run of the same node: extend the last one.
-					// Entries are shared with the plan: copy the slice header
-					// before appending so no other packet's slice is touched.
-					last.Entries = append(last.Entries[:len(last.Entries):len(last.Entries)], nd.Entries...)
+					if !owned {
+						last.Entries = append(make([]*state.Entry, 0, 2*(len(last.Entries)+len(nd.Entries))), last.Entries...)
+						owned = true
+					}
+					last.Entries = append(last.Entries, nd.Entries...)
 					last.To, last.Heartbeat = nd.To, max(last.Heartbeat, nd.Heartbeat)
 					size += body
 					continue
@@ -89,6 +97,7 @@ func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
 			}
 		}
 		cur.Nodes = append(cur.Nodes, nd)
+		owned = false
 		size += pl.items[i].size
 	}
 	flush()

@@ -68,6 +68,7 @@ type simNet struct {
 	isolated  map[string]bool
 	byAddr    map[string]*simPeer
 	sentTo    map[string]uint64 // packets sent to each address, delivered or not
+	lost      [wire.NumTypes]uint64
 }
 
 func (n *simNet) Isolate(addr string)    { n.isolated[addr] = true }
@@ -170,6 +171,7 @@ func (s *sim) do(from *simPeer, out Output) {
 		copies := 1
 		if s.net.rng.Float64() < s.net.loss {
 			copies = 0
+			s.net.lost[f.out.Packet.Type]++
 		} else if s.net.rng.Float64() < s.net.dup {
 			copies = 2
 		}
@@ -308,6 +310,7 @@ func simConfig() Config {
 		Cluster: "sim", GossipInterval: 200 * time.Millisecond, HeartbeatInterval: hb,
 		Fanout: 3, QuietFanout: 1, QuietAfter: 2 * time.Second, DeltaBudget: 1 << 20,
 		FullDigestEvery: 50, PushFanout: 3, PushDirectMax: 64, PushQueueBytes: 8 << 20,
+		FreshHold: 400 * time.Millisecond, RepairHorizon: 2 * time.Second,
 		DeadGrace: time.Hour, TombstoneGrace: 10 * time.Minute, MTU: 1400, MaxPacketSize: 32 << 20,
 		Watchers: 3, Quorum: 3, QuietInterval: 3 * time.Second, FullDigestPeriod: 10 * time.Minute, SuspectGrace: 400 * time.Millisecond,
 		Phi: failure.Config{

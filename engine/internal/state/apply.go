@@ -150,6 +150,7 @@ func (c *Cluster) applyRun(n *Node, from, to uint64, entries []*Entry, now int64
 	first, last := -1, len(entries)
 	for i, e := range entries {
 		if e.Version <= n.Version {
+			c.dups++
 			continue
 		}
 		if c.auth != nil && !c.auth.VerifyEntry(n.ID, n.PubKey, e, now) {
@@ -289,6 +290,7 @@ func (c *Cluster) drain(n *Node, now int64, out []Change, fresh []Run) ([]Change
 			switch {
 			case r.to <= n.Version:
 				// already covered
+				c.dups += uint64(len(r.entries))
 			case r.from <= n.Version:
 				out, fresh = c.applyRun(n, r.from, r.to, r.entries, now, out, fresh)
 				progressed = true

@@ -1,9 +1,6 @@
 package state
 
-import (
-	"container/heap"
-	"errors"
-)
+import "errors"
 
 // Limits bound what the network may make a replica hold.
 type Limits struct {
@@ -40,6 +37,8 @@ type Cluster struct {
 	gate   Gate
 	auth   Authority // identity mode (identity.go); nil when off
 	mixed  uint64    // node deltas refused for carrying a key while auth is nil
+	// dups counts entries received that were already held (Duplicates).
+	dups uint64
 }
 
 // Gate judges what gossip from the network may change (issue 11's sanity
@@ -94,6 +93,11 @@ func NewCluster(self NodeID, limits Limits) *Cluster {
 	c.add(c.self)
 	return c
 }
+
+// Duplicates is how many entries received by Apply were already held
+// (applied before, or covered by a version already reached): what arrived
+// twice, by push and by anti-entropy, or by two pushes.
+func (c *Cluster) Duplicates() uint64 { return c.dups }
 
 // Self returns the local node.
 func (c *Cluster) Self() *Node { return c.self }
@@ -277,7 +281,7 @@ func (c *Cluster) Forget(before int64) {
 // expiry, an event at its end, a tombstone at the end of its grace period.
 func (c *Cluster) schedule(n *Node, e *Entry) {
 	if e.ExpiresAt != 0 {
-		heap.Push(&c.expiry, expiryItem{at: e.ExpiresAt, node: n, entry: e})
+		c.expiry.push(expiryItem{at: e.ExpiresAt, node: n, entry: e})
 	}
 }
 
@@ -287,17 +291,46 @@ type expiryItem struct {
 	entry *Entry
 }
 
+// expiryHeap is a min-heap on at. It is written out rather than used
+// through container/heap, whose interface boxes every item pushed: one
+// allocation per entry scheduled, on the path of every event received.
 type expiryHeap []expiryItem
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryItem)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = expiryItem{}
-	*h = old[:len(old)-1]
+func (h *expiryHeap) push(it expiryItem) {
+	*h = append(*h, it)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if q[parent].at <= q[i].at {
+			break
+		}
+		q[parent], q[i] = q[i], q[parent]
+		i = parent
+	}
+}
+
+func (h *expiryHeap) pop() expiryItem {
+	q := *h
+	it := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q[last] = expiryItem{}
+	q = q[:last]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(q) && q[l].at < q[least].at {
+			least = l
+		}
+		if r < len(q) && q[r].at < q[least].at {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		q[i], q[least] = q[least], q[i]
+		i = least
+	}
+	*h = q
 	return it
 }
 
@@ -307,7 +340,7 @@ func (h *expiryHeap) Pop() any {
 // are dropped.
 func (c *Cluster) Tick(now, grace int64, out []Change) []Change {
 	for len(c.expiry) > 0 && c.expiry[0].at <= now {
-		it := heap.Pop(&c.expiry).(expiryItem)
+		it := c.expiry.pop()
 		n, e := it.node, it.entry
 		if c.byName[n.ID.Name] != n {
 			continue // node replaced or removed since
@@ -319,14 +352,14 @@ func (c *Cluster) Tick(now, grace int64, out []Change) []Change {
 			}
 			t := e.asTombstone()
 			n.replace(e, t)
-			heap.Push(&c.expiry, expiryItem{at: t.ExpiresAt + grace, node: n, entry: t})
+			c.expiry.push(expiryItem{at: t.ExpiresAt + grace, node: n, entry: t})
 			out = append(out, Change{Kind: KeyExpired, Node: n.ID, Entry: e})
 		case KindTombstone:
 			if n.kv[e.Key] != e {
 				continue
 			}
 			if it.at < e.ExpiresAt+grace {
-				heap.Push(&c.expiry, expiryItem{at: e.ExpiresAt + grace, node: n, entry: e})
+				c.expiry.push(expiryItem{at: e.ExpiresAt + grace, node: n, entry: e})
 				continue
 			}
 			delete(n.kv, e.Key)
@@ -339,6 +372,8 @@ func (c *Cluster) Tick(now, grace int64, out []Change) []Change {
 		}
 	}
 	for _, n := range c.byName {
+		n.marks[n.ticks%markCount] = mark{at: now, version: n.Version}
+		n.ticks++
 		n.compact(now)
 		if len(n.pending) > 0 {
 			kept := n.pending[:0]

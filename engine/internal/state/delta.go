@@ -80,7 +80,7 @@ func (c *Cluster) BuildDelta(reqs []Request, budget int, now int64, rng *rand.Ra
 		if r.Reset {
 			from = 0
 		}
-		if from >= n.Version && !r.Identity && !r.Reset {
+		if from >= r.limit() && !r.Identity && !r.Reset {
 			continue
 		}
 		hdr := NodeDeltaHeader(n.ID)
@@ -103,9 +103,10 @@ func (c *Cluster) BuildDelta(reqs []Request, budget int, now int64, rng *rand.Ra
 				continue
 			}
 			var e *Entry
+			limit := cur.req.limit()
 			for cur.i < len(cur.n.log) {
 				cand := cur.n.log[cur.i]
-				if cand.Version > cur.n.Version {
+				if cand.Version > limit {
 					break // a replica holds nothing above Version but pending runs, which live elsewhere
 				}
 				if cur.n.current(cand, now) {
@@ -116,7 +117,7 @@ func (c *Cluster) BuildDelta(reqs []Request, budget int, now int64, rng *rand.Ra
 			}
 			if e == nil {
 				cur.done = true
-				cur.nd.To = cur.n.Version
+				cur.nd.To = max(limit, cur.nd.From)
 				continue
 			}
 			if e.Kind == KindSet && e.Expired(now) {
@@ -144,6 +145,62 @@ func (c *Cluster) BuildDelta(reqs []Request, budget int, now int64, rng *rand.Ra
 		d.Nodes = append(d.Nodes, nd)
 	}
 	return d
+}
+
+// limit is the highest version the request may be answered with.
+func (r *Request) limit() uint64 {
+	if r.Capped && !r.Reset {
+		return min(r.Upto, r.Node.Version)
+	}
+	return r.Node.Version
+}
+
+// HoldFresh caps requests at what was already held at hold (Unix ms):
+// versions that arrived since are being pushed to the requester at this
+// moment, so an anti-entropy answer carrying them again would only be a
+// duplicate racing the push. A node with no version history that old, and
+// a reset, stay uncapped. What a push loses is still sent once it is older
+// than hold: the cap delays repair, never prevents it.
+//
+// It reports whether the requester is near: on every node requested it
+// already holds what was held here at horizon (an earlier time than
+// hold), or its version is Moving. A near requester is most likely fed by
+// pushes and only behind them (a busy receiver), so what it lacks is
+// better sent in small answers than in one that duplicates its backlog.
+func HoldFresh(reqs []Request, hold, horizon int64) (near bool) {
+	near = true
+	for i := range reqs {
+		r := &reqs[i]
+		if r.Reset {
+			near = false
+			continue
+		}
+		if v, ok := r.Node.HeldAt(hold); ok {
+			r.Capped, r.Upto = true, v
+		}
+		if v, ok := r.Node.HeldAt(horizon); !r.Moving && (!ok || r.From < v) {
+			near = false
+		}
+	}
+	return near
+}
+
+// DropProgressing removes from wants the lines of nodes whose version rose
+// since (Unix ms): pushes are feeding this replica with them, and asking a
+// peer for what they are about to bring would fetch it twice. A gap stops
+// the version, so a node whose push was lost is asked about again once its
+// version stood still since then.
+func (c *Cluster) DropProgressing(wants []DigestEntry, since int64) []DigestEntry {
+	kept := wants[:0]
+	for _, w := range wants {
+		if n, ok := c.byKey[w.Key]; ok {
+			if v, ok := n.HeldAt(since); ok && v < n.Version {
+				continue
+			}
+		}
+		kept = append(kept, w)
+	}
+	return kept
 }
 
 // Run is a contiguous range of one node's entries, for forwarding what was

@@ -109,6 +109,12 @@ type Request struct {
 	// Identity: send a NodeDelta even when it carries no entries, so the
 	// receiver learns the node's identity.
 	Identity bool
+	// Capped: send nothing above Upto (HoldFresh).
+	Capped bool
+	Upto   uint64
+	// Moving: the requester's version of the node rose since it was last
+	// seen asking, lately: pushes are feeding it (HoldFresh).
+	Moving bool
 }
 
 // Comparison is the outcome of reading a peer's digest.

@@ -43,6 +43,33 @@ type Node struct {
 	Head      Head
 	headDirty bool
 	nextHead  *Head // newest head seen, not verified yet (identity.go)
+	// marks is the version held at each of the last markCount ticks, a
+	// ring written at marks[ticks%markCount] (HeldAt).
+	marks [markCount]mark
+	ticks int
+}
+
+// markCount is how many ticks of version history a node keeps: enough to
+// look back the dozen gossip rounds HeldAt is asked about (HoldFresh).
+const markCount = 16
+
+type mark struct {
+	at      int64
+	version uint64
+}
+
+// HeldAt returns the version held at the last tick at or before t (Unix
+// ms), and false when no tick that old is remembered (a node learnt or
+// restarted lately, or t further back than markCount ticks).
+func (n *Node) HeldAt(t int64) (uint64, bool) {
+	found, best := false, mark{}
+	for i := range min(n.ticks, markCount) {
+		m := n.marks[i]
+		if m.at <= t && (!found || m.at > best.at) {
+			found, best = true, m
+		}
+	}
+	return best.version, found
 }
 
 type pendingRun struct {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sync"
 
 	capnp "capnproto.org/go/capnp/v3"
 	"capnproto.org/go/capnp/v3/packed"
@@ -336,11 +337,36 @@ func unpack(data []byte, max int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := packed.Unpack(make([]byte, 0, size), data)
+	out, err := packed.Unpack(unpackBuffer(size), data)
 	if err != nil {
 		return nil, ErrTruncated
 	}
 	return out, nil
+}
+
+// unpackPool recycles the buffers packets are unpacked into: Decode copies
+// everything it keeps out of the buffer, so the buffer is free once Decode
+// returns, and a stream of pushes would otherwise allocate one per packet.
+// Buffers above pooledUnpackMax (a packet above the largest DeltaBudget
+// default) are left to the collector rather than kept alive by the pool.
+var unpackPool sync.Pool
+
+const pooledUnpackMax = 2 << 20
+
+func unpackBuffer(size int) []byte {
+	if size <= pooledUnpackMax {
+		if b, ok := unpackPool.Get().(*[]byte); ok && cap(*b) >= size {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+func releaseUnpacked(b []byte) {
+	if cap(b) <= pooledUnpackMax {
+		b = b[:0]
+		unpackPool.Put(&b)
+	}
 }
 
 // unpackedSize walks the tags of a packed stream: 0x00 is a zero word
@@ -400,6 +426,7 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 	if err != nil {
 		return nil, err
 	}
+	defer releaseUnpacked(raw)
 	msg, err := capnp.Unmarshal(raw)
 	if err != nil {
 		return nil, ErrTruncated
@@ -543,6 +570,37 @@ func text(s string, err error) (string, error) {
 	return s, nil
 }
 
+// arena hands out copies of event payloads carved from shared chunks: a
+// packet of says costs a few allocations instead of one per payload. Only
+// events and asks use it: they all end within a say's duration, so a chunk
+// is not kept alive much longer than its payloads, whereas one surviving
+// value would pin a whole chunk for as long as it is not overwritten.
+type arena struct{ buf []byte }
+
+// arenaChunk bounds a chunk; a payload larger than a quarter of it gets
+// its own allocation, so little of a chunk is ever wasted.
+const arenaChunk = 16 << 10
+
+// copy copies b; left is how many entries remain in the run (b's
+// included), which sizes a new chunk as if they all were b's size: a
+// packet of one say allocates only its payload.
+func (a *arena) copy(b []byte, left int) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) > arenaChunk/4 {
+		return bytes.Clone(b)
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		a.buf = make([]byte, 0, min(arenaChunk, max(len(b)*left, len(b))))
+	}
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	// Full slice expression: appending to one payload never writes over
+	// the next.
+	return a.buf[n : n+len(b) : n+len(b)]
+}
+
 func clone(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
@@ -584,6 +642,7 @@ func decodeDigest(d gen.Digest) (state.Digest, error) {
 
 func decodeDelta(dl gen.Delta) (state.Delta, error) {
 	out := state.Delta{Relay: dl.Relay()}
+	var events arena
 	nodes, err := dl.Nodes()
 	if err != nil {
 		return out, ErrMalformed
@@ -639,14 +698,28 @@ func decodeDelta(dl gen.Delta) (state.Delta, error) {
 			e.Kind = state.Kind(we.Kind())
 			e.Encoding = state.Encoding(we.Encoding())
 			e.ExpiresAt = we.ExpiresAt()
-			if e.Key, err = text(we.Key()); err != nil {
-				return out, err
+			kb, err := we.KeyBytes()
+			switch {
+			case err != nil:
+				return out, ErrMalformed
+			case j > 0 && string(kb) == backing[j-1].Key:
+				// A stream of one event name: share the previous string
+				// instead of allocating the same key once per entry.
+				e.Key = backing[j-1].Key
+			default:
+				if e.Key, err = text(string(kb), nil); err != nil {
+					return out, err
+				}
 			}
 			v, err := we.Value()
 			if err != nil {
 				return out, ErrMalformed
 			}
-			e.Value = clone(v)
+			if e.Kind == state.KindEvent || e.Kind == state.KindAsk {
+				e.Value = events.copy(v, len(nd.Entries)-j)
+			} else {
+				e.Value = clone(v)
+			}
 			if we.HasSignature() {
 				sig, err := we.Signature()
 				if err != nil {

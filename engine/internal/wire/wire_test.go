@@ -73,6 +73,60 @@ func TestDecodeSharesNoMemory(t *testing.T) {
 	assert.Equal(t, "v", string(got.Delta.Nodes[0].Entries[0].Value))
 }
 
+// The buffer a packet is unpacked into is recycled for the next packet:
+// what Decode returned must not live in it. Decoding other packets after a
+// push leaves the push's keys, values and identities intact.
+func TestDecodeResultSurvivesBufferReuse(t *testing.T) {
+	pks := samplePackets()
+	b, err := Encode(pks[3])
+	require.NoError(t, err)
+	got, err := Decode(b, Limits{})
+	require.NoError(t, err)
+	other := fullMTUDelta(t)
+	ob, err := Encode(other)
+	require.NoError(t, err)
+	for range 20 {
+		_, err := Decode(ob, Limits{})
+		require.NoError(t, err)
+	}
+	require.Equal(t, len(pks[3].Delta.Nodes), len(got.Delta.Nodes))
+	for i := range pks[3].Delta.Nodes {
+		assert.Equal(t, pks[3].Delta.Nodes[i], got.Delta.Nodes[i])
+	}
+	assert.Equal(t, pks[3].Sender, got.Sender)
+	assert.Equal(t, pks[3].Cluster, got.Cluster)
+}
+
+// Event payloads of a packet share a few chunks: each is its own bytes
+// (appending to one never writes into the next), every one intact, and a
+// packet of says costs far fewer allocations than one per payload.
+func TestDecodeEventPayloadsShareChunks(t *testing.T) {
+	var entries []*state.Entry
+	for i := range 200 {
+		entries = append(entries, &state.Entry{Version: uint64(i + 1), Kind: state.KindEvent, Key: "tp",
+			Value: fmt.Appendf(nil, "payload %03d of some thirty bytes", i), Encoding: state.EncodingText, ExpiresAt: 1})
+	}
+	entries = append(entries, &state.Entry{Version: 201, Kind: state.KindSet, Key: "k", Value: []byte("kept apart")})
+	p := &Packet{Cluster: "c", Sender: sender, Type: Push, Delta: state.Delta{Nodes: []state.NodeDelta{{ID: sender, To: 201, Entries: entries}}}}
+	b, err := Encode(p)
+	require.NoError(t, err)
+	got, err := Decode(b, Limits{})
+	require.NoError(t, err)
+	es := got.Delta.Nodes[0].Entries
+	require.Len(t, es, 201)
+	for i, e := range es {
+		require.Equal(t, entries[i].Value, e.Value)
+		require.Equal(t, "tp", es[min(i, 199)].Key)
+		if i < 200 {
+			require.Equal(t, len(e.Value), cap(e.Value), "no room to grow into the next payload")
+		}
+	}
+	_ = append(es[0].Value, 'X')
+	require.Equal(t, entries[1].Value, es[1].Value)
+	allocs := testing.AllocsPerRun(20, func() { _, _ = Decode(b, Limits{}) })
+	assert.Less(t, allocs, 40.0, "not one allocation per payload (nor per key)")
+}
+
 func TestDecodeRejects(t *testing.T) {
 	good, err := Encode(samplePackets()[0])
 	require.NoError(t, err)
