@@ -106,6 +106,8 @@ type Config struct {
 	// pushes are dropped (and counted); anti-entropy delivers them instead.
 	// Default 8 MiB.
 	PushQueueBytes int
+	// Relay: broadcast trees beyond PushDirectMax (config_relay.go).
+	Relay RelayConfig
 
 	// PhiThreshold is the suspicion level above which a peer is dead.
 	// Default 8 (about a 1e-8 chance of a false suspicion per check).
@@ -234,6 +236,7 @@ func (c *Config) protocol() protocol.Config {
 		Fanout: c.Fanout, QuietFanout: c.QuietFanout, QuietAfter: c.QuietAfter,
 		DeltaBudget: c.DeltaBudget, FullDigestEvery: c.FullDigestEvery,
 		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.PushQueueBytes,
+		RelayTrees: c.Relay.Trees, JoinPush: !c.Relay.DisableJoinPush,
 		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
 		MTU: c.MTU, TCPOnly: c.TransportMode == transport.TCPOnly, MaxPacketSize: c.MaxPacketSize,
 		Phi: failure.Config{
@@ -289,6 +292,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.PushFanout, d.PushFanout)
 	setInt(&c.PushDirectMax, d.PushDirectMax)
 	setInt(&c.PushQueueBytes, d.PushQueueBytes)
+	c.Relay = c.Relay.withDefaults()
 	if c.PhiThreshold <= 0 {
 		c.PhiThreshold = d.PhiThreshold
 	}
@@ -362,6 +366,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("BindAddr: %w", err))
 	}
 	errs = append(errs, c.validateAddressMap()...)
+	errs = append(errs, c.Relay.validate()...)
 	if c.AdvertiseAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
 			errs = append(errs, fmt.Errorf("AdvertiseAddr: %w", err))

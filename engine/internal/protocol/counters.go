@@ -19,6 +19,10 @@ type Counters struct {
 	ForeignCluster, SelfPackets                uint64
 	PushDropped, LateReplies                   uint64
 	Deaths                                     uint64
+	// Relayed counts pushes forwarded down a broadcast tree.
+	Relayed uint64
+	// JoinPushes counts newcomers' lines pushed on by the peer they joined.
+	JoinPushes uint64
 }
 
 // Stats returns the counters.
