@@ -105,13 +105,32 @@ func (c *mlCluster) Len() int { return len(c.peers) }
 
 func (c *mlCluster) PeerName(i int) string { return c.peers[i].name }
 
-// JoinAll makes every peer but the seed Join it at once. Join is a
-// synchronous push-pull (full state over TCP) with the seed; the rest of
-// the membership arrives by gossip.
+// JoinAll makes every peer but the seeds Join them at once. Join is a
+// synchronous push-pull (full state over TCP) with each address given;
+// the rest of the membership arrives by gossip. Up to 64 peers there is
+// one seed; beyond, one per 64 peers (4 at N = 256), which join the first
+// one by one before the others join two of them each, spread evenly:
+// 255 concurrent push-pulls with one seed fail (EOF) at N = 256.
 func (c *mlCluster) JoinAll() error {
-	seed := c.peers[0].ml.Load().LocalNode().Address()
+	k := max(1, len(c.peers)/64)
+	seeds := make([]string, k)
+	for s := range k {
+		seeds[s] = c.peers[s].ml.Load().LocalNode().Address()
+		if s > 0 {
+			if _, err := c.peers[s].ml.Load().Join(seeds[:1]); err != nil {
+				return err
+			}
+		}
+	}
 	return joinAll(len(c.peers), func(i int) error {
-		_, err := c.peers[i].ml.Load().Join([]string{seed})
+		if i < k {
+			return nil
+		}
+		via := []string{seeds[i%k]}
+		if k > 1 {
+			via = append(via, seeds[(i+1)%k])
+		}
+		_, err := c.peers[i].ml.Load().Join(via)
 		return err
 	})
 }
