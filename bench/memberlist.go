@@ -106,13 +106,18 @@ func (c *mlCluster) Len() int { return len(c.peers) }
 func (c *mlCluster) PeerName(i int) string { return c.peers[i].name }
 
 // JoinAll makes every peer but the seeds Join them at once. Join is a
-// synchronous push-pull (full state over TCP) with each address given;
-// the rest of the membership arrives by gossip. Up to 64 peers there is
-// one seed; beyond, one per 64 peers (4 at N = 256), which join the first
-// one by one before the others join two of them each, spread evenly:
-// 255 concurrent push-pulls with one seed fail (EOF) at N = 256.
+// synchronous push-pull (full state over TCP) with the address given; the
+// rest of the membership arrives by gossip. Up to 64 peers there is one
+// seed; beyond, one per 32 peers (8 at N = 256), which join the first one
+// by one before the others join, spread evenly over them. A Join that
+// fails (at N = 256 concurrent push-pulls time out on a loaded machine) is
+// retried through the next seed, up to joinAttempts times: the join time
+// includes the retries.
 func (c *mlCluster) JoinAll() error {
-	k := max(1, len(c.peers)/64)
+	k := 1
+	if len(c.peers) > 64 {
+		k = len(c.peers) / 32
+	}
 	seeds := make([]string, k)
 	for s := range k {
 		seeds[s] = c.peers[s].ml.Load().LocalNode().Address()
@@ -126,14 +131,18 @@ func (c *mlCluster) JoinAll() error {
 		if i < k {
 			return nil
 		}
-		via := []string{seeds[i%k]}
-		if k > 1 {
-			via = append(via, seeds[(i+1)%k])
+		var err error
+		for a := range joinAttempts {
+			if _, err = c.peers[i].ml.Load().Join([]string{seeds[(i+a)%k]}); err == nil {
+				return nil
+			}
 		}
-		_, err := c.peers[i].ml.Load().Join(via)
 		return err
 	})
 }
+
+// joinAttempts bounds memberlist's Join retries in JoinAll.
+const joinAttempts = 4
 
 // KnowsAll: NumMembers counts the nodes neither dead nor left (alive or
 // suspect), the local one included.
