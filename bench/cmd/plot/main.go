@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image/color"
 	"io/fs"
 	"log"
 	"os"
@@ -20,7 +21,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -108,6 +108,11 @@ func run(loopbackPath, simPath, out string) error {
 func collect(lb []bench.Result, sims []simResult, metric string, simY func(simResult) float64) []series {
 	by := map[string]plotter.XYs{}
 	for _, r := range lb {
+		// A run that hit its deadline has no figure, only the deadline:
+		// left out rather than drawn as if measured.
+		if r.Metrics["detect_incomplete"] > 0 && metric == "detect_ms" {
+			continue
+		}
 		if v, ok := r.Metrics[metric]; ok && v > 0 {
 			name := r.System + " (loopback)"
 			by[name] = append(by[name], plotter.XY{X: float64(r.N), Y: v})
@@ -132,25 +137,55 @@ func collect(lb []bench.Result, sims []simResult, metric string, simY func(simRe
 	return out
 }
 
-// panel is one plot: N on a log axis, one line with points per series.
+// styles keeps one colour and glyph per series across both panels.
+var styles = map[string]struct {
+	c     color.Color
+	shape draw.GlyphDrawer
+	dash  bool
+}{
+	"memberlist (loopback)":   {color.RGBA{R: 200, G: 40, B: 40, A: 255}, draw.CircleGlyph{}, false},
+	"telepathine (loopback)":  {color.RGBA{G: 110, B: 200, A: 255}, draw.SquareGlyph{}, false},
+	"telepathine (simulator)": {color.RGBA{G: 110, B: 200, A: 255}, draw.TriangleGlyph{}, true},
+}
+
+// panel is one plot: N on a log axis from 16 to 4,096, one line with
+// points per series, and headroom above the highest point for the legend.
 func panel(title, ylabel string, ss []series) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "peers (N)"
+	p.X.Label.Text = "peers (N), log scale"
 	p.Y.Label.Text = ylabel
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.ConstantTicks(nTicks())
+	p.X.Min, p.X.Max = 12, 5500
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.Padding = vg.Millimeter
 	p.Add(plotter.NewGrid())
-	args := make([]any, 0, 2*len(ss))
+	top := 0.0
 	for _, s := range ss {
-		args = append(args, s.name, s.xys)
+		line, points, err := plotter.NewLinePoints(s.xys)
+		if err != nil {
+			return nil, err
+		}
+		st, ok := styles[s.name]
+		if !ok {
+			st = styles["telepathine (loopback)"]
+			st.c = color.Gray{Y: 100}
+		}
+		line.Color, points.Color, points.Shape = st.c, st.c, st.shape
+		points.Radius = vg.Millimeter * 1.2
+		if st.dash {
+			line.Dashes = []vg.Length{vg.Millimeter * 2, vg.Millimeter}
+		}
+		p.Add(line, points)
+		p.Legend.Add(s.name, line, points)
+		for _, xy := range s.xys {
+			top = max(top, xy.Y)
+		}
 	}
-	if err := plotutil.AddLinePoints(p, args...); err != nil {
-		return nil, err
-	}
+	p.Y.Max = top * 1.45
 	return p, nil
 }
 
