@@ -236,7 +236,7 @@ func (c *Config) protocol() protocol.Config {
 		Fanout: c.Fanout, QuietFanout: c.QuietFanout, QuietAfter: c.QuietAfter,
 		DeltaBudget: c.DeltaBudget, FullDigestEvery: c.FullDigestEvery,
 		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.PushQueueBytes,
-		RelayTrees: c.Relay.Trees, JoinPush: !c.Relay.DisableJoinPush,
+		RelayTrees: c.Relay.Trees, JoinPush: c.Relay.JoinPush,
 		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
 		MTU: c.MTU, TCPOnly: c.TransportMode == transport.TCPOnly, MaxPacketSize: c.MaxPacketSize,
 		Phi: failure.Config{

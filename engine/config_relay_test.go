@@ -11,10 +11,10 @@ func TestRelayConfigDefaultsAndBounds(t *testing.T) {
 	require.Equal(t, 2, c.Relay.Trees, "two trees by default")
 	pc := c.protocol()
 	require.Equal(t, 2, pc.RelayTrees)
-	require.True(t, pc.JoinPush, "the join push is on by default")
+	require.False(t, pc.JoinPush, "the join push is off by default")
 
-	c.Relay.DisableJoinPush = true
-	require.False(t, c.protocol().JoinPush)
+	c.Relay.JoinPush = true
+	require.True(t, c.protocol().JoinPush)
 
 	cfg := LANConfig()
 	cfg.Relay.Trees = 5

@@ -233,11 +233,11 @@ func (pl *PushPlan) treePackets() []Outgoing {
 	return out
 }
 
-// pushNewcomer pushes on the line of a peer learnt from that very peer (the
-// Ack of its first exchange: this peer is the seed it joined through), so
-// that every peer learns of the newcomer in milliseconds rather than in
-// the log N gossip rounds an epidemic needs, the join's bottleneck at
-// scale. Lines learnt from third parties are not pushed: the peer that
+// pushNewcomer pushes on, with the next round, the line of a peer learnt
+// from that very peer (the Ack of its first exchange: this peer is the seed
+// it joined through), so that every peer learns of the newcomer within a
+// round rather than in the log N gossip rounds an epidemic needs, the
+// join's bottleneck at scale. Lines learnt from third parties are not pushed: the peer that
 // heard the newcomer first already did.
 func (c *Core) pushNewcomer(now time.Time, pk *wire.Packet, changes []state.Change, out *Output) {
 	if !c.cfg.JoinPush {
@@ -249,8 +249,12 @@ func (c *Core) pushNewcomer(now time.Time, pk *wire.Packet, changes []state.Chan
 			continue
 		}
 		if r, ok := c.st.NodeRun(ch.Node.Name, 0, now.UnixMilli()); ok {
+			// Buffered to the next round: in a concurrent join of N peers
+			// the seed would otherwise send each line down the trees on
+			// its own (2N packets each, 2N^2 in all, measured to stall a
+			// loaded machine at N = 256); a round's newcomers go together.
 			c.stats.JoinPushes++
-			c.enqueuePush(out, pushItem{run: r, except: pk.Sender.Addr})
+			c.push.buffered = append(c.push.buffered, pushItem{run: r, except: pk.Sender.Addr})
 		}
 	}
 }
