@@ -27,7 +27,8 @@ type Cluster interface {
 	PeerName(i int) string
 	// JoinAll makes every peer but the seed join through the seed, all at
 	// once (one goroutine each), and returns when every join call has
-	// returned.
+	// returned. (memberlist beyond 64 peers: through several seeds, which
+	// join first.)
 	JoinAll() error
 	// KnowsAll reports whether peer i counts every other peer as a live
 	// member.

@@ -103,6 +103,8 @@ type Config struct {
 	// than an epidemic's N*PushFanout, and nobody missed); beyond, it is
 	// pushed to PushFanout peers that each forward it once. Default 64.
 	PushDirectMax int
+	// Relay: broadcast trees beyond PushDirectMax (config_relay.go).
+	Relay RelayConfig
 
 	// Failure tunes the phi-accrual failure detector.
 	Failure FailureConfig
@@ -243,6 +245,7 @@ func LANConfig() Config {
 		FullDigestEvery:   50,
 		PushFanout:        3,
 		PushDirectMax:     64,
+		Relay:             RelayConfig{Trees: 2},
 		Failure: FailureConfig{
 			Threshold:       8,
 			Window:          1000,
@@ -301,6 +304,7 @@ func (c *Config) protocol() protocol.Config {
 		Fanout: c.Fanout, QuietFanout: c.QuietFanout, QuietAfter: c.QuietAfter,
 		DeltaBudget: c.DeltaBudget, FullDigestEvery: c.FullDigestEvery,
 		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.Limits.PushQueueBytes,
+		RelayTrees: c.Relay.Trees, JoinPush: c.Relay.JoinPush,
 		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
 		MTU: c.MTU, TCPOnly: c.TransportMode == TCPOnly, MaxPacketSize: c.Limits.PacketSize,
 		Watchers: c.Liveness.Watchers, Quorum: c.Liveness.Quorum,
@@ -360,6 +364,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.FullDigestEvery, d.FullDigestEvery)
 	setInt(&c.PushFanout, d.PushFanout)
 	setInt(&c.PushDirectMax, d.PushDirectMax)
+	c.Relay = c.Relay.withDefaults()
 	if c.Failure.Threshold == 0 {
 		c.Failure.Threshold = d.Failure.Threshold
 	}
@@ -442,6 +447,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("BindAddr: %w", err))
 	}
 	errs = append(errs, c.validateAddressMap()...)
+	errs = append(errs, c.Relay.validate()...)
 	if c.AdvertiseAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
 			errs = append(errs, fmt.Errorf("AdvertiseAddr: %w", err))

@@ -105,6 +105,15 @@ struct Delta {
   # peers (epidemic broadcast). False when the sender pushed to every live
   # peer itself, so forwarding would only repeat it.
   relay @1 :Bool;
+  # Push through a ring-range broadcast tree (beyond PushDirectMax).
+  # relayTree names the tree (1, 2, ...; 0 = none): each tree orders the
+  # live peers on a ring by a 64-bit hash of their name under the tree's
+  # number. The receiver forwards the delta at once to the live peers it
+  # knows whose ring position lies in (relayFrom, relayTo], split in
+  # sub-ranges (wrapping around zero; from == to is the whole ring).
+  relayTree @2 :UInt8;
+  relayFrom @3 :UInt64;
+  relayTo @4 :UInt64;
 }
 
 # Entries of one node with versions in (fromVersion, toVersion], in version

@@ -33,8 +33,14 @@ type Config struct {
 	PushFanout        int
 	PushDirectMax     int
 	PushQueueBytes    int
-	DeadGrace         time.Duration
-	TombstoneGrace    time.Duration
+	// RelayTrees is how many broadcast trees a push travels in beyond
+	// PushDirectMax (relay.go).
+	RelayTrees int
+	// JoinPush: a peer that learns a new peer from that peer itself pushes
+	// its line on at once (relay.go).
+	JoinPush       bool
+	DeadGrace      time.Duration
+	TombstoneGrace time.Duration
 	// MTU bounds a digest to one datagram; TCPOnly lifts that bound.
 	MTU     int
 	TCPOnly bool
@@ -124,6 +130,7 @@ type Core struct {
 	followups map[string]int
 
 	push  pushQueue
+	relay relayRings
 	asks  askRegistry
 	log   *slog.Logger
 	warns logLimiter

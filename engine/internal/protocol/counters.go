@@ -30,6 +30,10 @@ type Counters struct {
 	Replayed, RateLimited, Unanswered                  uint64
 	NewPeersRefused, Evicted                           uint64
 	BadGeneration, BadHeartbeat                        uint64
+	// Relayed counts pushes forwarded down a broadcast tree.
+	Relayed uint64
+	// JoinPushes counts newcomers' lines pushed on by the peer they joined.
+	JoinPushes uint64
 }
 
 // Stats returns the counters.

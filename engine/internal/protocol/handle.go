@@ -179,12 +179,17 @@ func (c *Core) onDelta(now time.Time, _ string, pk *wire.Packet, push bool, out 
 		c.stats.BadDelta++
 		return
 	}
-	if push && pk.Delta.Relay && len(fresh) > 0 {
+	if push && pk.Delta.Tree != 0 {
+		c.relayDelta(pk, out)
+	} else if push && pk.Delta.Relay && len(fresh) > 0 {
+		// A peer of an older version relays epidemically: forward what is
+		// new once, through our own push queue.
 		items := make([]pushItem, 0, len(fresh))
 		for _, r := range fresh {
 			items = append(items, pushItem{run: r, except: pk.Sender.Addr})
 		}
 		c.enqueuePush(out, items...)
 	}
+	c.pushNewcomer(now, pk, changes, out)
 	c.applyChanges(changes, now, out)
 }

@@ -230,6 +230,9 @@ func encodeDigest(d gen.Digest, dg *state.Digest) error {
 
 func encodeDelta(dl gen.Delta, d *state.Delta) error {
 	dl.SetRelay(d.Relay)
+	dl.SetRelayTree(d.Tree)
+	dl.SetRelayFrom(d.RangeFrom)
+	dl.SetRelayTo(d.RangeTo)
 	nodes, err := dl.NewNodes(int32(len(d.Nodes)))
 	if err != nil {
 		return err
@@ -528,7 +531,7 @@ func decodeDigest(d gen.Digest) (state.Digest, error) {
 }
 
 func decodeDelta(dl gen.Delta) (state.Delta, error) {
-	out := state.Delta{Relay: dl.Relay()}
+	out := state.Delta{Relay: dl.Relay(), Tree: dl.RelayTree(), RangeFrom: dl.RelayFrom(), RangeTo: dl.RelayTo()}
 	nodes, err := dl.Nodes()
 	if err != nil {
 		return out, ErrMalformed

@@ -27,8 +27,12 @@ func samplePackets() []*Packet {
 			{Version: 6, Kind: state.KindEvent, Key: "chat:msg", Value: []byte(`{"a":1}`), Encoding: state.EncodingJSON, ExpiresAt: 789},
 		},
 	}, {ID: state.NodeID{Name: "b", Generation: 2, Addr: "[::1]:1"}, Reset: true, To: 0}}}
+	// A push travelling in a broadcast tree carries its range.
+	treePush := delta
+	treePush.Tree, treePush.RangeFrom, treePush.RangeTo = 2, 0xfffffffffffffff0, 0x10
 	return []*Packet{
 		{Cluster: "prod", Sender: sender, Type: Syn, Digest: digest},
+		{Cluster: "prod", Sender: sender, Type: Push, Delta: treePush},
 		{Cluster: "prod", Sender: sender, Type: SynAck, Digest: digest, Delta: delta, Mismatch: true},
 		{Cluster: "prod", Sender: sender, Type: Ack, Delta: delta},
 		{Cluster: "prod", Sender: sender, Type: Push, Delta: delta},
@@ -52,6 +56,9 @@ func TestRoundTripEveryType(t *testing.T) {
 				assert.Equal(t, p.Digest, got.Digest)
 			}
 			assert.Equal(t, len(p.Delta.Nodes), len(got.Delta.Nodes))
+			assert.Equal(t, [3]uint64{uint64(p.Delta.Tree), p.Delta.RangeFrom, p.Delta.RangeTo},
+				[3]uint64{uint64(got.Delta.Tree), got.Delta.RangeFrom, got.Delta.RangeTo}, "the relay range")
+			assert.Equal(t, p.Delta.Relay, got.Delta.Relay)
 			for i := range p.Delta.Nodes {
 				assert.Equal(t, p.Delta.Nodes[i], got.Delta.Nodes[i])
 			}
