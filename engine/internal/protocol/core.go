@@ -221,3 +221,11 @@ func (c *Core) stamp(pk *wire.Packet) *wire.Packet {
 	pk.Sender = c.id
 	return pk
 }
+
+// stampKey is stamp with the compact header: the sender's 64-bit key
+// instead of its NodeId, for packets to peers that hold our line.
+func (c *Core) stampKey(pk *wire.Packet) *wire.Packet {
+	pk.Cluster = c.cfg.Cluster
+	pk.SenderKey = state.NodeKey(c.id.Name, c.id.Generation)
+	return pk
+}

@@ -19,6 +19,9 @@ type Counters struct {
 	ForeignCluster, SelfPackets                uint64
 	PushDropped, LateReplies                   uint64
 	Deaths                                     uint64
+	// UnknownSender counts compact-header packets (beats, quiet Syns) whose
+	// sender key names no node held here.
+	UnknownSender uint64
 	// Suspicions published by this peer as a ring watcher, refutations of
 	// suspicions of itself, peers seen leaving gracefully.
 	Suspicions, Refutations, Leaves uint64

@@ -54,6 +54,17 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 		}
 		return out
 	}
+	if pk.SenderKey != 0 {
+		// Compact header: the sender is a peer whose line we hold (its
+		// watchers and the peers it syncs with when quiet), or the packet
+		// is dropped; its next full packet introduces it.
+		n, ok := c.st.NodeByKey(pk.SenderKey)
+		if !ok {
+			c.stats.UnknownSender++
+			return out
+		}
+		pk.Sender = n.ID
+	}
 	if pk.Sender.Name == c.id.Name && pk.Sender.Generation == c.id.Generation {
 		c.stats.SelfPackets++ // a seed list that names ourselves
 		return out

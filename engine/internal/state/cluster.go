@@ -99,6 +99,13 @@ func (c *Cluster) Node(name string) (*Node, bool) {
 	return n, ok
 }
 
+// NodeByKey returns the node held under key (NodeKey of its name and
+// generation): how a compact packet header names its sender.
+func (c *Cluster) NodeByKey(key uint64) (*Node, bool) {
+	n, ok := c.byKey[key]
+	return n, ok
+}
+
 // Fingerprint summarises (node, version) over every node held.
 func (c *Cluster) Fingerprint() uint64 { return c.fp }
 
