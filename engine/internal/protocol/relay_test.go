@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/telepathine/telepathine/engine/internal/state"
+	"github.com/telepathine/telepathine/engine/internal/wire"
 )
 
 func TestRingRangeHelpers(t *testing.T) {
@@ -171,4 +174,39 @@ func BenchmarkRelayTrees(b *testing.B) {
 			})
 		}
 	}
+}
+
+// A relay forwards only what it accepted itself: a line of an older
+// incarnation than the one it holds (refused by Apply's generation rules)
+// is not passed down the tree, while the valid line in the same packet is.
+func TestRelayForwardsOnlyAcceptedLines(t *testing.T) {
+	const n = 8
+	cfg := simConfig()
+	cfg.PushDirectMax = 2 // trees from 3 live peers on
+	s := newSim(t, n, cfg)
+	s.until(100, s.allKnowAll, "join")
+	a, b, c := s.peers[0], s.peers[1], s.peers[2]
+
+	ra, rc := a.core.st.LocalRun(0, s.now.UnixMilli()), c.core.st.LocalRun(0, s.now.UnixMilli())
+	valid, stale := ra.NodeDelta(), rc.NodeDelta()
+	stale.ID.Generation-- // an incarnation b already knows was replaced
+	pos := ringPos(1, b.Name()) - 1
+	pk := a.core.stamp(&wire.Packet{Type: wire.Push, Delta: state.Delta{
+		Nodes: []state.NodeDelta{valid, stale}, Tree: 1, RangeFrom: pos, RangeTo: pos}})
+	bs, err := a.core.Encode(s.now, Outgoing{To: b.addr, Packet: pk})
+	require.NoError(t, err)
+	out := b.core.HandlePacket(s.now, a.addr, bs)
+
+	forwarded := 0
+	for _, o := range out.Packets {
+		if o.Packet.Type != wire.Push {
+			continue
+		}
+		forwarded++
+		require.Equal(t, uint8(1), o.Packet.Delta.Tree)
+		require.Len(t, o.Packet.Delta.Nodes, 1, "the stale line stays here")
+		require.Equal(t, a.Name(), o.Packet.Delta.Nodes[0].ID.Name)
+	}
+	require.NotZero(t, forwarded, "b relayed the range on")
+	require.Equal(t, uint64(forwarded), b.core.Stats().Relayed)
 }
