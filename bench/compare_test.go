@@ -210,15 +210,19 @@ func BenchmarkCompareCrash(b *testing.B) {
 // or more, and an op takes 100 s or more.
 func BenchmarkCompareQuiet(b *testing.B) {
 	eachSystem(b, systems, func(b *testing.B, sys System, p Params) map[string]float64 {
-		var rates []float64
+		var rates, cores, heaps []float64
 		for b.Loop() {
 			r, err := RunQuiet(sys, p)
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("run %d: %.0f B/s per peer (%s)", len(rates)+1, r.BytesPerPeerSec, joinNote(r.Join))
+			b.Logf("run %d: %.0f B/s per peer, %.3f cores, %.0f KB heap per peer (%s)",
+				len(rates)+1, r.BytesPerPeerSec, r.Cores, r.HeapPerPeer/1024, joinNote(r.Join))
 			rates = append(rates, r.BytesPerPeerSec)
+			cores = append(cores, r.Cores)
+			heaps = append(heaps, r.HeapPerPeer)
 		}
-		return map[string]float64{"quiet_B/s/peer": median(rates), "quiet_max_B/s/peer": maxOf(rates)}
+		return map[string]float64{"quiet_B/s/peer": median(rates), "quiet_max_B/s/peer": maxOf(rates),
+			"quiet_cores": median(cores), "heap_B/peer": median(heaps)}
 	})
 }
