@@ -447,7 +447,9 @@ func RunQuiet(sys System, p Params) (QuietResult, error) {
 	after, elapsed, cpu := total(), time.Since(t0), cpuTime()-cpu0
 	res.BytesPerPeerSec = float64(after-before) / float64(n) / elapsed.Seconds()
 	res.Cores = cpu.Seconds() / elapsed.Seconds()
-	res.HeapPerPeer = float64(heapAlloc()-min(base, heapAlloc())) / float64(n)
+	if h := heapAlloc(); h > base {
+		res.HeapPerPeer = float64(h-base) / float64(n)
+	}
 	return res, nil
 }
 

@@ -85,7 +85,9 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	}
 	r.BytesPerRound = float64(after-before) / float64(n) / quiet
 	r.QuietBps = r.BytesPerRound / s.cfg.GossipInterval.Seconds()
-	r.HeapPerPeer = float64(heapInUse()-min(base, heapInUse())) / float64(n)
+	if h := heapInUse(); h > base {
+		r.HeapPerPeer = float64(h-base) / float64(n)
+	}
 
 	s.set(owner, "push", "v", 0)
 	s.flush()
