@@ -93,6 +93,16 @@ func (c *Core) watch(now time.Time, out *Output) {
 			c.log.Info("suspecting a peer", "peer", name, "phi", mb.fd.Phi(at))
 		}
 	}
+	// Suspicions of peers no longer watched: the watch set only changes
+	// when the ring is rebuilt, so the scan of every member (O(N) each
+	// tick, the largest cost of a quiet 256-peer process) runs only then.
+	if c.members.ringBuilt == c.retractScan {
+		if c.st.Self().Version != from {
+			c.announce(now, from, out)
+		}
+		return
+	}
+	c.retractScan = c.members.ringBuilt
 	for name, mb := range c.members.byName {
 		if mb.accused && mb.alive && !c.members.watched[name] {
 			c.st.Retract(name)

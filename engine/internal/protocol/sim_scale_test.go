@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,7 +32,14 @@ type scaleResult struct {
 	QuietBps       float64 `json:"quiet_bytes_per_peer_sec"`
 	BytesPerRound  float64 `json:"quiet_bytes_per_peer_round"`
 	HeapPerPeer    float64 `json:"heap_bytes_per_peer"`
-	WallSeconds    float64 `json:"wall_seconds"`
+	// QuietCores is the CPU the simulator spent on the quiet rounds over
+	// the simulated time: what the protocol cores of N quiet peers cost in
+	// one process, without sockets or encryption (a floor for loopback).
+	QuietCores float64 `json:"quiet_cores"`
+	// JoinCores is the same for the concurrent join: CPU spent until all
+	// know all over the simulated time it took.
+	JoinCores   float64 `json:"join_cores"`
+	WallSeconds float64 `json:"wall_seconds"`
 }
 
 func epidemicBound(n int) float64 { return math.Log2(float64(n)) + math.Log(float64(n)) }
@@ -43,6 +51,14 @@ func scaleConfig() Config {
 	c := simConfig()
 	c.Limits.MaxNodes = 1 << 14
 	return c
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func heapInUse() uint64 {
@@ -58,7 +74,9 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	r := scaleResult{N: n, Bound: epidemicBound(n)}
 	s := newSim(tb, n, scaleConfig())
 	limit := int(10 * r.Bound)
+	cpu0 := cpuTime()
 	r.JoinRounds = s.until(limit, s.allKnowAll, "join")
+	r.JoinCores = (cpuTime() - cpu0).Seconds() / (float64(max(r.JoinRounds, 1)) * s.cfg.GossipInterval.Seconds())
 
 	// Anti-entropy alone (no push) while the cluster is busy: the epidemic
 	// the bound is about. (Once quiet, a change waits for the next quiet
@@ -76,9 +94,11 @@ func measureScale(tb testing.TB, n int) scaleResult {
 		before += p.bytes
 	}
 	const quiet = 50 // 10 s
+	cpu0 = cpuTime()
 	for i := 0; i < quiet; i++ {
 		s.step()
 	}
+	r.QuietCores = (cpuTime() - cpu0).Seconds() / (quiet * s.cfg.GossipInterval.Seconds())
 	var after uint64
 	for _, p := range s.peers {
 		after += p.bytes
@@ -157,6 +177,8 @@ func BenchmarkSimScale(b *testing.B) {
 			b.ReportMetric(r.QuietBps, "quiet-B/s/peer")
 			b.ReportMetric(r.BytesPerRound, "quiet-B/round/peer")
 			b.ReportMetric(r.HeapPerPeer, "heap-B/peer")
+			b.ReportMetric(r.QuietCores, "quiet-cores")
+			b.ReportMetric(r.JoinCores, "join-cores")
 			results = append(results, r)
 		})
 	}
