@@ -40,6 +40,8 @@ func samplePackets() []*Packet {
 		{Cluster: "prod", Sender: sender, Type: Push, Delta: delta},
 		{Cluster: "prod", Sender: sender, Type: Reply, Reply: ReplyMsg{AskNode: 5, AskVersion: 6, Value: []byte("yes"), Encoding: state.EncodingText}},
 		{Cluster: "prod", Sender: sender, Type: BadCluster},
+		// The compact header: the sender's key instead of its NodeId.
+		{Cluster: "prod", SenderKey: state.NodeKey(sender.Name, sender.Generation), Type: Beat, Heartbeat: 3},
 	}
 }
 
@@ -52,6 +54,7 @@ func TestRoundTripEveryType(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, p.Cluster, got.Cluster)
 			assert.Equal(t, p.Sender, got.Sender)
+			assert.Equal(t, p.SenderKey, got.SenderKey)
 			assert.Equal(t, p.Type, got.Type)
 			assert.Equal(t, p.Mismatch, got.Mismatch)
 			if len(p.Digest.Entries) > 0 {
