@@ -94,14 +94,16 @@ type Config struct {
 	// heartbeats too far apart for a heartbeat vector. Default 50 (10 s on
 	// LAN).
 	FullDigestEvery int
-	// PushFanout is how many peers a fresh change (a Set, a Say) is pushed to
-	// at once, and how many each receiver forwards it to. Default 3: almost
-	// every peer hears it within milliseconds; anti-entropy covers the rest.
+	// PushFanout is, beyond PushDirectMax, how many sub-ranges of its range
+	// the originator and then each relay of a broadcast tree cut and push a
+	// fresh change (a Set, a Say) to (relay.go). Default 3: every peer is
+	// reached in log3 N hops (5 at N = 256), each relay sending 3 packets
+	// per tree; anti-entropy covers what a loss cuts off.
 	PushFanout int
 	// PushDirectMax: while there are at most this many live peers, a fresh
-	// change is pushed straight to all of them (N-1 packets in all, fewer
-	// than an epidemic's N*PushFanout, and nobody missed); beyond, it is
-	// pushed to PushFanout peers that each forward it once. Default 64.
+	// change is pushed straight to all of them (N-1 packets in all, and
+	// nobody missed); beyond, it travels down Relay.Trees ring-range
+	// broadcast trees (about Trees*N packets). Default 64.
 	PushDirectMax int
 	// Relay: broadcast trees beyond PushDirectMax (config_relay.go).
 	Relay RelayConfig
