@@ -55,9 +55,10 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 		return out
 	}
 	if pk.SenderKey != 0 {
-		// Compact header: the sender is a peer whose line we hold (its
-		// watchers and the peers it syncs with when quiet), or the packet
-		// is dropped; its next full packet introduces it.
+		// Compact header (beats, which go only to the sender's ring
+		// watchers, and those hold its line): the key names a peer we
+		// hold, or the packet is dropped and counted; the sender's line
+		// reaches us by gossip like any other.
 		n, ok := c.st.NodeByKey(pk.SenderKey)
 		if !ok {
 			c.stats.UnknownSender++

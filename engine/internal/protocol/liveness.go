@@ -46,7 +46,8 @@ func (c *Core) beat(now time.Time, out *Output) {
 	for _, name := range c.members.beatTo {
 		if n, ok := c.st.Node(name); ok {
 			// Our watchers know us (they watch us because our line is
-			// on their ring): the compact header halves a beat.
+			// on their ring): the compact header, the key instead of the
+			// NodeId, cuts a beat from 76 to 55 bytes sealed.
 			out.send(n.ID.Addr, c.stampKey(&wire.Packet{Type: wire.Beat, Heartbeat: hb}))
 		}
 	}
