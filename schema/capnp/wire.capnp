@@ -50,9 +50,9 @@ struct Packet {
   padding @11 :Data;
   # Compact header: the 64-bit key of the sender's (name, generation) (the
   # digest's node key), sent instead of `sender` in packets whose receiver
-  # already holds the sender's line: beats to ring watchers and quiet Syns,
-  # a few a second whatever the cluster size, where the full NodeId was
-  # over a third of the bytes. A receiver that does not know the key drops
+  # already holds the sender's line: today beats to ring watchers, three a
+  # second whatever the cluster size, where the full NodeId was over a
+  # third of the bytes. A receiver that does not know the key drops
   # the packet (and counts it); the sender's next full packet introduces
   # it. 0: absent, `sender` is set.
   senderKey @13 :UInt64;
