@@ -131,12 +131,9 @@ type Core struct {
 
 	push  pushQueue
 	relay relayRings
-	// retractScan is the ring build watch last scanned for suspicions of
-	// peers it no longer watches (liveness.go).
-	retractScan uint64
-	asks        askRegistry
-	log         *slog.Logger
-	warns       logLimiter
+	asks  askRegistry
+	log   *slog.Logger
+	warns logLimiter
 
 	stats Counters
 

@@ -130,12 +130,6 @@ func (c *Core) targets(busy bool) []string {
 // have been dead (or gone) for longer than DeadGrace.
 func (c *Core) judge(now time.Time, out *Output) {
 	c.verdicts(now, out)
-	if c.round%8 != 0 {
-		// Removing dead peers needs no precision (DeadGrace is an hour,
-		// UnverifiedGrace 30 beats): every 8th round spares a quiet peer a
-		// scan of every member each round, O(N) per peer.
-		return
-	}
 	for name, mb := range c.members.byName {
 		// A stranger never heard from at its own address leaves soon after
 		// it died, instead of DeadGrace later: forged peers do not linger.

@@ -94,18 +94,16 @@ func (c *Core) watch(now time.Time, out *Output) {
 			c.log.Info("suspecting a peer", "peer", name, "phi", mb.fd.Phi(at))
 		}
 	}
-	// Suspicions of peers no longer watched: the watch set only changes
-	// when the ring is rebuilt, so the scan of every member (O(N) each
-	// tick, the largest cost of a quiet 256-peer process) runs only then.
-	if c.members.ringBuilt == c.retractScan {
-		if c.st.Self().Version != from {
-			c.announce(now, from, out)
+	// Suspicions of peers no longer watched (or alive again without being
+	// watched): the suspicion index holds only accused peers, so this looks
+	// at a handful instead of every member each tick (that scan was the
+	// largest cost of a quiet 256-peer process).
+	for name, by := range c.members.accusers {
+		if _, mine := by[c.id.Name]; !mine {
+			continue
 		}
-		return
-	}
-	c.retractScan = c.members.ringBuilt
-	for name, mb := range c.members.byName {
-		if mb.accused && mb.alive && !c.members.watched[name] {
+		mb := c.members.byName[name]
+		if mb != nil && mb.accused && mb.alive && !c.members.watched[name] {
 			c.st.Retract(name)
 			mb.accused = false
 			c.members.setSuspicion(c.id.Name, name, state.Suspicion{}, false)

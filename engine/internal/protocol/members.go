@@ -61,8 +61,6 @@ type membership struct {
 	accusers map[string]map[string]state.Suspicion
 
 	ringDirty bool
-	// ringBuilt counts rebuilds of the ring: the watch sets change only then.
-	ringBuilt uint64
 	ring      []ringSlot
 	watched   map[string]bool // peers this one watches (its K predecessors)
 	beatTo    []string        // names of this peer's watchers (its K successors)
@@ -94,7 +92,6 @@ func (m *membership) refreshRing(now time.Time) {
 		return
 	}
 	m.ringDirty = false
-	m.ringBuilt++
 	m.ring = m.ring[:0]
 	m.ring = append(m.ring, ringSlot{ringHash(m.self), m.self})
 	for name, mb := range m.byName {
