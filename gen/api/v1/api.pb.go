@@ -335,7 +335,7 @@ type Config struct {
 	// intervals.
 	QuietAfterMs uint64 `protobuf:"varint,33,opt,name=quiet_after_ms,json=quietAfterMs,proto3" json:"quiet_after_ms,omitempty"`
 	// Up to this many live peers, a fresh change is pushed straight to all of
-	// them; beyond, to push_fanout peers that forward it. Default 64.
+	// them; beyond, down relay_trees broadcast trees. Default 64.
 	PushDirectMax uint32 `protobuf:"varint,34,opt,name=push_direct_max,json=pushDirectMax,proto3" json:"push_direct_max,omitempty"`
 	// Translates addresses when sending: packets for a key ("host:port" as a
 	// peer advertises itself or a seed is written) go to its value (NAT,
@@ -377,8 +377,14 @@ type Config struct {
 	// Bound of the leave announcement of stop/close when no deadline is
 	// given. Default 200 ms.
 	LeaveTimeoutMs uint64 `protobuf:"varint,51,opt,name=leave_timeout_ms,json=leaveTimeoutMs,proto3" json:"leave_timeout_ms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Relay (engine.Config.Relay): broadcast trees a push travels in beyond
+	// push_direct_max live peers. Default 2, at most 4.
+	RelayTrees uint32 `protobuf:"varint,52,opt,name=relay_trees,json=relayTrees,proto3" json:"relay_trees,omitempty"`
+	// The seed of a join pushes the newcomer's line on with its next round.
+	// Default false.
+	RelayJoinPush bool `protobuf:"varint,53,opt,name=relay_join_push,json=relayJoinPush,proto3" json:"relay_join_push,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -731,6 +737,20 @@ func (x *Config) GetLeaveTimeoutMs() uint64 {
 		return x.LeaveTimeoutMs
 	}
 	return 0
+}
+
+func (x *Config) GetRelayTrees() uint32 {
+	if x != nil {
+		return x.RelayTrees
+	}
+	return 0
+}
+
+func (x *Config) GetRelayJoinPush() bool {
+	if x != nil {
+		return x.RelayJoinPush
+	}
+	return false
 }
 
 // Value is bytes with their encoding tag.
@@ -2326,7 +2346,7 @@ var File_telepathine_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\x95\x0e\n" +
+	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\xde\x0e\n" +
 	"\x06Config\x122\n" +
 	"\x06preset\x18\x01 \x01(\x0e2\x1a.telepathine.api.v1.PresetR\x06preset\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2381,7 +2401,10 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\x11quiet_interval_ms\x180 \x01(\x04R\x0fquietIntervalMs\x121\n" +
 	"\x15full_digest_period_ms\x181 \x01(\x04R\x12fullDigestPeriodMs\x12(\n" +
 	"\x10suspect_grace_ms\x182 \x01(\x04R\x0esuspectGraceMs\x12(\n" +
-	"\x10leave_timeout_ms\x183 \x01(\x04R\x0eleaveTimeoutMs\x1a=\n" +
+	"\x10leave_timeout_ms\x183 \x01(\x04R\x0eleaveTimeoutMs\x12\x1f\n" +
+	"\vrelay_trees\x184 \x01(\rR\n" +
+	"relayTrees\x12&\n" +
+	"\x0frelay_join_push\x185 \x01(\bR\rrelayJoinPush\x1a=\n" +
 	"\x0fAddressMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +

@@ -273,7 +273,7 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
 
   /**
    * Up to this many live peers, a fresh change is pushed straight to all of
-   * them; beyond, to push_fanout peers that forward it. Default 64.
+   * them; beyond, down relay_trees broadcast trees. Default 64.
    *
    * @generated from field: uint32 push_direct_max = 34;
    */
@@ -378,6 +378,22 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
    * @generated from field: uint64 leave_timeout_ms = 51;
    */
   leaveTimeoutMs: bigint;
+
+  /**
+   * Relay (engine.Config.Relay): broadcast trees a push travels in beyond
+   * push_direct_max live peers. Default 2, at most 4.
+   *
+   * @generated from field: uint32 relay_trees = 52;
+   */
+  relayTrees: number;
+
+  /**
+   * The seed of a join pushes the newcomer's line on with its next round.
+   * Default false.
+   *
+   * @generated from field: bool relay_join_push = 53;
+   */
+  relayJoinPush: boolean;
 };
 
 /**
