@@ -155,15 +155,27 @@ fuzz: deps-go
 bench: deps-go bench-c bench-python bench-node
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/...
 
-# memberlist v0.7.0 and Telepathine side by side on loopback, N = 64, LAN
-# presets (bench/ is a module of its own): the harness's own test at N = 8,
-# then the scenarios. About 8 minutes on two cores.
+# memberlist v0.7.0 and Telepathine side by side on loopback, LAN presets
+# (bench/ is a module of its own): the harness's own test at N = 8, the
+# scenarios at N = 64, quiet traffic and detection at N = 16, every scenario
+# once at N = 256 (heavy on two cores: about 25 minutes), the simulator at
+# 64, 256 and 1,024 peers (SIM_SCALE_N; 1,024 takes about 20 minutes and
+# 1 GB; 4,096 would take hours and about 14 GB, so it is only run on request:
+# SIM_SCALE_N=4096), then the plot (bench/results/scale.png) from the figures
+# recorded in bench/results/*.json.
+SIM_SCALE_N ?= 64,256,1024
 .PHONY: bench-compare
 bench-compare:
 	cd bench && $(GO) test -count=1 ./...
-	cd bench && $(GO) test -run '^$$' -bench 'Compare(Join|Crash)' -benchtime=5x -timeout 30m
-	cd bench && $(GO) test -run '^$$' -bench 'CompareUpdate' -benchtime=3x -timeout 30m
-	cd bench && $(GO) test -run '^$$' -bench 'CompareQuiet' -benchtime=1x -timeout 30m
+	cd bench && BENCH_N=64 $(GO) test -run '^$$' -bench 'Compare(Join|Crash)' -benchtime=5x -timeout 30m
+	cd bench && BENCH_N=64 $(GO) test -run '^$$' -bench 'CompareUpdate' -benchtime=3x -timeout 30m
+	cd bench && BENCH_N=16,64 $(GO) test -run '^$$' -bench 'CompareQuiet' -benchtime=1x -timeout 30m
+	cd bench && BENCH_N=16 $(GO) test -run '^$$' -bench 'CompareCrash' -benchtime=3x -timeout 30m
+	cd bench && BENCH_N=256 $(GO) test -run '^$$' -bench 'CompareJoin' -benchtime=3x -timeout 30m
+	cd bench && BENCH_N=256 $(GO) test -run '^$$' -bench 'Compare(Update|Crash|Quiet)' -benchtime=1x -timeout 60m
+	SIM_SCALE_N=$(SIM_SCALE_N) SIM_SCALE_OUT=$(abspath bench/results/sim.json) \
+	  $(GO) test -run '^$$' -bench 'SimScale' -benchtime=1x -timeout 90m ./engine/internal/protocol/
+	cd bench && $(GO) run ./cmd/plot
 
 # ---------------------------------------------------------------- C ABI
 

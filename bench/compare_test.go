@@ -2,25 +2,35 @@ package bench
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// The benchmarks run each system in turn (never both at once) at N = 64;
-// one op is one full scenario on a fresh cluster. Figures are reported once
-// per sub-benchmark over all its ops: median and worst, with incomplete runs
-// counted at their deadline. ns/op is the wall time of a whole scenario.
+// The benchmarks run each system in turn (never both at once) at each N
+// of BENCH_N (comma-separated; default 64); one op is one full scenario on
+// a fresh cluster. Figures are reported once per sub-benchmark over all its
+// ops: median and worst, with incomplete runs counted at their deadline, and
+// recorded in results/loopback.json (see ResultsFile). ns/op is the wall
+// time of a whole scenario.
 //
-//	cd bench && go test -run '^$' -bench 'Compare(Join|Crash)' -benchtime=5x -timeout 30m
+//	cd bench && BENCH_N=64,256 go test -run '^$' -bench 'Compare(Join|Crash)' -benchtime=5x -timeout 60m
 //
-// (make bench-compare runs Update 3 times and Quiet once: see the Makefile.)
+// (make bench-compare runs them all: see the Makefile.)
 
 // systems are compared in this order.
 var systems = []System{Memberlist{}, Telepathine{}}
 
-// lanParams are the scenario sizes of the benchmarks.
+// joinSystems add Telepathine joining through two seeds, the first of them
+// down: every run must still complete.
+var joinSystems = []System{Memberlist{}, Telepathine{}, Telepathine{SeedDown: true}}
+
+// lanParams are the scenario sizes of the benchmarks at N = 64.
 var lanParams = Params{
 	N: 64,
 	// Gossip has long delivered what it will by then; a member still
@@ -40,16 +50,65 @@ var lanParams = Params{
 	QuietWindow: 60 * time.Second,
 }
 
-func eachSystem(b *testing.B, run func(b *testing.B, sys System)) {
-	for _, sys := range systems {
-		b.Run("system="+sys.Name(), func(b *testing.B) {
-			// Two cores shared with anything else running skew every
-			// figure: the load says whether the machine was quiet.
-			if avg, err := os.ReadFile("/proc/loadavg"); err == nil {
+// paramsFor scales lanParams to n peers. memberlist's push-pull interval
+// grows with N (30 s up to 32 peers, then one more 30 s per doubling: 120 s
+// at 256), and the quiet window is that interval so that it holds one
+// push-pull per peer; at 256 peers its join through several seeds needs
+// longer before the other scenarios start.
+func paramsFor(n int) Params {
+	p := lanParams
+	p.N = n
+	pushPull := 30 * time.Second
+	if n > 32 {
+		pushPull *= time.Duration(math.Ceil(math.Log2(float64(n))-math.Log2(32))) + 1
+	}
+	p.QuietWindow = pushPull
+	p.QuietSettle = pushPull/2 + 5*time.Second
+	if n > 64 {
+		p.JoinDeadline = 30 * time.Second
+		p.SetupJoinDeadline = 20 * time.Second
+	}
+	return p
+}
+
+// benchNs are the cluster sizes of this run.
+func benchNs(b *testing.B) []int {
+	v := os.Getenv("BENCH_N")
+	if v == "" {
+		return []int{64}
+	}
+	var ns []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			b.Fatalf("BENCH_N: bad size %q", f)
+		}
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+// eachSystem runs a scenario for every N and system; run returns the
+// metrics, which are reported and recorded.
+func eachSystem(b *testing.B, syss []System, run func(b *testing.B, sys System, p Params) map[string]float64) {
+	for _, n := range benchNs(b) {
+		p := paramsFor(n)
+		for _, sys := range syss {
+			b.Run(fmt.Sprintf("N=%d/system=%s", n, sys.Name()), func(b *testing.B) {
+				// Two cores shared with anything else running skew every
+				// figure: the load says whether the machine was quiet.
+				avg, _ := os.ReadFile("/proc/loadavg")
 				b.Logf("load average before: %s", strings.TrimSpace(string(avg)))
-			}
-			run(b, sys)
-		})
+				metrics := run(b, sys, p)
+				names := slices.Sorted(maps.Keys(metrics))
+				for _, k := range names {
+					b.ReportMetric(metrics[k], k)
+				}
+				if err := record(sys.Name(), n, string(avg), metrics); err != nil {
+					b.Errorf("recording the results: %v", err)
+				}
+			})
+		}
 	}
 }
 
@@ -76,10 +135,10 @@ func joinNote(j Outcome) string {
 // BenchmarkCompareJoin: N peers join through one seed at once; the time
 // until every peer counts every other as a live member.
 func BenchmarkCompareJoin(b *testing.B) {
-	eachSystem(b, func(b *testing.B, sys System) {
+	eachSystem(b, joinSystems, func(b *testing.B, sys System, p Params) map[string]float64 {
 		var outs []Outcome
 		for b.Loop() {
-			o, err := RunJoin(sys, lanParams)
+			o, err := RunJoin(sys, p)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -87,9 +146,8 @@ func BenchmarkCompareJoin(b *testing.B) {
 			outs = append(outs, o)
 		}
 		s := Summarize(outs)
-		b.ReportMetric(ms(s.Median), "join_ms")
-		b.ReportMetric(ms(s.Max), "join_max_ms")
-		b.ReportMetric(float64(s.Incomplete), "join_incomplete")
+		return map[string]float64{"join_ms": ms(s.Median), "join_max_ms": ms(s.Max),
+			"join_incomplete": float64(s.Incomplete), "join_runs": float64(len(outs))}
 	})
 }
 
@@ -97,10 +155,10 @@ func BenchmarkCompareJoin(b *testing.B) {
 // peers of a joined cluster; the time until every other peer has each, and
 // the fraction that reach every peer within 10 s.
 func BenchmarkCompareUpdate(b *testing.B) {
-	eachSystem(b, func(b *testing.B, sys System) {
+	eachSystem(b, systems, func(b *testing.B, sys System, p Params) map[string]float64 {
 		var outs []Outcome
 		for b.Loop() {
-			r, err := RunUpdates(sys, lanParams)
+			r, err := RunUpdates(sys, p)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -111,16 +169,15 @@ func BenchmarkCompareUpdate(b *testing.B) {
 				if u.Complete {
 					all++
 				} else {
-					b.Logf("update %d reached %d of %d peers in %v", k, u.Reached, lanParams.N-1, lanParams.UpdateDeadline)
+					b.Logf("update %d reached %d of %d peers in %v", k, u.Reached, p.N-1, p.UpdateDeadline)
 				}
 			}
 			b.Logf("run: %d/%d updates reached every peer, slowest %v (%s)",
 				all, len(r.Updates), slowest.Round(time.Millisecond), joinNote(r.Join))
 		}
 		s := Summarize(outs)
-		b.ReportMetric(ms(s.Median), "update_ms")
-		b.ReportMetric(ms(s.Max), "update_max_ms")
-		b.ReportMetric(float64(len(outs)-s.Incomplete)/float64(len(outs)), "fraction_all")
+		return map[string]float64{"update_ms": ms(s.Median), "update_max_ms": ms(s.Max),
+			"fraction_all": float64(len(outs)-s.Incomplete) / float64(len(outs))}
 	})
 }
 
@@ -128,11 +185,11 @@ func BenchmarkCompareUpdate(b *testing.B) {
 // until every other peer declares it dead, and false deaths (summed over
 // the ops).
 func BenchmarkCompareCrash(b *testing.B) {
-	eachSystem(b, func(b *testing.B, sys System) {
+	eachSystem(b, systems, func(b *testing.B, sys System, p Params) map[string]float64 {
 		var outs []Outcome
 		falseDeaths := 0
 		for b.Loop() {
-			r, err := RunCrash(sys, lanParams)
+			r, err := RunCrash(sys, p)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -142,28 +199,30 @@ func BenchmarkCompareCrash(b *testing.B) {
 			falseDeaths += r.FalseDeaths
 		}
 		s := Summarize(outs)
-		b.ReportMetric(ms(s.Median), "detect_ms")
-		b.ReportMetric(ms(s.Max), "detect_max_ms")
-		b.ReportMetric(float64(s.Incomplete), "detect_incomplete")
-		b.ReportMetric(float64(falseDeaths), "false_deaths")
+		return map[string]float64{"detect_ms": ms(s.Median), "detect_max_ms": ms(s.Max),
+			"detect_incomplete": float64(s.Incomplete), "false_deaths": float64(falseDeaths)}
 	})
 }
 
 // BenchmarkCompareQuiet: bytes sent per peer per second by a joined cluster
-// where nothing changes, over a 60 s window. One op is enough: the window
-// averages 64 peers over a minute, and an op takes 100 s.
+// where nothing changes, over one memberlist push-pull interval (60 s at
+// N = 64). One op is enough: the window averages every peer over a minute
+// or more, and an op takes 100 s or more.
 func BenchmarkCompareQuiet(b *testing.B) {
-	eachSystem(b, func(b *testing.B, sys System) {
-		var rates []float64
+	eachSystem(b, systems, func(b *testing.B, sys System, p Params) map[string]float64 {
+		var rates, cores, heaps []float64
 		for b.Loop() {
-			r, err := RunQuiet(sys, lanParams)
+			r, err := RunQuiet(sys, p)
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("run %d: %.0f B/s per peer (%s)", len(rates)+1, r.BytesPerPeerSec, joinNote(r.Join))
+			b.Logf("run %d: %.0f B/s per peer, %.3f cores, %.0f KB heap per peer (%s)",
+				len(rates)+1, r.BytesPerPeerSec, r.Cores, r.HeapPerPeer/1024, joinNote(r.Join))
 			rates = append(rates, r.BytesPerPeerSec)
+			cores = append(cores, r.Cores)
+			heaps = append(heaps, r.HeapPerPeer)
 		}
-		b.ReportMetric(median(rates), "quiet_B/s/peer")
-		b.ReportMetric(maxOf(rates), "quiet_max_B/s/peer")
+		return map[string]float64{"quiet_B/s/peer": median(rates), "quiet_max_B/s/peer": maxOf(rates),
+			"quiet_cores": median(cores), "heap_B/peer": median(heaps)}
 	})
 }

@@ -3,8 +3,10 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,7 +29,8 @@ type Cluster interface {
 	PeerName(i int) string
 	// JoinAll makes every peer but the seed join through the seed, all at
 	// once (one goroutine each), and returns when every join call has
-	// returned.
+	// returned. (memberlist beyond 64 peers: through several seeds, which
+	// join first.)
 	JoinAll() error
 	// KnowsAll reports whether peer i counts every other peer as a live
 	// member.
@@ -396,11 +399,34 @@ type QuietResult struct {
 	// BytesPerPeerSec is the bytes sent by all peers over the window,
 	// divided by the peers and the window's seconds.
 	BytesPerPeerSec float64
+	// Cores is the CPU time (user + system) the whole process spent over
+	// the window, divided by the window: the cost of a quiet cluster of N
+	// peers in one process (nothing else runs during a scenario).
+	Cores float64
+	// HeapPerPeer is the live heap after the window (after a GC), less the
+	// heap before the cluster formed, divided by N.
+	HeapPerPeer float64
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // RunQuiet forms a cluster, waits p.QuietSettle, then counts the bytes
 // every peer sends over p.QuietWindow while nothing changes.
 func RunQuiet(sys System, p Params) (QuietResult, error) {
+	base := heapAlloc()
 	f, err := form(sys, p, p.SetupJoinDeadline)
 	if err != nil {
 		return QuietResult{}, err
@@ -416,10 +442,14 @@ func RunQuiet(sys System, p Params) (QuietResult, error) {
 		}
 		return s
 	}
-	before, t0 := total(), time.Now()
+	before, t0, cpu0 := total(), time.Now(), cpuTime()
 	time.Sleep(p.QuietWindow)
-	after, elapsed := total(), time.Since(t0)
+	after, elapsed, cpu := total(), time.Since(t0), cpuTime()-cpu0
 	res.BytesPerPeerSec = float64(after-before) / float64(n) / elapsed.Seconds()
+	res.Cores = cpu.Seconds() / elapsed.Seconds()
+	if h := heapAlloc(); h > base {
+		res.HeapPerPeer = float64(h-base) / float64(n)
+	}
 	return res, nil
 }
 

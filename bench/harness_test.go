@@ -103,3 +103,17 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("median = %v, want 2", m)
 	}
 }
+
+// TestJoinWithASeedDown: peers given two seeds, the first of them down,
+// join through the other.
+func TestJoinWithASeedDown(t *testing.T) {
+	p := tinyParams
+	o, err := RunJoin(Telepathine{SeedDown: true}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Complete {
+		t.Fatalf("join incomplete after %v", o.Took)
+	}
+	t.Logf("join with one of two seeds down: %v", o.Took)
+}

@@ -105,16 +105,44 @@ func (c *mlCluster) Len() int { return len(c.peers) }
 
 func (c *mlCluster) PeerName(i int) string { return c.peers[i].name }
 
-// JoinAll makes every peer but the seed Join it at once. Join is a
-// synchronous push-pull (full state over TCP) with the seed; the rest of
-// the membership arrives by gossip.
+// JoinAll makes every peer but the seeds Join them at once. Join is a
+// synchronous push-pull (full state over TCP) with the address given; the
+// rest of the membership arrives by gossip. Up to 64 peers there is one
+// seed; beyond, one per 32 peers (8 at N = 256), which join the first one
+// by one before the others join, spread evenly over them. A Join that
+// fails (at N = 256 concurrent push-pulls time out on a loaded machine) is
+// retried through the next seed, up to joinAttempts times: the join time
+// includes the retries.
 func (c *mlCluster) JoinAll() error {
-	seed := c.peers[0].ml.Load().LocalNode().Address()
+	k := 1
+	if len(c.peers) > 64 {
+		k = len(c.peers) / 32
+	}
+	seeds := make([]string, k)
+	for s := range k {
+		seeds[s] = c.peers[s].ml.Load().LocalNode().Address()
+		if s > 0 {
+			if _, err := c.peers[s].ml.Load().Join(seeds[:1]); err != nil {
+				return err
+			}
+		}
+	}
 	return joinAll(len(c.peers), func(i int) error {
-		_, err := c.peers[i].ml.Load().Join([]string{seed})
+		if i < k {
+			return nil
+		}
+		var err error
+		for a := range joinAttempts {
+			if _, err = c.peers[i].ml.Load().Join([]string{seeds[(i+a)%k]}); err == nil {
+				return nil
+			}
+		}
 		return err
 	})
 }
+
+// joinAttempts bounds memberlist's Join retries in JoinAll.
+const joinAttempts = 4
 
 // KnowsAll: NumMembers counts the nodes neither dead nor left (alive or
 // suspect), the local one included.

@@ -2,16 +2,28 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 
 	"github.com/telepathine/telepathine/engine"
 )
 
 // Telepathine is the System of this repository's engine, at engine.LANConfig().
-type Telepathine struct{}
+type Telepathine struct {
+	// SeedDown makes every peer but the seed join through two seeds, the
+	// first of which is down (an address nobody listens on): the join must
+	// complete through the other.
+	SeedDown bool
+}
 
 // Name implements System.
-func (Telepathine) Name() string { return "telepathine" }
+func (t Telepathine) Name() string {
+	if t.SeedDown {
+		return "telepathine-seed-down"
+	}
+	return "telepathine"
+}
 
 // updateValue is the value of every published key: the same bytes a
 // memberlist update carries besides its id.
@@ -25,14 +37,23 @@ type tpCluster struct {
 // NewCluster implements System. The seed is created and started first:
 // the others need its address (port 0, read back) in their Seeds. They are
 // created here too, but New binds nothing; they bind and join in JoinAll.
-func (Telepathine) NewCluster(n int, obs *Observer) (Cluster, error) {
+func (t Telepathine) NewCluster(n int, obs *Observer) (Cluster, error) {
 	c := &tpCluster{peers: make([]*engine.Peer, n), names: make([]string, n)}
-	var seed string
+	var seed, down string
+	if t.SeedDown {
+		var err error
+		if down, err = unusedAddr(); err != nil {
+			return nil, err
+		}
+	}
 	for i := range n {
 		cfg := engine.LANConfig() // 127.0.0.1 port 0
 		cfg.Cluster = "bench"
 		if i > 0 {
 			cfg.Seeds = []string{seed}
+			if down != "" {
+				cfg.Seeds = []string{down, seed}
+			}
 		}
 		p, err := engine.New(cfg)
 		if err != nil {
@@ -54,6 +75,20 @@ func (Telepathine) NewCluster(n int, obs *Observer) (Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// unusedAddr is a loopback address nobody listens on: a port bound (UDP
+// and TCP) and released at once.
+func unusedAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", err
+	}
+	return addr, nil
 }
 
 func (c *tpCluster) Len() int { return len(c.peers) }
@@ -83,9 +118,18 @@ func (c *tpCluster) Knows(i int, name string) bool {
 
 func (c *tpCluster) Publish(i int, id string) error { return c.peers[i].Set(id, updateValue) }
 
-// Crash stops peer i: Stop closes its sockets and sends nothing, so the
-// others only learn of it from the heartbeats that stop coming.
-func (c *tpCluster) Crash(i int) error { return c.peers[i].Stop(context.Background()) }
+// Crash stops peer i without a word: Stop with a context already ended
+// skips the leave announcement (a graceful Stop would tell every peer at
+// once, which is not a crash), closes the sockets and sends nothing, so
+// the others only learn of it from the beats that stop coming.
+func (c *tpCluster) Crash(i int) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.peers[i].Stop(ctx); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
 
 func (c *tpCluster) BytesSent(i int) uint64 { return c.peers[i].Stats().Transport.BytesSent() }
 

@@ -94,15 +94,19 @@ type Config struct {
 	// heartbeats too far apart for a heartbeat vector. Default 50 (10 s on
 	// LAN).
 	FullDigestEvery int
-	// PushFanout is how many peers a fresh change (a Set, a Say) is pushed to
-	// at once, and how many each receiver forwards it to. Default 3: almost
-	// every peer hears it within milliseconds; anti-entropy covers the rest.
+	// PushFanout is, beyond PushDirectMax, how many sub-ranges of its range
+	// the originator and then each relay of a broadcast tree cut and push a
+	// fresh change (a Set, a Say) to (relay.go). Default 3: every peer is
+	// reached in log3 N hops (5 at N = 256), each relay sending 3 packets
+	// per tree; anti-entropy covers what a loss cuts off.
 	PushFanout int
 	// PushDirectMax: while there are at most this many live peers, a fresh
-	// change is pushed straight to all of them (N-1 packets in all, fewer
-	// than an epidemic's N*PushFanout, and nobody missed); beyond, it is
-	// pushed to PushFanout peers that each forward it once. Default 64.
+	// change is pushed straight to all of them (N-1 packets in all, and
+	// nobody missed); beyond, it travels down Relay.Trees ring-range
+	// broadcast trees (about Trees*N packets). Default 64.
 	PushDirectMax int
+	// Relay: broadcast trees beyond PushDirectMax (config_relay.go).
+	Relay RelayConfig
 
 	// Failure tunes the phi-accrual failure detector.
 	Failure FailureConfig
@@ -246,6 +250,7 @@ func LANConfig() Config {
 		FullDigestEvery:   50,
 		PushFanout:        3,
 		PushDirectMax:     64,
+		Relay:             RelayConfig{Trees: 2},
 		Failure: FailureConfig{
 			Threshold:       8,
 			Window:          1000,
@@ -305,6 +310,7 @@ func (c *Config) protocol() protocol.Config {
 		DeltaBudget: c.DeltaBudget, FullDigestEvery: c.FullDigestEvery,
 		PushFanout: c.PushFanout, PushDirectMax: c.PushDirectMax, PushQueueBytes: c.Limits.PushQueueBytes,
 		FreshHold: 2 * c.GossipInterval, RepairHorizon: 10 * c.GossipInterval,
+		RelayTrees: c.Relay.Trees, JoinPush: c.Relay.JoinPush,
 		DeadGrace: c.DeadGrace, TombstoneGrace: c.TombstoneGrace,
 		MTU: c.MTU, TCPOnly: c.TransportMode == TCPOnly, MaxPacketSize: c.Limits.PacketSize,
 		Watchers: c.Liveness.Watchers, Quorum: c.Liveness.Quorum,
@@ -364,6 +370,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.FullDigestEvery, d.FullDigestEvery)
 	setInt(&c.PushFanout, d.PushFanout)
 	setInt(&c.PushDirectMax, d.PushDirectMax)
+	c.Relay = c.Relay.withDefaults()
 	if c.Failure.Threshold == 0 {
 		c.Failure.Threshold = d.Failure.Threshold
 	}
@@ -446,6 +453,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("BindAddr: %w", err))
 	}
 	errs = append(errs, c.validateAddressMap()...)
+	errs = append(errs, c.Relay.validate()...)
 	if c.AdvertiseAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
 			errs = append(errs, fmt.Errorf("AdvertiseAddr: %w", err))

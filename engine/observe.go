@@ -20,6 +20,7 @@ func (s Stats) DropCauses() map[string]uint64 {
 		"bad_delta":       s.BadDelta,
 		"foreign_cluster": s.ForeignCluster,
 		"self":            s.SelfPackets,
+		"unknown_sender":  s.UnknownSender,
 		"bad_frame":       s.Transport.BadFrames,
 		"checksum":        s.Checksum,
 		"auth_failed":     s.AuthFailed,

@@ -28,6 +28,9 @@ type Stats struct {
 	ForeignCluster uint64
 	// SelfPackets counts packets from this very peer (a seed naming itself).
 	SelfPackets uint64
+	// UnknownSender counts compact-header packets (beats to ring watchers)
+	// whose sender key names no peer held here.
+	UnknownSender uint64
 
 	// Trust (issue 11). Envelope refusals: Checksum (corrupted plain
 	// packet), AuthFailed (forged, tampered or another cluster's encrypted
@@ -97,7 +100,7 @@ func (p *Peer) Stats() Stats {
 		BytesReceived: map[string]uint64{}, DuplicatesReceived: map[string]uint64{},
 		Truncated: c.Truncated, Oversized: c.Oversized, BadMagic: c.BadMagic,
 		BadVersion: c.BadVersion, Malformed: c.Malformed, BadDelta: c.BadDelta,
-		ForeignCluster: c.ForeignCluster, SelfPackets: c.SelfPackets,
+		ForeignCluster: c.ForeignCluster, SelfPackets: c.SelfPackets, UnknownSender: c.UnknownSender,
 		EncodeErrors: p.stats.encodeErrors.Load(), SendErrors: p.stats.sendErrors.Load(),
 		PushDropped: c.PushDropped, LateReplies: c.LateReplies, Deaths: c.Deaths,
 		Peers: g.Peers, LivePeers: g.LivePeers, DeadPeers: g.DeadPeers, Keys: g.Keys, PendingRuns: g.PendingRuns,

@@ -100,6 +100,10 @@ func configFrom(c *apiv1.Config) (engine.Config, error) {
 	num(&cfg.DeltaBudget, c.GetDeltaBudget())
 	num(&cfg.FullDigestEvery, c.GetFullDigestEvery())
 	num(&cfg.PushFanout, c.GetPushFanout())
+	num(&cfg.Relay.Trees, c.GetRelayTrees())
+	if c.GetRelayJoinPush() {
+		cfg.Relay.JoinPush = true
+	}
 	num(&cfg.Limits.PushQueueBytes, c.GetPushQueueBytes())
 	num(&cfg.Failure.Window, c.GetPhiWindow())
 	num(&cfg.Limits.KeySize, c.GetMaxKeySize())

@@ -48,6 +48,14 @@ struct Packet {
   # (with non-zero bytes, which packing does not compress) so that the 3x
   # credit it earns covers a useful SynAck, as QUIC pads its Initials.
   padding @11 :Data;
+  # Compact header: the 64-bit key of the sender's (name, generation) (the
+  # digest's node key), sent instead of `sender` in packets whose receiver
+  # already holds the sender's line: today beats to ring watchers, three a
+  # second whatever the cluster size, where the full NodeId was over a
+  # third of the bytes. A receiver that does not know the key drops
+  # the packet (and counts it); the sender's next full packet introduces
+  # it. 0: absent, `sender` is set.
+  senderKey @13 :UInt64;
 }
 
 # Identity of one incarnation of a peer. A restart gets a higher generation,
@@ -105,6 +113,15 @@ struct Delta {
   # peers (epidemic broadcast). False when the sender pushed to every live
   # peer itself, so forwarding would only repeat it.
   relay @1 :Bool;
+  # Push through a ring-range broadcast tree (beyond PushDirectMax).
+  # relayTree names the tree (1, 2, ...; 0 = none): each tree orders the
+  # live peers on a ring by a 64-bit hash of their name under the tree's
+  # number. The receiver forwards the delta at once to the live peers it
+  # knows whose ring position lies in (relayFrom, relayTo], split in
+  # sub-ranges (wrapping around zero; from == to is the whole ring).
+  relayTree @2 :UInt8;
+  relayFrom @3 :UInt64;
+  relayTo @4 :UInt64;
 }
 
 # Entries of one node with versions in (fromVersion, toVersion], in version

@@ -33,8 +33,14 @@ type Config struct {
 	PushFanout        int
 	PushDirectMax     int
 	PushQueueBytes    int
-	DeadGrace         time.Duration
-	TombstoneGrace    time.Duration
+	// RelayTrees is how many broadcast trees a push travels in beyond
+	// PushDirectMax (relay.go).
+	RelayTrees int
+	// JoinPush: a peer that learns a new peer from that peer itself pushes
+	// its line on at once (relay.go).
+	JoinPush       bool
+	DeadGrace      time.Duration
+	TombstoneGrace time.Duration
 
 	// FreshHold: versions held here for less than this are left out of
 	// anti-entropy answers to live peers, because pushes are delivering
@@ -140,6 +146,7 @@ type Core struct {
 	followups map[string]int
 
 	push  pushQueue
+	relay relayRings
 	asks  askRegistry
 	log   *slog.Logger
 	warns logLimiter
@@ -240,5 +247,13 @@ func (c *Core) Stop() {
 func (c *Core) stamp(pk *wire.Packet) *wire.Packet {
 	pk.Cluster = c.cfg.Cluster
 	pk.Sender = c.id
+	return pk
+}
+
+// stampKey is stamp with the compact header: the sender's 64-bit key
+// instead of its NodeId, for packets to peers that hold our line.
+func (c *Core) stampKey(pk *wire.Packet) *wire.Packet {
+	pk.Cluster = c.cfg.Cluster
+	pk.SenderKey = state.NodeKey(c.id.Name, c.id.Generation)
 	return pk
 }

@@ -25,6 +25,9 @@ type Counters struct {
 	// entries they carried that this replica already held: bandwidth
 	// spent twice (a push and an anti-entropy answer racing each other).
 	BytesByType, DuplicatesByType [wire.NumTypes]uint64
+	// UnknownSender counts compact-header packets (beats, quiet Syns) whose
+	// sender key names no node held here.
+	UnknownSender uint64
 	// Suspicions published by this peer as a ring watcher, refutations of
 	// suspicions of itself, peers seen leaving gracefully.
 	Suspicions, Refutations, Leaves uint64
@@ -43,6 +46,10 @@ type Counters struct {
 	// a peer with identity mode off, node deltas that carry a key (a peer
 	// with identity mode on).
 	BadSignature, Unsigned, NotAllowed, KeyChanged, BeyondHead, Mixed uint64
+	// Relayed counts pushes forwarded down a broadcast tree.
+	Relayed uint64
+	// JoinPushes counts newcomers' lines pushed on by the peer they joined.
+	JoinPushes uint64
 }
 
 // Stats returns the counters.

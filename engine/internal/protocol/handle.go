@@ -54,6 +54,18 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 		}
 		return out
 	}
+	if pk.SenderKey != 0 {
+		// Compact header (beats, which go only to the sender's ring
+		// watchers, and those hold its line): the key names a peer we
+		// hold, or the packet is dropped and counted; the sender's line
+		// reaches us by gossip like any other.
+		n, ok := c.st.NodeByKey(pk.SenderKey)
+		if !ok {
+			c.stats.UnknownSender++
+			return out
+		}
+		pk.Sender = n.ID
+	}
 	if pk.Sender.Name == c.id.Name && pk.Sender.Generation == c.id.Generation {
 		c.stats.SelfPackets++ // a seed list that names ourselves
 		return out
@@ -193,12 +205,17 @@ func (c *Core) onDelta(now time.Time, _ string, pk *wire.Packet, push bool, out 
 		c.stats.BadDelta++
 		return
 	}
-	if push && pk.Delta.Relay && len(fresh) > 0 {
+	if push && pk.Delta.Tree != 0 {
+		c.relayDelta(pk, out)
+	} else if push && pk.Delta.Relay && len(fresh) > 0 {
+		// A peer of an older version relays epidemically: forward what is
+		// new once, through our own push queue.
 		items := make([]pushItem, 0, len(fresh))
 		for _, r := range fresh {
 			items = append(items, pushItem{run: r, except: pk.Sender.Addr})
 		}
 		c.enqueuePush(out, items...)
 	}
+	c.pushNewcomer(now, pk, changes, out)
 	c.applyChanges(changes, now, out)
 }

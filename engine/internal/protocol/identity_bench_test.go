@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -10,14 +9,6 @@ import (
 // cpuTime is the CPU time this process used so far: on a machine shared
 // with other jobs, wall-clock ns/op grows with their load, CPU per op does
 // not.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // The cost of identity mode in the simulator (real cores, codec and
 // envelope; bytes counted), N = 64, LAN preset, off and on in one run
 // (issue 13's targets: Set-to-all latency +1 ms, quiet bytes +20 %).

@@ -45,7 +45,10 @@ func (c *Core) beat(now time.Time, out *Output) {
 	c.members.refreshRing(now)
 	for _, name := range c.members.beatTo {
 		if n, ok := c.st.Node(name); ok {
-			out.send(n.ID.Addr, c.stamp(&wire.Packet{Type: wire.Beat, Heartbeat: hb}))
+			// Our watchers know us (they watch us because our line is
+			// on their ring): the compact header, the key instead of the
+			// NodeId, cuts a beat from 76 to 55 bytes sealed.
+			out.send(n.ID.Addr, c.stampKey(&wire.Packet{Type: wire.Beat, Heartbeat: hb}))
 		}
 	}
 }
@@ -91,8 +94,16 @@ func (c *Core) watch(now time.Time, out *Output) {
 			c.log.Info("suspecting a peer", "peer", name, "phi", mb.fd.Phi(at))
 		}
 	}
-	for name, mb := range c.members.byName {
-		if mb.accused && mb.alive && !c.members.watched[name] {
+	// Suspicions of peers no longer watched (or alive again without being
+	// watched): the suspicion index holds only accused peers, so this looks
+	// at a handful instead of every member each tick (that scan was the
+	// largest cost of a quiet 256-peer process).
+	for name, by := range c.members.accusers {
+		if _, mine := by[c.id.Name]; !mine {
+			continue
+		}
+		mb := c.members.byName[name]
+		if mb != nil && mb.accused && mb.alive && !c.members.watched[name] {
 			c.st.Retract(name)
 			mb.accused = false
 			c.members.setSuspicion(c.id.Name, name, state.Suspicion{}, false)

@@ -71,6 +71,7 @@ func (c *Core) PushPending() bool { return c.running && len(c.push.items) > 0 }
 type PushPlan struct {
 	targets []string
 	relay   bool
+	hops    []relayHop // through the broadcast trees instead of targets
 	items   []pushItem
 	nds     []state.NodeDelta
 	budget  int
@@ -82,19 +83,20 @@ type PushPlan struct {
 }
 
 // TakePushes empties the push queue into a plan: straight to every live
-// peer while there are at most PushDirectMax, otherwise to PushFanout
-// random ones that forward it once.
+// peer while there are at most PushDirectMax, otherwise down the broadcast
+// trees (relay.go).
 func (c *Core) TakePushes() PushPlan {
 	if !c.running || len(c.push.items) == 0 {
 		return PushPlan{}
 	}
 	items := c.push.items
 	c.push.items, c.push.bytes = nil, 0
-	live := c.liveAddrs()
-	targets, relay := live, false
-	if len(live) > c.cfg.PushDirectMax {
-		c.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
-		targets, relay = live[:c.cfg.PushFanout], true
+	var targets []string
+	var hops []relayHop
+	if c.members.liveCount() > c.cfg.PushDirectMax {
+		hops = c.rootHops()
+	} else {
+		targets = c.liveAddrs()
 	}
 	// Snapshot the NodeDeltas now: heartbeats are mutable, entries are not.
 	nds := make([]state.NodeDelta, len(items))
@@ -102,14 +104,19 @@ func (c *Core) TakePushes() PushPlan {
 		nds[i] = items[i].run.NodeDelta()
 	}
 	c.stats.PushBatches++
-	return PushPlan{targets: targets, relay: relay, items: items, nds: nds,
+	return PushPlan{targets: targets, hops: hops, items: items, nds: nds,
 		budget: pushBudget(&c.cfg, c.id), streamBudget: c.cfg.DeltaBudget, cluster: c.cfg.Cluster, sender: c.id}
 }
 
 // Packets builds the plan's packets, coalesced and cut at one datagram
 // (pushbatch.go); nothing goes back where it came from or to its own
 // author.
-func (pl *PushPlan) Packets() []Outgoing { return pl.coalescedPackets() }
+func (pl *PushPlan) Packets() []Outgoing {
+	if len(pl.hops) > 0 {
+		return pl.treePackets()
+	}
+	return pl.coalescedPackets()
+}
 
 // packetsPerItem is the grouping before coalescing: one NodeDelta per item,
 // cut at the budget. Kept as the reference the coalescing is tested against.

@@ -1,9 +1,197 @@
 package protocol
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// The simulator at scale: figures in gossip rounds against the epidemic
+// bound log2 N + ln N (the rounds a push-pull epidemic needs to reach N
+// peers with high probability), bytes per peer per second, and the heap
+// the cluster holds per peer. Whatever the core does (its liveness design
+// included) is what is measured: the scenario only sets, crashes and
+// counts.
+
+// scaleResult is one N's figures; JSON names are read by bench/plot.
+type scaleResult struct {
+	N              int     `json:"n"`
+	Bound          float64 `json:"bound_rounds"`
+	JoinRounds     int     `json:"join_rounds"`
+	SpreadAERounds int     `json:"spread_antientropy_rounds"`
+	SpreadPush     int     `json:"spread_push_rounds"`
+	DetectRounds   int     `json:"detect_rounds"`
+	DetectMS       float64 `json:"detect_ms"`
+	QuietBps       float64 `json:"quiet_bytes_per_peer_sec"`
+	BytesPerRound  float64 `json:"quiet_bytes_per_peer_round"`
+	HeapPerPeer    float64 `json:"heap_bytes_per_peer"`
+	// QuietCores is the CPU the simulator spent on the quiet rounds over
+	// the simulated time: what the protocol cores of N quiet peers cost in
+	// one process, without sockets or encryption (a floor for loopback).
+	QuietCores float64 `json:"quiet_cores"`
+	// JoinCores is the same for the concurrent join: CPU spent until all
+	// know all over the simulated time it took.
+	JoinCores   float64 `json:"join_cores"`
+	WallSeconds float64 `json:"wall_seconds"`
+}
+
+func epidemicBound(n int) float64 { return math.Log2(float64(n)) + math.Log(float64(n)) }
+
+// scaleConfig is the simulator's LAN preset with room for 4,096 peers.
+// Detectors exist only for the peers a peer watches on the ring (Watchers,
+// 3), so the phi window stays at its default.
+func scaleConfig() Config {
+	c := simConfig()
+	c.Limits.MaxNodes = 1 << 14
+	return c
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func measureScale(tb testing.TB, n int) scaleResult {
+	wall := time.Now()
+	base := heapInUse()
+	r := scaleResult{N: n, Bound: epidemicBound(n)}
+	s := newSim(tb, n, scaleConfig())
+	limit := int(10 * r.Bound)
+	cpu0 := cpuTime()
+	r.JoinRounds = s.until(limit, s.allKnowAll, "join")
+	r.JoinCores = (cpuTime() - cpu0).Seconds() / (float64(max(r.JoinRounds, 1)) * s.cfg.GossipInterval.Seconds())
+
+	// Anti-entropy alone (no push) while the cluster is busy: the epidemic
+	// the bound is about. (Once quiet, a change waits for the next quiet
+	// Syn, QuietInterval, before the same epidemic starts.)
+	owner := s.peers[n/2]
+	s.setQuietly(owner, "ae", "v")
+	r.SpreadAERounds = s.until(limit, func() bool { return s.allHave(owner, "ae", "v") }, "spread by anti-entropy")
+
+	// Settle the detectors and go quiet, then count quiet bytes.
+	for i := 0; i < 100; i++ {
+		s.step()
+	}
+	var before uint64
+	for _, p := range s.peers {
+		before += p.bytes
+	}
+	const quiet = 50 // 10 s
+	cpu0 = cpuTime()
+	for i := 0; i < quiet; i++ {
+		s.step()
+	}
+	r.QuietCores = (cpuTime() - cpu0).Seconds() / (quiet * s.cfg.GossipInterval.Seconds())
+	var after uint64
+	for _, p := range s.peers {
+		after += p.bytes
+	}
+	r.BytesPerRound = float64(after-before) / float64(n) / quiet
+	r.QuietBps = r.BytesPerRound / s.cfg.GossipInterval.Seconds()
+	if h := heapInUse(); h > base {
+		r.HeapPerPeer = float64(h-base) / float64(n)
+	}
+
+	s.set(owner, "push", "v", 0)
+	s.flush()
+	r.SpreadPush = s.until(limit, func() bool { return s.allHave(owner, "push", "v") }, "spread with push")
+
+	victim := s.peers[n-1]
+	s.net.Isolate(victim.addr)
+	s.stop(victim)
+	crashed := s.elapsed()
+	r.DetectRounds = s.until(200, func() bool {
+		for _, p := range s.running() {
+			if _, dead := find(p.DeadPeers(), victim.Name()); !dead {
+				return false
+			}
+		}
+		return true
+	}, "crash declared dead by all")
+	r.DetectMS = float64((s.elapsed() - crashed).Milliseconds())
+	r.WallSeconds = time.Since(wall).Seconds()
+	return r
+}
+
+func TestSimScaleWithinEpidemicBound(t *testing.T) {
+	r := measureScale(t, 64)
+	t.Logf("%+v", r)
+	require := func(ok bool, what string) {
+		if !ok {
+			t.Errorf("%s: %+v", what, r)
+		}
+	}
+	require(float64(r.JoinRounds) <= 1.5*r.Bound, "join within 1.5x the epidemic bound")
+	require(float64(r.SpreadAERounds) <= 1.5*r.Bound, "anti-entropy spread within 1.5x the bound")
+	require(r.SpreadPush == 0, "the relay trees reach all before the next round")
+	require(r.HeapPerPeer > 0, "heap measured")
+}
+
+// BenchmarkSimScale runs the scale scenario once per N. N is taken from
+// SIM_SCALE_N (comma-separated; default 256, so that `make bench` stays
+// short; make bench-compare sets 1024,4096); SIM_SCALE_OUT names a JSON
+// file the results are written to (bench/cmd/plot reads it).
+//
+//	SIM_SCALE_N=1024,4096 go test -run '^$' -bench SimScale -benchtime 1x -timeout 90m ./engine/internal/protocol/
+func BenchmarkSimScale(b *testing.B) {
+	ns := []int{256}
+	if v := os.Getenv("SIM_SCALE_N"); v != "" {
+		ns = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ns = append(ns, n)
+		}
+	}
+	var results []scaleResult
+	for _, n := range ns {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			var r scaleResult
+			for b.Loop() {
+				r = measureScale(b, n)
+			}
+			b.ReportMetric(r.Bound, "bound-rounds")
+			b.ReportMetric(float64(r.JoinRounds), "join-rounds")
+			b.ReportMetric(float64(r.SpreadAERounds), "spread-ae-rounds")
+			b.ReportMetric(float64(r.SpreadPush), "spread-push-rounds")
+			b.ReportMetric(float64(r.DetectRounds), "detect-rounds")
+			b.ReportMetric(r.QuietBps, "quiet-B/s/peer")
+			b.ReportMetric(r.BytesPerRound, "quiet-B/round/peer")
+			b.ReportMetric(r.HeapPerPeer, "heap-B/peer")
+			b.ReportMetric(r.QuietCores, "quiet-cores")
+			b.ReportMetric(r.JoinCores, "join-cores")
+			results = append(results, r)
+		})
+	}
+	if out := os.Getenv("SIM_SCALE_OUT"); out != "" && len(results) > 0 {
+		data, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 // 32 peers, each with two keys, all joining through the first: every peer
 // ends up with every other's values, in simulated time. (The engine's test

@@ -49,6 +49,11 @@ type simPeer struct {
 	queueFrom    []string
 	// withheld counts replies the 3x rule held back.
 	withheld uint64
+	// pushesIn counts push packets received; firstHop is the hop count
+	// (from the call that started the cascade) of the first one since the
+	// last resetHops (-1: none).
+	pushesIn uint64
+	firstHop int
 }
 
 func (p *simPeer) Name() string { return p.core.ID().Name }
@@ -117,7 +122,7 @@ func (s *sim) add(i int) *simPeer {
 	if s.ident != nil {
 		cfg.Identity = s.ident(i)
 	}
-	p := &simPeer{core: New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))), addr: addr, running: true}
+	p := &simPeer{core: New(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))), addr: addr, running: true, firstHop: -1}
 	p.core.Start(s.now, state.NodeID{Name: addr, Generation: uint64(s.now.UnixNano()), Addr: addr})
 	s.net.byAddr[addr] = p
 	if i < len(s.peers) {
@@ -140,15 +145,16 @@ func (s *sim) do(from *simPeer, out Output) {
 	type flight struct {
 		from *simPeer
 		out  Outgoing
+		hop  int
 	}
 	var queue []flight
-	take := func(p *simPeer, o Output) {
+	take := func(p *simPeer, o Output, hop int) {
 		p.events = append(p.events, o.Events...)
 		for _, pk := range o.Packets {
-			queue = append(queue, flight{p, pk})
+			queue = append(queue, flight{p, pk, hop})
 		}
 	}
-	take(from, out)
+	take(from, out, 1)
 	for len(queue) > 0 {
 		f := queue[0]
 		queue = queue[1:]
@@ -175,13 +181,19 @@ func (s *sim) do(from *simPeer, out Output) {
 		} else if s.net.rng.Float64() < s.net.dup {
 			copies = 2
 		}
+		if f.out.Packet.Type == wire.Push {
+			to.pushesIn += uint64(copies)
+			if copies > 0 && to.firstHop < 0 {
+				to.firstHop = f.hop
+			}
+		}
 		for range copies {
 			if s.now.Before(to.stalledUntil) {
 				to.queue = append(to.queue, append([]byte(nil), b...))
 				to.queueFrom = append(to.queueFrom, f.from.addr)
 				continue
 			}
-			take(to, to.core.HandlePacket(s.now, f.from.addr, append([]byte(nil), b...)))
+			take(to, to.core.HandlePacket(s.now, f.from.addr, append([]byte(nil), b...)), f.hop+1)
 		}
 	}
 }
@@ -235,6 +247,13 @@ func (s *sim) step() {
 		}
 	}
 	s.flush()
+}
+
+// resetHops starts counting push receptions and hops afresh.
+func (s *sim) resetHops() {
+	for _, p := range s.peers {
+		p.pushesIn, p.firstHop = 0, -1
+	}
 }
 
 // elapsed is the simulated time since the start.
@@ -303,7 +322,7 @@ func count(events []Event, k EventKind) int {
 	return n
 }
 
-// simConfig is the engine's LAN preset.
+// simConfig is the engine's LAN preset (JoinPush off, as there).
 func simConfig() Config {
 	hb := time.Second
 	return Config{
@@ -311,7 +330,7 @@ func simConfig() Config {
 		Fanout: 3, QuietFanout: 1, QuietAfter: 2 * time.Second, DeltaBudget: 1 << 20,
 		FullDigestEvery: 50, PushFanout: 3, PushDirectMax: 64, PushQueueBytes: 8 << 20,
 		FreshHold: 400 * time.Millisecond, RepairHorizon: 2 * time.Second,
-		DeadGrace: time.Hour, TombstoneGrace: 10 * time.Minute, MTU: 1400, MaxPacketSize: 32 << 20,
+		RelayTrees: 2, DeadGrace: time.Hour, TombstoneGrace: 10 * time.Minute, MTU: 1400, MaxPacketSize: 32 << 20,
 		Watchers: 3, Quorum: 3, QuietInterval: 3 * time.Second, FullDigestPeriod: 10 * time.Minute, SuspectGrace: 400 * time.Millisecond,
 		Phi: failure.Config{
 			Threshold: 8, WindowSize: 1000, MinStdDev: 250 * time.Millisecond,

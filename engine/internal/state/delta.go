@@ -20,6 +20,11 @@ type Delta struct {
 	Nodes []NodeDelta
 	// Relay (pushes only): the receiver forwards what is new to it.
 	Relay bool
+	// Tree (pushes only, 0 = none) is the broadcast tree this push travels
+	// in; the receiver forwards it to the live peers whose ring position in
+	// that tree lies in (RangeFrom, RangeTo] (protocol/relay.go).
+	Tree               uint8
+	RangeFrom, RangeTo uint64
 }
 
 // Empty reports whether the delta carries nothing.
@@ -214,8 +219,21 @@ type Run struct {
 // LocalRun returns the local node's current entries in (from, Version] as a
 // run (superseded ones are skipped; the range still covers them).
 func (c *Cluster) LocalRun(from uint64, now int64) Run {
-	n := c.self
 	c.freshHead()
+	return c.self.run(from, now)
+}
+
+// NodeRun is LocalRun for any node held (a newcomer's line, pushed on by
+// the peer it joined through).
+func (c *Cluster) NodeRun(name string, from uint64, now int64) (Run, bool) {
+	n, ok := c.byName[name]
+	if !ok {
+		return Run{}, false
+	}
+	return n.run(from, now), true
+}
+
+func (n *Node) run(from uint64, now int64) Run {
 	r := Run{Node: n, From: from, To: n.Version}
 	for i := n.indexAfter(from); i < len(n.log); i++ {
 		if e := n.log[i]; n.current(e, now) {

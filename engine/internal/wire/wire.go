@@ -55,13 +55,18 @@ const (
 
 // Packet is a decoded packet. Only the fields of its Type are set.
 type Packet struct {
-	Cluster  string
-	Sender   state.NodeID
-	Type     Type
-	Digest   state.Digest // Syn, SynAck
-	Delta    state.Delta  // SynAck, Ack, Push
-	Mismatch bool         // SynAck
-	Reply    ReplyMsg     // Reply
+	Cluster string
+	// Sender is who sent the packet. Decode leaves it zero when the packet
+	// carries SenderKey instead; the receiver resolves the key.
+	Sender state.NodeID
+	// SenderKey, when not 0, replaces Sender on the wire: the key of the
+	// sender's (name, generation), state.NodeKey (compact header).
+	SenderKey uint64
+	Type      Type
+	Digest    state.Digest // Syn, SynAck
+	Delta     state.Delta  // SynAck, Ack, Push
+	Mismatch  bool         // SynAck
+	Reply     ReplyMsg     // Reply
 	// Heartbeat is the sender's liveness counter (Beat).
 	Heartbeat uint64
 	// Token is the address-validation token: set on a Syn, echoed by the
@@ -140,12 +145,16 @@ func encodePacket(root gen.Packet, p *Packet) error {
 	if err := root.SetCluster(p.Cluster); err != nil {
 		return err
 	}
-	sender, err := root.NewSender()
-	if err != nil {
-		return err
-	}
-	if err := encodeNodeID(sender, p.Sender); err != nil {
-		return err
+	if p.SenderKey != 0 {
+		root.SetSenderKey(p.SenderKey)
+	} else {
+		sender, err := root.NewSender()
+		if err != nil {
+			return err
+		}
+		if err := encodeNodeID(sender, p.Sender); err != nil {
+			return err
+		}
 	}
 	body := root.Body()
 	switch p.Type {
@@ -250,6 +259,9 @@ func encodeDigest(d gen.Digest, dg *state.Digest) error {
 
 func encodeDelta(dl gen.Delta, d *state.Delta) error {
 	dl.SetRelay(d.Relay)
+	dl.SetRelayTree(d.Tree)
+	dl.SetRelayFrom(d.RangeFrom)
+	dl.SetRelayTo(d.RangeTo)
 	nodes, err := dl.NewNodes(int32(len(d.Nodes)))
 	if err != nil {
 		return err
@@ -459,15 +471,22 @@ func Decode(data []byte, lim Limits) (p *Packet, err error) {
 	if p.Cluster, err = text(root.Cluster()); err != nil {
 		return nil, err
 	}
-	sender, err := root.Sender()
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	if p.Sender, err = decodeNodeID(sender); err != nil {
-		return nil, err
-	}
-	if p.Sender.Name == "" || p.Sender.Addr == "" {
-		return nil, ErrMalformed
+	if !root.HasSender() {
+		// Compact header: the key alone, resolved by the receiver.
+		if p.SenderKey = root.SenderKey(); p.SenderKey == 0 {
+			return nil, ErrMalformed
+		}
+	} else {
+		sender, err := root.Sender()
+		if err != nil {
+			return nil, ErrMalformed
+		}
+		if p.Sender, err = decodeNodeID(sender); err != nil {
+			return nil, err
+		}
+		if p.Sender.Name == "" || p.Sender.Addr == "" {
+			return nil, ErrMalformed
+		}
 	}
 	body := root.Body()
 	switch body.Which() {
@@ -641,7 +660,7 @@ func decodeDigest(d gen.Digest) (state.Digest, error) {
 }
 
 func decodeDelta(dl gen.Delta) (state.Delta, error) {
-	out := state.Delta{Relay: dl.Relay()}
+	out := state.Delta{Relay: dl.Relay(), Tree: dl.RelayTree(), RangeFrom: dl.RelayFrom(), RangeTo: dl.RelayTo()}
 	var events arena
 	nodes, err := dl.Nodes()
 	if err != nil {

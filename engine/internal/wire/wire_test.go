@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"testing"
 
+	capnp "capnproto.org/go/capnp/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/telepathine/telepathine/engine/internal/state"
+	gen "github.com/telepathine/telepathine/gen/wire"
 )
 
 var sender = state.NodeID{Name: "127.0.0.1:7946", Generation: 1_700_000_000_123_456_789, Addr: "127.0.0.1:7946"}
@@ -27,13 +29,19 @@ func samplePackets() []*Packet {
 			{Version: 6, Kind: state.KindEvent, Key: "chat:msg", Value: []byte(`{"a":1}`), Encoding: state.EncodingJSON, ExpiresAt: 789},
 		},
 	}, {ID: state.NodeID{Name: "b", Generation: 2, Addr: "[::1]:1"}, Reset: true, To: 0}}}
+	// A push travelling in a broadcast tree carries its range.
+	treePush := delta
+	treePush.Tree, treePush.RangeFrom, treePush.RangeTo = 2, 0xfffffffffffffff0, 0x10
 	return []*Packet{
 		{Cluster: "prod", Sender: sender, Type: Syn, Digest: digest},
+		{Cluster: "prod", Sender: sender, Type: Push, Delta: treePush},
 		{Cluster: "prod", Sender: sender, Type: SynAck, Digest: digest, Delta: delta, Mismatch: true},
 		{Cluster: "prod", Sender: sender, Type: Ack, Delta: delta},
 		{Cluster: "prod", Sender: sender, Type: Push, Delta: delta},
 		{Cluster: "prod", Sender: sender, Type: Reply, Reply: ReplyMsg{AskNode: 5, AskVersion: 6, Value: []byte("yes"), Encoding: state.EncodingText}},
 		{Cluster: "prod", Sender: sender, Type: BadCluster},
+		// The compact header: the sender's key instead of its NodeId.
+		{Cluster: "prod", SenderKey: state.NodeKey(sender.Name, sender.Generation), Type: Beat, Heartbeat: 3},
 	}
 }
 
@@ -46,12 +54,16 @@ func TestRoundTripEveryType(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, p.Cluster, got.Cluster)
 			assert.Equal(t, p.Sender, got.Sender)
+			assert.Equal(t, p.SenderKey, got.SenderKey)
 			assert.Equal(t, p.Type, got.Type)
 			assert.Equal(t, p.Mismatch, got.Mismatch)
 			if len(p.Digest.Entries) > 0 {
 				assert.Equal(t, p.Digest, got.Digest)
 			}
 			assert.Equal(t, len(p.Delta.Nodes), len(got.Delta.Nodes))
+			assert.Equal(t, [3]uint64{uint64(p.Delta.Tree), p.Delta.RangeFrom, p.Delta.RangeTo},
+				[3]uint64{uint64(got.Delta.Tree), got.Delta.RangeFrom, got.Delta.RangeTo}, "the relay range")
+			assert.Equal(t, p.Delta.Relay, got.Delta.Relay)
 			for i := range p.Delta.Nodes {
 				assert.Equal(t, p.Delta.Nodes[i], got.Delta.Nodes[i])
 			}
@@ -258,4 +270,40 @@ func TestEncodeSealedOmitsMagic(t *testing.T) {
 	assert.Equal(t, pk.Type, got.Type)
 	_, err = Decode(corruptHeader(t, full, 0x11111111, Version), Limits{Sealed: true})
 	assert.ErrorIs(t, err, ErrMagic)
+}
+
+// The compact header: a beat naming its sender by key round-trips without
+// a NodeId and is smaller than the same beat with one; a packet with
+// neither is malformed.
+func TestCompactSenderKey(t *testing.T) {
+	key := state.NodeKey(sender.Name, sender.Generation)
+	compact := &Packet{Cluster: "prod", SenderKey: key, Type: Beat, Heartbeat: 77}
+	b, err := Encode(compact)
+	require.NoError(t, err)
+	got, err := Decode(b, Limits{})
+	require.NoError(t, err)
+	assert.Equal(t, key, got.SenderKey)
+	assert.Equal(t, state.NodeID{}, got.Sender, "the receiver resolves the key")
+	assert.Equal(t, uint64(77), got.Heartbeat)
+
+	full, err := Encode(&Packet{Cluster: "prod", Sender: sender, Type: Beat, Heartbeat: 77})
+	require.NoError(t, err)
+	t.Logf("beat: %d B with the NodeId, %d B with the key", len(full), len(b))
+	assert.Less(t, len(b)+20, len(full), "the key saves the NodeId's bytes")
+
+	// No sender and no key: built through the generated API, as a peer
+	// of another implementation could send it.
+	msg, seg, err := capnp.NewMessage(capnp.SingleSegment(nil))
+	require.NoError(t, err)
+	root, err := gen.NewRootPacket(seg)
+	require.NoError(t, err)
+	root.SetMagic(Magic)
+	root.SetVersion(Version)
+	require.NoError(t, root.SetCluster("prod"))
+	_, err = root.Body().NewBeat()
+	require.NoError(t, err)
+	raw, err := msg.MarshalPacked()
+	require.NoError(t, err)
+	_, err = Decode(raw, Limits{})
+	assert.ErrorIs(t, err, ErrMalformed)
 }

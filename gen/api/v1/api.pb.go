@@ -335,7 +335,7 @@ type Config struct {
 	// intervals.
 	QuietAfterMs uint64 `protobuf:"varint,33,opt,name=quiet_after_ms,json=quietAfterMs,proto3" json:"quiet_after_ms,omitempty"`
 	// Up to this many live peers, a fresh change is pushed straight to all of
-	// them; beyond, to push_fanout peers that forward it. Default 64.
+	// them; beyond, down relay_trees broadcast trees. Default 64.
 	PushDirectMax uint32 `protobuf:"varint,34,opt,name=push_direct_max,json=pushDirectMax,proto3" json:"push_direct_max,omitempty"`
 	// Translates addresses when sending: packets for a key ("host:port" as a
 	// peer advertises itself or a seed is written) go to its value (NAT,
@@ -377,10 +377,15 @@ type Config struct {
 	// Bound of the leave announcement of stop/close when no deadline is
 	// given. Default 200 ms.
 	LeaveTimeoutMs uint64 `protobuf:"varint,51,opt,name=leave_timeout_ms,json=leaveTimeoutMs,proto3" json:"leave_timeout_ms,omitempty"`
+	// Relay (engine.Config.Relay): broadcast trees a push travels in beyond
+	// push_direct_max live peers. Default 2, at most 4.
+	RelayTrees uint32 `protobuf:"varint,52,opt,name=relay_trees,json=relayTrees,proto3" json:"relay_trees,omitempty"`
+	// The seed of a join pushes the newcomer's line on with its next round.
+	// Default false.
+	RelayJoinPush bool `protobuf:"varint,53,opt,name=relay_join_push,json=relayJoinPush,proto3" json:"relay_join_push,omitempty"`
 	// Identity mode (engine.Config.Identity, README "Identity mode"): this
 	// peer's Ed25519 private key file (PEM PKCS#8 or a raw 32-byte seed).
 	// Setting it, or identity_key, turns identity mode on. Default none: off.
-	// (Numbers 60-63: 52-59 left to fields being added alongside.)
 	IdentityKeyFile string `protobuf:"bytes,60,opt,name=identity_key_file,json=identityKeyFile,proto3" json:"identity_key_file,omitempty"`
 	// The private key itself, in any form identity_key_file accepts.
 	// identity_key_file wins when both are set. Default none.
@@ -745,6 +750,20 @@ func (x *Config) GetLeaveTimeoutMs() uint64 {
 		return x.LeaveTimeoutMs
 	}
 	return 0
+}
+
+func (x *Config) GetRelayTrees() uint32 {
+	if x != nil {
+		return x.RelayTrees
+	}
+	return 0
+}
+
+func (x *Config) GetRelayJoinPush() bool {
+	if x != nil {
+		return x.RelayJoinPush
+	}
+	return false
 }
 
 func (x *Config) GetIdentityKeyFile() string {
@@ -2368,7 +2387,7 @@ var File_telepathine_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\x97\x0f\n" +
+	"\x1ctelepathine/api/v1/api.proto\x12\x12telepathine.api.v1\"\xe0\x0f\n" +
 	"\x06Config\x122\n" +
 	"\x06preset\x18\x01 \x01(\x0e2\x1a.telepathine.api.v1.PresetR\x06preset\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2423,7 +2442,10 @@ const file_telepathine_api_v1_api_proto_rawDesc = "" +
 	"\x11quiet_interval_ms\x180 \x01(\x04R\x0fquietIntervalMs\x121\n" +
 	"\x15full_digest_period_ms\x181 \x01(\x04R\x12fullDigestPeriodMs\x12(\n" +
 	"\x10suspect_grace_ms\x182 \x01(\x04R\x0esuspectGraceMs\x12(\n" +
-	"\x10leave_timeout_ms\x183 \x01(\x04R\x0eleaveTimeoutMs\x12*\n" +
+	"\x10leave_timeout_ms\x183 \x01(\x04R\x0eleaveTimeoutMs\x12\x1f\n" +
+	"\vrelay_trees\x184 \x01(\rR\n" +
+	"relayTrees\x12&\n" +
+	"\x0frelay_join_push\x185 \x01(\bR\rrelayJoinPush\x12*\n" +
 	"\x11identity_key_file\x18< \x01(\tR\x0fidentityKeyFile\x12!\n" +
 	"\fidentity_key\x18= \x01(\fR\videntityKey\x12\x1d\n" +
 	"\n" +

@@ -273,7 +273,7 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
 
   /**
    * Up to this many live peers, a fresh change is pushed straight to all of
-   * them; beyond, to push_fanout peers that forward it. Default 64.
+   * them; beyond, down relay_trees broadcast trees. Default 64.
    *
    * @generated from field: uint32 push_direct_max = 34;
    */
@@ -380,10 +380,25 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
   leaveTimeoutMs: bigint;
 
   /**
+   * Relay (engine.Config.Relay): broadcast trees a push travels in beyond
+   * push_direct_max live peers. Default 2, at most 4.
+   *
+   * @generated from field: uint32 relay_trees = 52;
+   */
+  relayTrees: number;
+
+  /**
+   * The seed of a join pushes the newcomer's line on with its next round.
+   * Default false.
+   *
+   * @generated from field: bool relay_join_push = 53;
+   */
+  relayJoinPush: boolean;
+
+  /**
    * Identity mode (engine.Config.Identity, README "Identity mode"): this
    * peer's Ed25519 private key file (PEM PKCS#8 or a raw 32-byte seed).
    * Setting it, or identity_key, turns identity mode on. Default none: off.
-   * (Numbers 60-63: 52-59 left to fields being added alongside.)
    *
    * @generated from field: string identity_key_file = 60;
    */
