@@ -92,11 +92,20 @@ func TestSimRelayTreesReachEveryPeerAtOnce(t *testing.T) {
 	// log3(99) < 5, plus one hop for a receiver's own stragglers.
 	require.LessOrEqual(t, r.maxHop, 6)
 
-	lossy := measureRelay(t, s, "k10", 0.1)
-	t.Logf("N=%d, 10%% loss: coverage %.3f, %.2f receptions per peer, complete after %d rounds",
-		n, lossy.coverage, lossy.receptions, lossy.roundsToAll)
-	require.Greater(t, lossy.coverage, 0.7, "two trees cover most losses")
-	require.LessOrEqual(t, lossy.receptions, 3.0)
+	// One update at 10 % loss is one draw: a loss near a tree's root cuts a
+	// third of that tree. The mean of 8 updates is what the trees promise.
+	const updates = 8
+	var coverage, receptions float64
+	for i := range updates {
+		lossy := measureRelay(t, s, fmt.Sprintf("k10-%d", i), 0.1)
+		t.Logf("N=%d, 10%% loss: coverage %.3f, %.2f receptions per peer, complete after %d rounds",
+			n, lossy.coverage, lossy.receptions, lossy.roundsToAll)
+		require.LessOrEqual(t, lossy.receptions, 3.0)
+		coverage += lossy.coverage / updates
+		receptions += lossy.receptions / updates
+	}
+	t.Logf("N=%d, 10%% loss, mean of %d updates: coverage %.3f, %.2f receptions per peer", n, updates, coverage, receptions)
+	require.Greater(t, coverage, 0.75, "two trees cover most losses")
 }
 
 func TestSimRelayTreeDeadPeerHealedByAntiEntropy(t *testing.T) {
