@@ -11,22 +11,34 @@
 //   events     events per second received by a hear() handler in JS. A Go
 //              peer (the interop Go driver, through tests/godriver.js)
 //              says EVENTS events as fast as it can ('say_burst',
-//              buffered) and one JS peer counts them. Every
-//              event crosses library thread -> batch -> threadsafe function
-//              -> Event decode -> EventEmitter2 -> handler. Two figures:
+//              buffered) and one JS peer counts them. Every event crosses
+//              engine stream -> the addon's poller (tp_events_poll_flat)
+//              -> threadsafe function -> one ArrayBuffer a batch -> column
+//              reads (lib/flat.js) -> the listener cache -> handler. Two
+//              runs:
 //                flowing  the JS thread free all along: the rate from the
 //                         first event heard to the last (what the whole
 //                         chain delivers, Go sender included);
-//                drain    the JS thread held busy until all the events wait
-//                         for it (stats().eventsQueued), then timed while it
-//                         empties the queue: the JS side's own capacity, the
-//                         counterpart of the C benchmark's callback figure.
+//                drain    the JS thread held busy while the flood arrives
+//                         (one and a half times as long as the flowing run
+//                         took from its first event to its last, plus the
+//                         Go flood's time, plus a second: the engine's
+//                         delivery between two processes, not the JS
+//                         thread, sets the flowing rate), then timed while
+//                         it empties the engine's queue: the JS side's own
+//                         capacity, the counterpart of Go's
+//                         BenchmarkEventDelivery.
+//              Each also per CPU-second of the JS thread (its CPU time from
+//              the first event to the last, CLOCK_THREAD_CPUTIME_ID): the
+//              figure that holds on a loaded machine, where wall-clock
+//              rates depend on what else runs.
 //
 // usage: node bench/bench.js PATH_TO_GO_DRIVER [SECONDS_FOR_SET] [EVENTS]
 'use strict';
 
 const { Telepathine } = require('..');
 const { GoDriver } = require('../tests/godriver');
+const addon = require('../lib/native').load(); // loaded already by the line above: the addon itself
 
 const goDriverPath = process.argv[2];
 const setSeconds = Number(process.argv[3] || 2);
@@ -71,39 +83,52 @@ async function benchSet() {
   return { perSecond: n / s, nsPerOp: (s / n) * 1e9 };
 }
 
-async function benchEvents(drain) {
+const cpuNs = () => addon.threadCpuNs();
+
+async function benchEvents(drain, holdMs) {
   const cluster = `bench-events-${process.pid}-${drain ? 'drain' : 'flow'}`;
   const go = await GoDriver.start(goDriverPath, cluster);
   const p = new Telepathine(0, [go.addr], opts(cluster, { eventQueue: events + 1000 })).start();
   let heard = 0;
   let first = 0n;
   let last = 0n;
+  let cpuFirst = 0;
+  let cpuLast = 0;
   p.hear('bench', () => {
     const now = process.hrtime.bigint();
-    if (heard === 0) first = now;
+    if (heard === 0) {
+      first = now;
+      cpuFirst = cpuNs();
+    }
     last = now;
     heard++;
+    if (heard === events) cpuLast = cpuNs();
   });
   for (const deadline = Date.now() + 30000; !(await go.livePeers()).includes(p.peer_name); ) {
     if (Date.now() > deadline) throw new Error('the Go peer never saw this one');
     await new Promise((r) => setTimeout(r, 10));
   }
   while (p.livePeers().length < 1) await new Promise((r) => setTimeout(r, 10));
+  const t0 = Date.now();
   const burst = go.sayBurst('bench', events);
   if (drain) {
-    // Hold the JS thread until every event waits for it, then time the drain.
-    const deadline = Date.now() + 120000;
-    while (p.stats().eventsQueued < events && Date.now() < deadline);
+    // Hold the JS thread while the flood arrives, then time the drain.
+    const until = Date.now() + holdMs;
+    while (Date.now() < until);
     first = process.hrtime.bigint();
+    cpuFirst = cpuNs();
   }
   await burst;
+  const floodMs = Date.now() - t0;
   const deadline = Date.now() + 120000;
   while (heard < events && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  if (heard < events) cpuLast = cpuNs();
   const dropped = p.stats().eventsDropped;
   await go.close();
   p.close();
   const s = Number(last - first) / 1e9;
-  return { heard, dropped, perSecond: heard / s, usPerEvent: (s / heard) * 1e6 };
+  const cpu = (cpuLast - cpuFirst) / 1e9;
+  return { heard, dropped, floodMs, seconds: s, perSecond: heard / s, usPerEvent: (s / heard) * 1e6, perCpuSecond: heard / cpu, cpuUsPerEvent: (cpu / heard) * 1e6 };
 }
 
 async function main() {
@@ -115,10 +140,14 @@ async function main() {
   console.log(`node set() alone    ${Math.round(solo.perSecond).toLocaleString('en')} calls/s  (${solo.nsPerOp.toFixed(0)} ns/call; one key, 16-byte Buffer)`);
   const set = await benchSet();
   console.log(`node set()          ${Math.round(set.perSecond).toLocaleString('en')} calls/s  (${set.nsPerOp.toFixed(0)} ns/call; running peer, 3 live neighbours)`);
+  let holdMs = 0;
   for (const drain of [false, true]) {
-    const ev = await benchEvents(drain);
+    const ev = await benchEvents(drain, holdMs);
     const what = drain ? 'drain  ' : 'flowing';
-    console.log(`node events in JS   ${Math.round(ev.perSecond).toLocaleString('en')} events/s ${what} (${ev.usPerEvent.toFixed(2)} us/event; ${ev.heard} of ${events} heard from a Go peer, ${ev.dropped} dropped)`);
+    console.log(`node events in JS   ${Math.round(ev.perSecond).toLocaleString('en')} events/s ${what} (${ev.usPerEvent.toFixed(2)} us/event; ` +
+      `${Math.round(ev.perCpuSecond).toLocaleString('en')} per CPU-second of the JS thread, ${ev.cpuUsPerEvent.toFixed(2)} us; ` +
+      `${ev.heard} of ${events} heard from a Go peer, ${ev.dropped} dropped${drain ? `, held ${holdMs} ms` : `; the Go flood took ${ev.floodMs} ms`})`);
+    if (!drain) holdMs = Math.round(1.5 * ev.seconds * 1000 + ev.floodMs + 1000);
   }
 }
 

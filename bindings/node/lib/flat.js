@@ -47,41 +47,62 @@ function malformed(what) {
   return new MalformedBatch(`not a valid flat event batch: ${what}`);
 }
 
-// One batch. Accessors take the event's index (0 <= i < n).
+// Views of an ArrayBuffer: the addon hands every batch of an engine over
+// in the same ArrayBuffer (while batches fit it), so they are made once.
+const views = new WeakMap();
+
+function viewsOf(ab) {
+  let v = views.get(ab);
+  if (v === undefined) {
+    const words = ab.byteLength >>> 2;
+    v = { u8: new Uint8Array(ab), u32: new Uint32Array(ab, 0, words), i32: new Int32Array(ab, 0, words) };
+    views.set(ab, v);
+  }
+  return v;
+}
+
+// One batch: the first len bytes of ab (all of it by default). Accessors
+// take the event's index (0 <= i < n). Valid until the next batch is
+// written into ab: what it returns is copied out (strings, Buffers), never
+// a view.
 class FlatBatch {
-  constructor(ab) {
-    if (!(ab instanceof ArrayBuffer) || ab.byteLength < HEADER_SIZE) throw malformed('shorter than its header');
-    const head = new Uint32Array(ab, 0, 4);
-    const n = head[0];
-    const nstr = head[1];
-    const tableLen = head[2];
-    const dataLen = head[3];
+  constructor(ab, len = ab && ab.byteLength) {
+    if (!(ab instanceof ArrayBuffer) || !(len >= HEADER_SIZE && len <= ab.byteLength)) throw malformed('shorter than its header');
+    const { u8, u32, i32 } = viewsOf(ab);
+    const n = u32[0];
+    const nstr = u32[1];
+    const tableLen = u32[2];
+    const dataLen = u32[3];
     const tableAt = HEADER_SIZE + 4 * nstr;
     const colAt = (tableAt + tableLen + 7) & ~7;
-    const dataAt = ab.byteLength - dataLen;
-    if (nstr < 1 || tableAt + tableLen > ab.byteLength || colAt + n * EVENT_BYTES > dataAt) {
-      throw malformed(`${n} events, ${nstr} strings, ${tableLen} table bytes and ${dataLen} data bytes in ${ab.byteLength} bytes`);
+    const dataAt = len - dataLen;
+    if (nstr < 1 || tableAt + tableLen > len || colAt + n * EVENT_BYTES > dataAt) {
+      throw malformed(`${n} events, ${nstr} strings, ${tableLen} table bytes and ${dataLen} data bytes in ${len} bytes`);
     }
     this.n = n;
-    this.bytes = new Uint8Array(ab);
-    this.offsets = new Uint32Array(ab, HEADER_SIZE, nstr);
+    this.bytes = u8;
+    this.u32 = u32;
+    this.i32 = i32;
+    this.nstr = nstr;
     this.tableAt = tableAt;
     this.tableEnd = tableAt + tableLen;
     // Strings hold no 0 byte: the table splits into nstr + 1 pieces, the
     // last one empty.
-    this.strings = decoder.decode(new Uint8Array(ab, tableAt, tableLen)).split('\0');
+    this.strings = decoder.decode(u8.subarray(tableAt, tableAt + tableLen)).split('\0');
     if (this.strings.length !== nstr + 1 || this.strings[0] !== '') throw malformed(`${this.strings.length - 1} strings, ${nstr} announced`);
     this.owned = null; // strings decoded on their own, by index (see SLICED_MIN)
-    this.expires = new Int32Array(ab, colAt, 2 * n); // int64 as (low, high) pairs
-    this.askIds = new Uint32Array(ab, colAt + 8 * n, 2 * n);
-    this.names = new Uint32Array(ab, colAt + 16 * n, n);
-    this.peers = new Uint32Array(ab, colAt + 20 * n, n);
-    this.keys = new Uint32Array(ab, colAt + 24 * n, n);
-    this.vals = new Uint32Array(ab, colAt + 28 * n, n);
-    this.lens = new Uint32Array(ab, colAt + 32 * n, n);
-    this.kinds = new Uint8Array(ab, colAt + 36 * n, n);
-    this.encs = new Uint8Array(ab, colAt + 37 * n, n);
-    this.flags = new Uint8Array(ab, colAt + 38 * n, n);
+    // Column starts, in 32-bit words (colAt is a multiple of 8).
+    const w = colAt >>> 2;
+    this.expiresW = w; // int64 as (low, high) word pairs
+    this.askIdsW = w + 2 * n;
+    this.namesW = w + 4 * n;
+    this.peersW = w + 5 * n;
+    this.keysW = w + 6 * n;
+    this.valsW = w + 7 * n;
+    this.lensW = w + 8 * n;
+    this.kindsB = colAt + 36 * n; // bytes
+    this.encsB = colAt + 37 * n;
+    this.flagsB = colAt + 38 * n;
     this.dataAt = dataAt;
     this.dataLen = dataLen;
   }
@@ -89,13 +110,15 @@ class FlatBatch {
   // String i of the table, safe to keep (see SLICED_MIN).
   string(i) {
     const s = this.strings[i];
-    if (s === undefined || i >= this.offsets.length) throw malformed(`string ${i} of ${this.offsets.length}`);
+    if (s === undefined || i >= this.nstr) throw malformed(`string ${i} of ${this.nstr}`);
     if (s.length < SLICED_MIN) return s;
     if (this.owned === null) this.owned = new Map();
     let own = this.owned.get(i);
     if (own === undefined) {
-      const start = this.tableAt + this.offsets[i];
-      const end = i + 1 < this.offsets.length ? this.tableAt + this.offsets[i + 1] - 1 : this.tableEnd - 1;
+      const offsets = HEADER_SIZE >>> 2;
+      const start = this.tableAt + this.u32[offsets + i];
+      const end = i + 1 < this.nstr ? this.tableAt + this.u32[offsets + i + 1] - 1 : this.tableEnd - 1;
+      if (!(start <= end && end < this.tableEnd)) throw malformed(`string ${i} at ${start}..${end}`);
       own = decoder.decode(this.bytes.subarray(start, end));
       this.owned.set(i, own);
     }
@@ -103,48 +126,50 @@ class FlatBatch {
   }
 
   name(i) {
-    return this.string(this.names[i]);
+    return this.string(this.u32[this.namesW + i]);
   }
 
   peer(i) {
-    return this.string(this.peers[i]);
+    return this.string(this.u32[this.peersW + i]);
   }
 
   key(i) {
-    return this.string(this.keys[i]);
+    return this.string(this.u32[this.keysW + i]);
   }
 
   kind(i) {
-    return this.kinds[i];
+    return this.bytes[this.kindsB + i];
   }
 
   // Unix milliseconds (0: none). Exact: times in milliseconds stay far
   // below 2^53.
   expiresAt(i) {
-    return this.expires[2 * i + 1] * 4294967296 + (this.expires[2 * i] >>> 0);
+    const at = this.expiresW + 2 * i;
+    return this.i32[at + 1] * 4294967296 + this.u32[at];
   }
 
   askId(i) {
-    return (BigInt(this.askIds[2 * i + 1]) << 32n) | BigInt(this.askIds[2 * i]);
+    const at = this.askIdsW + 2 * i;
+    return (BigInt(this.u32[at + 1]) << 32n) | BigInt(this.u32[at]);
   }
 
   // The value as the type it was set as: string (text), Buffer (raw, a
-  // copy: the batch is not kept), or the parsed JSON.
+  // copy), or the parsed JSON.
   value(i) {
-    const enc = this.encs[i];
-    if (this.flags[i] & VALUE_STRING) {
+    const enc = this.bytes[this.encsB + i];
+    const v = this.u32[this.valsW + i];
+    if (this.bytes[this.flagsB + i] & VALUE_STRING) {
       if (enc === JSON_) {
-        const s = this.strings[this.vals[i]];
-        if (s === undefined) throw malformed(`value string ${this.vals[i]}`);
+        const s = this.strings[v];
+        if (s === undefined || v >= this.nstr) throw malformed(`value string ${v}`);
         return JSON.parse(s);
       }
-      const s = this.string(this.vals[i]);
+      const s = this.string(v);
       return enc === RAW ? Buffer.from(s, 'utf8') : s;
     }
-    const off = this.vals[i];
-    const len = this.lens[i];
-    if (off + len > this.dataLen) throw malformed(`value of ${len} bytes at ${off} in ${this.dataLen}`);
-    const bytes = this.bytes.subarray(this.dataAt + off, this.dataAt + off + len);
+    const len = this.u32[this.lensW + i];
+    if (v + len > this.dataLen) throw malformed(`value of ${len} bytes at ${v} in ${this.dataLen}`);
+    const bytes = this.bytes.subarray(this.dataAt + v, this.dataAt + v + len);
     if (enc === TEXT) return decoder.decode(bytes);
     if (enc === JSON_) return JSON.parse(decoder.decode(bytes));
     return Buffer.from(bytes);

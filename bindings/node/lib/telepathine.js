@@ -38,12 +38,14 @@ const peers = new Map();
 // Running peers are held strongly: `new Telepathine(9000).start()` whose
 // result is dropped must go on running.
 const running = new Set();
-let receive; // (peer, batch): set by the class's static block
+let receive; // (peer, batch, length): set by the class's static block
 
-function dispatch(handle, batch) {
+// dispatch(handle, buffer, length): a flat batch of the engine's events,
+// the first length bytes of buffer (an ArrayBuffer the addon reuses).
+function dispatch(handle, batch, length) {
   const ref = peers.get(handle);
   const peer = ref && ref.deref();
-  if (peer) receive(peer, batch);
+  if (peer) receive(peer, batch, length);
 }
 
 const addon = native.load(dispatch);
@@ -137,7 +139,7 @@ class Telepathine extends EventEmitter2 {
   #malformed = 0; // events dropped because their batch could not be read
 
   static {
-    receive = (peer, batch) => peer.#receive(batch);
+    receive = (peer, batch, length) => peer.#receive(batch, length);
   }
 
   /**
@@ -506,14 +508,14 @@ class Telepathine extends EventEmitter2 {
     if (!this.#running && !this.#closed) addon.eventsRef(this.#h, false);
   }
 
-  // A batch from the addon: an ArrayBuffer holding a flat batch
-  // (lib/flat.js). Events of a batch the reader refuses, or that cannot be
+  // A batch from the addon: a flat batch (lib/flat.js), the first length
+  // bytes of an ArrayBuffer. Events of a batch the reader refuses, or that cannot be
   // read (neither can come from the library), are dropped, counted in
   // stats().eventsDropped and reported once per batch.
-  #receive(ab) {
+  #receive(ab, length) {
     let b;
     try {
-      b = new FlatBatch(ab);
+      b = new FlatBatch(ab, length);
     } catch (e) {
       const n = ab instanceof ArrayBuffer && ab.byteLength >= 4 ? new Uint32Array(ab, 0, 1)[0] : 1;
       this.#malformed += n;

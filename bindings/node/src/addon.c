@@ -34,7 +34,7 @@
  * and one poller thread of the addon, which takes flat batches
  * (tp_events_poll_flat: columns over a string table, cgo/telepathine.h)
  * and hands each to the JS thread through a napi_threadsafe_function:
- * call_js copies it into one ArrayBuffer for dispatch(handle, batch), and
+ * call_js copies it into an ArrayBuffer for dispatch(handle, buffer, length), and
  * lib/flat.js reads the columns with typed arrays. The poller polls the
  * next batch only once the JS thread has taken the previous one, so at
  * most two batches are out of the library and a flood waits in the
@@ -629,9 +629,13 @@ struct events {
   double id;            /* the engine handle, passed to dispatch */
   tp_buf slot;          /* a polled batch waiting for the JS thread */
   uint32_t slot_events; /* its events */
+  tp_buf taken;         /* a batch the JS thread copied, for the poller to free */
   uint32_t in_js;       /* events of the batch the JS thread is dispatching */
   bool closing;         /* the poller must stop */
-  uint64_t batches, delivered, dispatch_ns; /* counters (eventsCounters) */
+  uint64_t batches, delivered; /* counters (eventsCounters) */
+  napi_ref ab;          /* the ArrayBuffer batches are copied into (JS thread only) */
+  void *ab_data;
+  size_t ab_cap;
   int owners; /* the engine record (until events_shutdown) and Node (until tsfn_finalize) */
 };
 
@@ -643,6 +647,7 @@ static void events_release(events *ev) {
     pthread_mutex_destroy(&ev->mu);
     pthread_cond_destroy(&ev->cond);
     tp.buf_free(&ev->slot);
+    tp.buf_free(&ev->taken);
     free(ev);
   }
 }
@@ -666,7 +671,10 @@ static void *poll_loop(void *arg) {
       pthread_cond_wait(&ev->cond, &ev->mu);
     }
     bool stop = ev->closing;
+    tp_buf done = ev->taken;
+    ev->taken = (tp_buf){0};
     pthread_mutex_unlock(&ev->mu);
+    tp.buf_free(&done); /* here rather than on the JS thread: a call into Go */
     if (stop) {
       break;
     }
@@ -710,11 +718,47 @@ static uint64_t thread_cpu_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* JS thread: takes the batch in the slot (letting the poller go on) and
- * hands a copy to dispatch(handle, ArrayBuffer). A copy, not the library's
- * memory: it is freed here, at once, instead of whenever the garbage
- * collector gets to an external buffer (the copy costs about 10 ns an
- * event). env is NULL when the threadsafe function is being torn down. */
+/* Batches up to this size are copied into one ArrayBuffer kept per engine
+ * (no allocation per batch; lib/flat.js copies out everything it hands to
+ * user code, so reusing it is safe); a larger one gets an ArrayBuffer of
+ * its own, so that an engine does not hold a large buffer for good. */
+#define EVENTS_AB_MAX (1u << 20)
+
+/* The ArrayBuffer to copy a batch of len bytes into (JS thread). */
+static bool batch_buffer(napi_env env, events *ev, size_t len, napi_value *ab, void **mem) {
+  if (len > EVENTS_AB_MAX) {
+    return napi_create_arraybuffer(env, len, mem, ab) == napi_ok;
+  }
+  if (ev->ab && len <= ev->ab_cap && napi_get_reference_value(env, ev->ab, ab) == napi_ok && *ab) {
+    *mem = ev->ab_data;
+    return true;
+  }
+  size_t cap = ev->ab_cap ? ev->ab_cap : 65536;
+  while (cap < len) {
+    cap *= 2;
+  }
+  if (napi_create_arraybuffer(env, cap, mem, ab) != napi_ok) {
+    return false;
+  }
+  if (ev->ab) {
+    napi_delete_reference(env, ev->ab);
+    ev->ab = NULL;
+  }
+  if (napi_create_reference(env, *ab, 1, &ev->ab) == napi_ok) {
+    ev->ab_data = *mem;
+    ev->ab_cap = cap;
+  } else {
+    ev->ab = NULL;
+    ev->ab_cap = 0;
+  }
+  return true;
+}
+
+/* JS thread: takes the batch in the slot (the poller goes on polling),
+ * copies it into an ArrayBuffer and calls dispatch(handle, ArrayBuffer,
+ * length). A copy, not the library's memory, which the poller frees at
+ * once, rather than whenever the garbage collector gets to an external
+ * buffer. env is NULL when the threadsafe function is being torn down. */
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)data;
   events *ev = context;
@@ -725,25 +769,33 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   ev->slot_events = 0;
   ev->in_js = batch.data ? n : 0;
   bool closing = ev->closing;
-  pthread_cond_broadcast(&ev->cond);
   pthread_mutex_unlock(&ev->mu);
   if (!batch.data) {
     return; /* emptied by events_shutdown */
   }
 
-  uint64_t t0 = thread_cpu_ns();
-  napi_value argv[2], recv;
+  napi_value argv[3], recv;
   void *mem = NULL;
   bool ok = env && js_cb && !closing && !atomic_load(&exiting) &&
             napi_create_double(env, ev->id, &argv[0]) == napi_ok &&
-            napi_create_arraybuffer(env, batch.len, &mem, &argv[1]) == napi_ok &&
+            batch_buffer(env, ev, batch.len, &argv[1], &mem) &&
+            napi_create_double(env, (double)batch.len, &argv[2]) == napi_ok &&
             napi_get_undefined(env, &recv) == napi_ok;
   if (ok) {
     memcpy(mem, batch.data, batch.len);
   }
-  tp.buf_free(&batch);
+  /* The batch goes back to the poller, which frees it; the poller may
+   * poll the next one meanwhile. */
+  pthread_mutex_lock(&ev->mu);
+  if (!ev->closing && !ev->taken.data) {
+    ev->taken = batch;
+    batch = (tp_buf){0};
+  }
+  pthread_cond_broadcast(&ev->cond);
+  pthread_mutex_unlock(&ev->mu);
+  tp.buf_free(&batch); /* only when the poller is gone or busy */
   if (ok) {
-    napi_status st = napi_call_function(env, recv, js_cb, 2, argv, NULL);
+    napi_status st = napi_call_function(env, recv, js_cb, 3, argv, NULL);
     if (st == napi_pending_exception) {
       /* dispatch catches handler errors itself; anything else is a bug
        * of the binding: report it as an uncaught exception. */
@@ -753,14 +805,12 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
       }
     }
   }
-  uint64_t t1 = thread_cpu_ns();
 
   pthread_mutex_lock(&ev->mu);
   ev->in_js = 0;
   if (ok) {
     ev->batches++;
     ev->delivered += n;
-    ev->dispatch_ns += t1 - t0;
   }
   pthread_mutex_unlock(&ev->mu);
 }
@@ -772,6 +822,10 @@ static void tsfn_finalize(napi_env env, void *finalize_data, void *hint) {
   (void)env;
   (void)hint;
   events *ev = finalize_data;
+  if (env && ev->ab) {
+    napi_delete_reference(env, ev->ab);
+  }
+  ev->ab = NULL;
   pthread_mutex_lock(&ev->mu);
   ev->tsfn = NULL;
   ev->closing = true;
@@ -797,13 +851,15 @@ static void events_shutdown(events *ev) {
     ev->thread_started = false;
   }
   pthread_mutex_lock(&ev->mu);
-  tp_buf left = ev->slot;
+  tp_buf left = ev->slot, done = ev->taken;
   ev->slot = (tp_buf){0};
   ev->slot_events = 0;
+  ev->taken = (tp_buf){0};
   napi_threadsafe_function tsfn = ev->released ? NULL : ev->tsfn;
   ev->released = true;
   pthread_mutex_unlock(&ev->mu);
   tp.buf_free(&left);
+  tp.buf_free(&done);
   if (tsfn) {
     napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   }
@@ -907,27 +963,25 @@ static napi_value events_ref(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
-/* eventsCounters(handle) -> [queued, batches, delivered, dispatchNs]:
- * events taken from the engine and not yet dispatched (the batch waiting
- * for the JS thread and the one it is dispatching: those still in the
- * engine's queue are not counted), batches and events dispatched, and the
- * JS thread's CPU time spent in dispatching them (nanoseconds). */
+/* eventsCounters(handle) -> [queued, batches, delivered]: events taken
+ * from the engine and not yet dispatched (the batch waiting for the JS
+ * thread and the one it is dispatching: those still in the engine's queue
+ * are not counted), and the batches and events dispatched. */
 static napi_value events_counters(napi_env env, napi_callback_info info) {
   ARGS(1);
   HANDLE_ARG(0, h);
   engine_rec *rec = find_engine(get_env_data(env), h);
-  double v[4] = {0, 0, 0, 0};
+  double v[3] = {0, 0, 0};
   if (rec && rec->ev) {
     pthread_mutex_lock(&rec->ev->mu);
     v[0] = (double)rec->ev->slot_events + (double)rec->ev->in_js;
     v[1] = (double)rec->ev->batches;
     v[2] = (double)rec->ev->delivered;
-    v[3] = (double)rec->ev->dispatch_ns;
     pthread_mutex_unlock(&rec->ev->mu);
   }
   napi_value out;
-  NAPI_CALL(env, napi_create_array_with_length(env, 4, &out));
-  for (uint32_t i = 0; i < 4; i++) {
+  NAPI_CALL(env, napi_create_array_with_length(env, 3, &out));
+  for (uint32_t i = 0; i < 3; i++) {
     napi_value x;
     NAPI_CALL(env, napi_create_double(env, v[i], &x));
     NAPI_CALL(env, napi_set_element(env, out, i, x));

@@ -72,9 +72,9 @@ test('batches that break the layout are refused', () => {
   // A string index out of range and a raw value past the data section.
   const badIndex = encodeFlat([events[11]]);
   const b1 = new FlatBatch(badIndex);
-  b1.peers[0] = 999;
+  b1.u32[b1.peersW] = 999;
   assert.throws(() => b1.peer(0), MalformedBatch);
   const b2 = new FlatBatch(encodeFlat([events[2]]));
-  b2.lens[0] = 1000;
+  b2.u32[b2.lensW] = 1000;
   assert.throws(() => b2.value(0), MalformedBatch);
 });
