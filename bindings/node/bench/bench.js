@@ -30,14 +30,25 @@
 //              Each also per CPU-second of the JS thread (its CPU time from
 //              the first event to the last, CLOCK_THREAD_CPUTIME_ID): the
 //              figure that holds on a loaded machine, where wall-clock
-//              rates depend on what else runs.
+//              rates depend on what else runs; and the CPU time per event
+//              of the addon's poller thread (tp_events_poll_flat: the
+//              library taking events off the stream and writing batches).
 //
 // usage: node bench/bench.js PATH_TO_GO_DRIVER [SECONDS_FOR_SET] [EVENTS]
 'use strict';
 
+// The engine handle of the last batch dispatched: the poller's counters
+// are read by handle (src/addon.c, eventsCounters).
+const native = require('../lib/native');
+let lastHandle = 0;
+const load = native.load;
+native.load = (dispatch) => load((handle, batch, length) => {
+  lastHandle = handle;
+  dispatch(handle, batch, length);
+});
 const { Telepathine } = require('..');
 const { GoDriver } = require('../tests/godriver');
-const addon = require('../lib/native').load(); // loaded already by the line above: the addon itself
+const addon = native.load(); // loaded already by the line above: the addon itself
 
 const goDriverPath = process.argv[2];
 const setSeconds = Number(process.argv[3] || 2);
@@ -148,11 +159,12 @@ async function benchEvents(drain) {
   const deadline = Date.now() + 120000;
   while (heard < events && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   const dropped = p.stats().eventsDropped;
+  const pollerCpu = addon.eventsCounters(lastHandle)[3] / 1e9; // this run's peer delivered last
   await go.close();
   p.close();
   const s = Number(last - first) / 1e9;
   const cpu = (cpuLast - cpuFirst) / 1e9;
-  return { heard, dropped, floodMs, holdMs, seconds: s, perSecond: heard / s, usPerEvent: (s / heard) * 1e6, perCpuSecond: cpuHeard / cpu, cpuUsPerEvent: (cpu / cpuHeard) * 1e6 };
+  return { heard, dropped, floodMs, holdMs, seconds: s, perSecond: heard / s, usPerEvent: (s / heard) * 1e6, perCpuSecond: cpuHeard / cpu, cpuUsPerEvent: (cpu / cpuHeard) * 1e6, pollerUsPerEvent: (pollerCpu / heard) * 1e6 };
 }
 
 async function main() {
@@ -169,6 +181,7 @@ async function main() {
     const what = drain ? 'drain  ' : 'flowing';
     console.log(`node events in JS   ${Math.round(ev.perSecond).toLocaleString('en')} events/s ${what} (${ev.usPerEvent.toFixed(2)} us/event; ` +
       `${Math.round(ev.perCpuSecond).toLocaleString('en')} per CPU-second of the JS thread, ${ev.cpuUsPerEvent.toFixed(2)} us; ` +
+      `poller thread ${ev.pollerUsPerEvent.toFixed(2)} CPU-us/event; ` +
       `${ev.heard} of ${events} heard from a Go peer, ${ev.dropped} dropped${drain ? `, held ${ev.holdMs} ms` : `; the Go flood took ${ev.floodMs} ms`})`);
   }
 }

@@ -35,17 +35,16 @@
  * (tp_events_poll_flat: columns over a string table, cgo/telepathine.h)
  * and hands each to the JS thread through a napi_threadsafe_function:
  * call_js copies it into an ArrayBuffer for dispatch(handle, buffer, length), and
- * lib/flat.js reads the columns with typed arrays. The poller polls the
- * next batch only once the JS thread has taken the previous one, so at
- * most two batches are out of the library and a flood waits in the
- * stream's bounded queue. The threadsafe function is referenced (keeps
+ * lib/flat.js reads the columns with typed arrays. The poller keeps at
+ * most EVENTS_AHEAD (1) batch ready for the JS thread, so at most two are
+ * out of the library and a flood waits in the stream's bounded queue. The threadsafe function is referenced (keeps
  * the process alive) only while its engine runs: lib/ refs it on start and
  * unrefs it once the engine's "stop" event arrived.
  *
  * Lifetimes. Closing an engine (engineClose, the environment's cleanup
  * hook) first stops its poller: it sets the closing flag, closes the
  * stream (which wakes a blocked poll) and joins the thread, frees a batch
- * left waiting, and gives up the threadsafe function. The events context
+ * left ready, and gives up the threadsafe function. The events context
  * itself is freed when both of its owners are done: the engine record
  * (that shutdown) and Node (the threadsafe function was finalized: no
  * call_js will come). The poller uses the threadsafe function only under
@@ -618,21 +617,31 @@ static napi_value status_name(napi_env env, napi_callback_info info) {
 /* The stream's queue at most (tp_events_open's limit). */
 #define EVENTS_QUEUE_MAX 1048576
 
+/* Batches the poller may have ready for the JS thread: one, polled while
+ * the JS thread dispatches the previous one. Two measured no faster on the
+ * loaded 2-core VM (the drain's rate by the clock stayed at 0.3 M/s: the
+ * threads wait for a core, not for each other), and each batch ready is
+ * up to 4 MiB held. At most EVENTS_AHEAD + 1 batches are out of the
+ * library. */
+#define EVENTS_AHEAD 1
+
 struct events {
   pthread_mutex_t mu;
-  pthread_cond_t cond;           /* signalled when the slot empties or closing is set */
+  pthread_cond_t cond;           /* signalled when a ready batch is taken or closing is set */
   napi_threadsafe_function tsfn; /* NULL once Node finalized it */
   bool released;                 /* our reference to tsfn was given up */
   tp_events stream;
   pthread_t thread;
   bool thread_started;
   double id;            /* the engine handle, passed to dispatch */
-  tp_buf slot;          /* a polled batch waiting for the JS thread */
-  uint32_t slot_events; /* its events */
+  tp_buf ready[EVENTS_AHEAD];    /* polled batches waiting for the JS thread, oldest at head */
+  uint32_t ready_events[EVENTS_AHEAD];
+  unsigned head, nready;
   tp_buf taken;         /* a batch the JS thread copied, for the poller to free */
   uint32_t in_js;       /* events of the batch the JS thread is dispatching */
   bool closing;         /* the poller must stop */
   uint64_t batches, delivered; /* counters (eventsCounters) */
+  uint64_t poller_cpu_ns;       /* the poller thread's CPU time so far */
   napi_ref ab;          /* the ArrayBuffer batches are copied into (JS thread only) */
   void *ab_data;
   size_t ab_cap;
@@ -646,7 +655,9 @@ static void events_release(events *ev) {
   if (left == 0) {
     pthread_mutex_destroy(&ev->mu);
     pthread_cond_destroy(&ev->cond);
-    tp.buf_free(&ev->slot);
+    for (unsigned i = 0; i < EVENTS_AHEAD; i++) {
+      tp.buf_free(&ev->ready[i]);
+    }
     tp.buf_free(&ev->taken);
     free(ev);
   }
@@ -656,18 +667,27 @@ static uint32_t read_u32le(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The poller, one thread per engine: takes a flat batch, leaves it in the
- * slot for the JS thread and wakes it, then waits until the JS thread has
- * taken it before polling again. So at most two batches are out of the
- * library (one dispatched, one waiting) and the rest of a flood waits in
- * the stream's queue (options.eventQueue), whose overflow the engine drops
- * and counts: memory stays bounded however slow the handlers. The JS
- * thread dispatches a batch while the next one is polled. */
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+    return 0;
+  }
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The poller, one thread per engine: takes a flat batch, adds it to the
+ * ready batches and wakes the JS thread, and polls again only while fewer
+ * than EVENTS_AHEAD batches are ready. So at most EVENTS_AHEAD + 1 batches
+ * are out of the library (one dispatched, the others ready) and the rest
+ * of a flood waits in the stream's queue (options.eventQueue), whose
+ * overflow the engine drops and counts: memory stays bounded however slow
+ * the handlers. The JS thread dispatches a batch while the next ones are
+ * polled. */
 static void *poll_loop(void *arg) {
   events *ev = arg;
   for (;;) {
     pthread_mutex_lock(&ev->mu);
-    while (ev->slot.data && !ev->closing) {
+    while (ev->nready == EVENTS_AHEAD && !ev->closing) {
       pthread_cond_wait(&ev->cond, &ev->mu);
     }
     bool stop = ev->closing;
@@ -690,15 +710,20 @@ static void *poll_loop(void *arg) {
       tp.buf_free(&batch); /* cannot happen (the library's contract); never crash on it */
       continue;
     }
+    uint64_t cpu = thread_cpu_ns();
     pthread_mutex_lock(&ev->mu);
+    ev->poller_cpu_ns = cpu;
     bool handed = false;
     if (!ev->closing && ev->tsfn && !atomic_load(&exiting)) {
-      ev->slot = batch;
-      ev->slot_events = read_u32le(batch.data);
+      unsigned at = (ev->head + ev->nready) % EVENTS_AHEAD;
+      ev->ready[at] = batch;
+      ev->ready_events[at] = read_u32le(batch.data);
+      ev->nready++;
       handed = napi_call_threadsafe_function(ev->tsfn, NULL, napi_tsfn_nonblocking) == napi_ok;
       if (!handed) {
-        ev->slot = (tp_buf){0};
-        ev->slot_events = 0;
+        ev->ready[at] = (tp_buf){0};
+        ev->ready_events[at] = 0;
+        ev->nready--;
       }
     }
     pthread_mutex_unlock(&ev->mu);
@@ -708,14 +733,6 @@ static void *poll_loop(void *arg) {
     }
   }
   return NULL;
-}
-
-static uint64_t thread_cpu_ns(void) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
-    return 0;
-  }
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Batches up to this size are copied into one ArrayBuffer kept per engine
@@ -754,7 +771,7 @@ static bool batch_buffer(napi_env env, events *ev, size_t len, napi_value *ab, v
   return true;
 }
 
-/* JS thread: takes the batch in the slot (the poller goes on polling),
+/* JS thread: takes the oldest ready batch (the poller goes on polling),
  * copies it into an ArrayBuffer and calls dispatch(handle, ArrayBuffer,
  * length). A copy, not the library's memory, which the poller frees at
  * once, rather than whenever the garbage collector gets to an external
@@ -763,11 +780,18 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)data;
   events *ev = context;
   pthread_mutex_lock(&ev->mu);
-  tp_buf batch = ev->slot;
-  uint32_t n = ev->slot_events;
-  ev->slot = (tp_buf){0};
-  ev->slot_events = 0;
-  ev->in_js = batch.data ? n : 0;
+  tp_buf batch = {0};
+  uint32_t n = 0;
+  if (ev->nready > 0) {
+    batch = ev->ready[ev->head];
+    n = ev->ready_events[ev->head];
+    ev->ready[ev->head] = (tp_buf){0};
+    ev->ready_events[ev->head] = 0;
+    ev->head = (ev->head + 1) % EVENTS_AHEAD;
+    ev->nready--;
+    pthread_cond_broadcast(&ev->cond);
+  }
+  ev->in_js = n;
   bool closing = ev->closing;
   pthread_mutex_unlock(&ev->mu);
   if (!batch.data) {
@@ -837,9 +861,9 @@ static void tsfn_finalize(napi_env env, void *finalize_data, void *hint) {
 /* JS thread (engine close, environment cleanup): stops the poller and
  * waits for it, so that nothing polls a closed stream nor touches Node
  * afterwards. Closing the stream wakes a blocked poll; the closing flag, a
- * poller waiting for the slot to empty. Neither waits for the JS thread,
- * so joining it here cannot deadlock. A batch left in the slot is freed;
- * a call_js already queued for it then finds the slot empty. */
+ * poller waiting for room among the ready batches. Neither waits for the
+ * JS thread, so joining it here cannot deadlock. Ready batches are freed;
+ * a call_js already queued for one then finds none. */
 static void events_shutdown(events *ev) {
   pthread_mutex_lock(&ev->mu);
   ev->closing = true;
@@ -851,14 +875,20 @@ static void events_shutdown(events *ev) {
     ev->thread_started = false;
   }
   pthread_mutex_lock(&ev->mu);
-  tp_buf left = ev->slot, done = ev->taken;
-  ev->slot = (tp_buf){0};
-  ev->slot_events = 0;
+  tp_buf left[EVENTS_AHEAD], done = ev->taken;
+  for (unsigned i = 0; i < EVENTS_AHEAD; i++) {
+    left[i] = ev->ready[i];
+    ev->ready[i] = (tp_buf){0};
+    ev->ready_events[i] = 0;
+  }
+  ev->nready = 0;
   ev->taken = (tp_buf){0};
   napi_threadsafe_function tsfn = ev->released ? NULL : ev->tsfn;
   ev->released = true;
   pthread_mutex_unlock(&ev->mu);
-  tp.buf_free(&left);
+  for (unsigned i = 0; i < EVENTS_AHEAD; i++) {
+    tp.buf_free(&left[i]);
+  }
   tp.buf_free(&done);
   if (tsfn) {
     napi_release_threadsafe_function(tsfn, napi_tsfn_release);
@@ -963,25 +993,31 @@ static napi_value events_ref(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
-/* eventsCounters(handle) -> [queued, batches, delivered]: events taken
- * from the engine and not yet dispatched (the batch waiting for the JS
- * thread and the one it is dispatching: those still in the engine's queue
- * are not counted), and the batches and events dispatched. */
+/* eventsCounters(handle) -> [queued, batches, delivered, pollerCpuNs]:
+ * events taken from the engine and not yet dispatched (the batch waiting
+ * for the JS thread and the one it is dispatching: those still in the
+ * engine's queue are not counted), the batches and events dispatched, and
+ * the CPU time of the poller thread (the library's work of taking events
+ * off the stream and writing batches; the benchmark reports it). */
 static napi_value events_counters(napi_env env, napi_callback_info info) {
   ARGS(1);
   HANDLE_ARG(0, h);
   engine_rec *rec = find_engine(get_env_data(env), h);
-  double v[3] = {0, 0, 0};
+  double v[4] = {0, 0, 0, 0};
   if (rec && rec->ev) {
     pthread_mutex_lock(&rec->ev->mu);
-    v[0] = (double)rec->ev->slot_events + (double)rec->ev->in_js;
+    v[0] = (double)rec->ev->in_js;
+    for (unsigned i = 0; i < EVENTS_AHEAD; i++) {
+      v[0] += (double)rec->ev->ready_events[i];
+    }
     v[1] = (double)rec->ev->batches;
     v[2] = (double)rec->ev->delivered;
+    v[3] = (double)rec->ev->poller_cpu_ns;
     pthread_mutex_unlock(&rec->ev->mu);
   }
   napi_value out;
-  NAPI_CALL(env, napi_create_array_with_length(env, 3, &out));
-  for (uint32_t i = 0; i < 3; i++) {
+  NAPI_CALL(env, napi_create_array_with_length(env, 4, &out));
+  for (uint32_t i = 0; i < 4; i++) {
     napi_value x;
     NAPI_CALL(env, napi_create_double(env, v[i], &x));
     NAPI_CALL(env, napi_set_element(env, out, i, x));
