@@ -38,7 +38,7 @@ export interface Options extends ConfigFields {
   preset?: 'lan' | 'wan' | 'local';
   /** 'udp' (UDP up to the MTU, TCP above; default) or 'tcp' (TCP only). */
   transportMode?: 'udp' | 'tcp' | 'udp-preferred' | 'tcp-only';
-  /** Events waiting for the JS thread at most (default 262144); beyond, dropped and counted. */
+  /** Events waiting for the JS thread at most (default 262144, at most 1048576: larger values are taken as that); beyond, dropped and counted. */
   eventQueue?: number;
   /** Translates addresses when sending: { 'host:port seen': 'host:port to use' } (NAT, port forwarding). */
   addressMap?: Record<string, string> | Map<string, string>;
@@ -101,9 +101,9 @@ export interface Stats {
   says: number;
   packetsSent: Record<string, number>;
   packetsReceived: Record<string, number>;
-  /** Events lost to full queues (the engine's, and the JS thread's: options.eventQueue). */
+  /** Events lost to full queues (among them those of this peer's events waiting for the JS thread: options.eventQueue). */
   eventsDropped: number;
-  /** Events waiting for the JS thread now. */
+  /** Events the binding took from the engine's queue and has not delivered yet (one or two batches at most; those still in the engine's queue are not counted). */
   eventsQueued: number;
   handlerPanics: number;
   foreignCluster: number;

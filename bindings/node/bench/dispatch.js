@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The JS side of event delivery alone (not run by make): batches of 1,024
-// say events, as the addon hands them over ([u32 LE length][api.v1.Event]
-// ...), fed straight to the binding's dispatch function, into one hear()
+// The JS side of event delivery alone (not run by make): flat batches of
+// 1,024 say events, as the addon hands them over (an ArrayBuffer in the
+// layout of tp_events_poll_flat, written by tests/flatenc.js), fed straight to the binding's dispatch function, into one hear()
 // handler. No network, no library thread: what the JS thread spends per
 // event (decoding, EventEmitter2, the handler call), for A/B comparisons
 // of lib/ changes.
@@ -19,24 +19,17 @@ native.load = (fn) => {
   return load(fn);
 };
 const { Telepathine } = require('..');
-const { create, toBinary } = require('@bufbuild/protobuf');
-const api = require('../gen/telepathine/api/v1/api_pb.js');
+const { encodeFlat } = require('../tests/flatenc');
+const { KIND } = require('../lib/flat');
 
 const rounds = Number(process.argv[2] || 300);
 const n = 1024;
-const parts = [];
+const events = [];
 for (let i = 0; i < n; i++) {
-  const ev = create(api.EventSchema, {
-    name: 'say:bench',
-    peer: '127.0.0.1:9999',
-    kind: { case: 'say', value: { event: 'bench', data: { data: Buffer.from(String(i)), encoding: 1 }, expiresAtMs: 1700000000000n } },
-  });
-  const b = Buffer.from(toBinary(api.EventSchema, ev));
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(b.length);
-  parts.push(len, b);
+  events.push({ kind: KIND.SAY, name: 'say:bench', peer: '127.0.0.1:9999', key: 'bench', value: { data: String(i), encoding: 1 }, expiresAt: 1700000000000n });
 }
-const batch = Buffer.concat(parts);
+const batch = encodeFlat(events);
+const one = encodeFlat(events.slice(0, 1));
 
 const p = new Telepathine(0, [], { preset: 'local', cluster: `dispatch-${process.pid}` });
 let heard = 0;
@@ -44,7 +37,7 @@ p.hear('bench', () => heard++);
 // The engine handle is not exposed: the first that delivers is this peer's.
 let handle = 0;
 for (let h = 1; h < 1 << 16 && !handle; h++) {
-  dispatch(h, batch.subarray(0, 4 + batch.readUInt32LE(0)));
+  dispatch(h, one);
   if (heard) handle = h;
 }
 for (let r = 0; r < 50; r++) dispatch(handle, batch); // warm up

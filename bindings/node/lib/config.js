@@ -10,8 +10,12 @@
 // ('local' for PRESET_LOCAL, 'tcp-only'), map fields an object or a Map of
 // strings. Plus the binding's own:
 //   address        host to bind, default '127.0.0.1' (port comes first)
-//   eventQueue     events waiting for the JS thread at most (default 262144);
-//                  beyond, events are dropped and counted in stats().eventsDropped
+//   eventQueue     events waiting for the JS thread at most (default 262144;
+//                  at most 1048576, the engine's limit: larger values are
+//                  taken as that): the queue of the engine's event stream
+//                  for this peer, which the addon's poller empties a batch
+//                  at a time; beyond, events are dropped and counted in
+//                  stats().eventsDropped
 // The reference library's option names are accepted too (lib/reference.js).
 // An unknown key is a TypeError, so a typo does not go unnoticed.
 

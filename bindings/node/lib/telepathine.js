@@ -28,7 +28,8 @@ const native = require('./native');
 const { TelepathineError, argType, argValue } = require('./errors');
 const { encode, decode, asJSON, JSONValue } = require('./values');
 const { buildConfig, hostPort } = require('./config');
-const { decodeEvent, decodeKeyValue } = require('./wire');
+const { decodeKeyValue } = require('./wire');
+const { FlatBatch, KIND } = require('./flat');
 const reference = require('./reference');
 
 // The engines of this thread, by handle. Weak: a stopped peer that nobody
@@ -37,12 +38,14 @@ const peers = new Map();
 // Running peers are held strongly: `new Telepathine(9000).start()` whose
 // result is dropped must go on running.
 const running = new Set();
-let receive; // (peer, batch): set by the class's static block
+let receive; // (peer, batch, length): set by the class's static block
 
-function dispatch(handle, batch) {
+// dispatch(handle, buffer, length): a flat batch of the engine's events,
+// the first length bytes of buffer (an ArrayBuffer the addon reuses).
+function dispatch(handle, batch, length) {
   const ref = peers.get(handle);
   const peer = ref && ref.deref();
-  if (peer) receive(peer, batch);
+  if (peer) receive(peer, batch, length);
 }
 
 const addon = native.load(dispatch);
@@ -133,9 +136,10 @@ class Telepathine extends EventEmitter2 {
   #startWaiters = [];
   #stopWaiters = [];
   #stopGrace = null;
+  #malformed = 0; // events dropped because their batch could not be read
 
   static {
-    receive = (peer, batch) => peer.#receive(batch);
+    receive = (peer, batch, length) => peer.#receive(batch, length);
   }
 
   /**
@@ -284,13 +288,16 @@ class Telepathine extends EventEmitter2 {
 
   /**
    * The engine's counters (api.v1.Stats as plain numbers). eventsDropped
-   * includes the events dropped because the JS thread fell behind
-   * (options.eventQueue); eventsQueued is how many wait for it now.
+   * includes the events dropped because the JS thread fell behind (the
+   * engine's queue of this peer's events, options.eventQueue, was full);
+   * eventsQueued is how many events the binding has taken from that queue
+   * and not yet delivered (one or two batches at most: those still in the
+   * engine's queue are not counted).
    */
   stats() {
     const s = plain(fromBinary(api.StatsSchema, addon.engineStats(this.#h)));
-    const [dropped, queued] = addon.eventsCounters(this.#h);
-    s.eventsDropped += dropped;
+    const [queued] = addon.eventsCounters(this.#h);
+    s.eventsDropped += this.#malformed;
     s.eventsQueued = queued;
     return s;
   }
@@ -501,26 +508,36 @@ class Telepathine extends EventEmitter2 {
     if (!this.#running && !this.#closed) addon.eventsRef(this.#h, false);
   }
 
-  // A batch from the addon: [u32 LE length][api.v1.Event]...
-  #receive(batch) {
-    let off = 0;
-    while (off + 4 <= batch.length && !this.#closed) {
-      const len = batch.readUInt32LE(off);
-      off += 4;
-      const bytes = batch.subarray(off, off + len);
-      off += len;
+  // A batch from the addon: a flat batch (lib/flat.js), the first length
+  // bytes of an ArrayBuffer. Events of a batch the reader refuses, or that cannot be
+  // read (neither can come from the library), are dropped, counted in
+  // stats().eventsDropped and reported once per batch.
+  #receive(ab, length) {
+    let b;
+    try {
+      b = new FlatBatch(ab, length);
+    } catch (e) {
+      const n = ab instanceof ArrayBuffer && ab.byteLength >= 4 ? new Uint32Array(ab, 0, 1)[0] : 1;
+      this.#malformed += n;
+      console.error('telepathine: an event batch was dropped (a bug of the binding):', e);
+      return;
+    }
+    let failed = null;
+    for (let i = 0; i < b.n && !this.#closed; i++) {
       try {
-        this.#event(decodeEvent(bytes));
+        this.#event(b, i);
       } catch (e) {
-        console.error('telepathine: cannot deliver an event (a bug of the binding):', e);
+        this.#malformed++;
+        failed = failed || e;
       }
     }
+    if (failed) console.error('telepathine: cannot deliver an event (a bug of the binding):', failed);
   }
 
-  #event(ev) {
-    const k = ev.kind.value;
-    switch (ev.kind.case) {
-      case 'start': {
+  // Event i of batch b, fired as the reference did.
+  #event(b, i) {
+    switch (b.kind(i)) {
+      case KIND.START: {
         if (!this.#running) return; // a start already undone by stop()
         this.#started = true;
         for (const cb of this.#startCallbacks.splice(0)) this.#call(cb, [this], 'start');
@@ -529,53 +546,56 @@ class Telepathine extends EventEmitter2 {
         for (const [resolve] of this.#startWaiters.splice(0)) resolve(this);
         return;
       }
-      case 'stop': {
+      case KIND.STOP: {
         this.#started = false;
         if (!this.#running) this.#letProcessExit();
         this.#fire('stop', [this]);
         if (!this.#running) for (const resolve of this.#stopWaiters.splice(0)) resolve(this);
         return;
       }
-      case 'set': {
-        const v = decode(k.value);
-        const at = Number(k.expiresAtMs);
-        this.#fire('set', [ev.peer, k.key, v, at]);
-        this.#fire('set:' + k.key, [ev.peer, v, at]);
+      case KIND.SET: {
+        const peer = b.peer(i);
+        const key = b.key(i);
+        const v = b.value(i);
+        const at = b.expiresAt(i);
+        this.#fire('set', [peer, key, v, at]);
+        this.#fire(b.name(i), [peer, v, at]); // 'set:' + key
         return;
       }
-      case 'delete': {
-        const v = decode(k.value);
-        this.#fire('delete', [ev.peer, k.key, v]);
-        this.#fire('delete:' + k.key, [ev.peer, v]);
+      case KIND.DELETE: {
+        const peer = b.peer(i);
+        const v = b.value(i);
+        this.#fire('delete', [peer, b.key(i), v]);
+        this.#fire(b.name(i), [peer, v]); // 'delete:' + key
         return;
       }
-      case 'expired':
-        this.#fire('key:expired', [ev.peer, k.key, decode(k.value), Number(k.expiresAtMs)]);
+      case KIND.EXPIRED:
+        this.#fire('key:expired', [b.peer(i), b.key(i), b.value(i), b.expiresAt(i)]);
         return;
-      case 'say':
-        this.#fire(ev.name, [decode(k.data), ev.peer]); // ev.name is 'say:' + k.event
+      case KIND.SAY:
+        this.#fire(b.name(i), [b.value(i), b.peer(i)]); // 'say:' + the event said
         return;
-      case 'ask': {
+      case KIND.ASK: {
         const h = this.#h;
-        const askId = k.askId;
+        const askId = b.askId(i);
         const reply = (value) => {
           const [bytes, encoding] = encode(value, 'reply', true);
           addon.reply(h, askId, bytes, encoding);
         };
-        this.#fire('say:' + k.event, [decode(k.data), ev.peer, reply]);
+        this.#fire(b.name(i), [b.value(i), b.peer(i), reply]);
         return;
       }
-      case 'peerNew':
-        this.#fire('peer:new', [ev.peer]);
+      case KIND.PEER_NEW:
+        this.#fire('peer:new', [b.peer(i)]);
         return;
-      case 'peerAlive':
-        this.#fire('peer:start', [ev.peer]);
+      case KIND.PEER_ALIVE:
+        this.#fire('peer:start', [b.peer(i)]);
         return;
-      case 'peerDead':
-        this.#fire('peer:stop', [ev.peer]);
+      case KIND.PEER_DEAD:
+        this.#fire('peer:stop', [b.peer(i)]);
         return;
       default:
-        // A kind added to the schema after this binding: ignored.
+        // A kind added to the C ABI after this binding: ignored.
         return;
     }
   }

@@ -1,12 +1,12 @@
 'use strict';
-// Fast decoding of the two messages on hot paths, telepathine.api.v1.Event
-// (every event) and KeyValue (every get): protobuf-es's reflective
-// fromBinary takes about 6 us for a 55-byte Event, a hand-written reader
-// 0.3 us. Both return exactly what fromBinary returns (the same fields and
-// types, 64-bit integers as BigInt) minus $typeName; tests/wire.test.js
-// holds them to it on every kind of event. Anything this reader does not
-// know (a field appended to the schema later, an unexpected wire type)
-// makes it hand the message to the generated code instead.
+// Fast decoding of the message on a hot path, telepathine.api.v1.KeyValue
+// (every get): protobuf-es's reflective fromBinary takes microseconds, a
+// hand-written reader a fraction of one. It returns exactly what
+// fromBinary returns (the same fields and types, 64-bit integers as
+// BigInt) minus $typeName; tests/wire.test.js holds it to that. Anything
+// this reader does not know (a field appended to the schema later, an
+// unexpected wire type) makes it hand the message to the generated code
+// instead. (Events no longer come as protobuf: lib/flat.js.)
 
 const { fromBinary } = require('@bufbuild/protobuf');
 const api = require('../gen/telepathine/api/v1/api_pb.js');
@@ -120,69 +120,6 @@ function value(r) {
   return v;
 }
 
-// KeyChange (set, delete, expired), Said (say), Asked (ask): one reader,
-// the fields they share have the same numbers.
-function detail(r, kind) {
-  // Absent message fields are absent properties, as with fromBinary.
-  const d = kind === 'say' || kind === 'ask' ? { event: '', expiresAtMs: 0n } : { key: '', expiresAtMs: 0n };
-  if (kind === 'ask') d.askId = 0n;
-  for (let t; (t = r.tag()) !== null; ) {
-    const n = t >>> 3;
-    if (n === 1) {
-      expect(t, LEN);
-      if (kind === 'say' || kind === 'ask') d.event = r.string();
-      else d.key = r.string();
-    } else if (n === 2) {
-      expect(t, LEN);
-      if (kind === 'say' || kind === 'ask') d.data = value(r.sub());
-      else d.value = value(r.sub());
-    } else if (n === 3) {
-      expect(t, VARINT);
-      d.expiresAtMs = r.int64();
-    } else if (n === 4 && kind === 'ask') {
-      expect(t, VARINT);
-      d.askId = r.uint64();
-    } else {
-      throw UNKNOWN;
-    }
-  }
-  return d;
-}
-
-// Event oneof field numbers -> protobuf-es case names.
-const KINDS = {
-  10: 'start', 11: 'stop', 12: 'set', 13: 'delete', 14: 'expired', 15: 'say', 16: 'ask', 17: 'peerNew', 18: 'peerAlive', 19: 'peerDead',
-};
-const EMPTY_KINDS = new Set(['start', 'stop', 'peerNew', 'peerAlive', 'peerDead']);
-
-function fastEvent(buf) {
-  const r = new Reader(buf, 0, buf.length);
-  const ev = { name: '', peer: '', kind: { case: undefined } };
-  for (let t; (t = r.tag()) !== null; ) {
-    const n = t >>> 3;
-    if (n === 1) {
-      expect(t, LEN);
-      ev.name = r.string();
-    } else if (n === 2) {
-      expect(t, LEN);
-      ev.peer = r.string();
-    } else if (KINDS[n]) {
-      expect(t, LEN);
-      const kind = KINDS[n];
-      const sub = r.sub();
-      if (EMPTY_KINDS.has(kind)) {
-        if (sub.tag() !== null) throw UNKNOWN;
-        ev.kind = { case: kind, value: {} };
-      } else {
-        ev.kind = { case: kind, value: detail(sub, kind) };
-      }
-    } else {
-      throw UNKNOWN;
-    }
-  }
-  return ev;
-}
-
 function fastKeyValue(buf) {
   const r = new Reader(buf, 0, buf.length);
   const kv = { peer: '', key: '', expiresAtMs: 0n, version: 0n };
@@ -227,11 +164,8 @@ function withFallback(fast, schema) {
 }
 
 module.exports = {
-  // decodeEvent(Buffer) -> api.v1.Event as fromBinary gives it.
-  decodeEvent: withFallback(fastEvent, api.EventSchema),
   // decodeKeyValue(Buffer) -> api.v1.KeyValue as fromBinary gives it.
   decodeKeyValue: withFallback(fastKeyValue, api.KeyValueSchema),
-  // For the tests: the fast readers alone (throw on anything unknown).
-  fastEvent,
+  // For the tests: the fast reader alone (throws on anything unknown).
   fastKeyValue,
 };

@@ -30,22 +30,29 @@
  * Blocking signals around each call instead would cost two
  * rt_sigprocmask calls (0.7 us a call here, half the cost of a set()).
  *
- * Events. One subscription per engine (pattern "**") calls on_event on a
- * library thread; on_event appends the event to a batch and, when the
- * batch was empty, wakes the JS thread through a napi_threadsafe_function,
- * whose call_js hands the whole batch to JS as one Buffer of
- * [u32 little-endian length][Event bytes]... . The threadsafe function is
- * referenced (keeps the process alive) only while its engine runs: lib/
- * refs it on start and unrefs it once the engine's "stop" event arrived.
+ * Events. Each engine has one event stream (tp_events_open, pattern "**")
+ * and one poller thread of the addon, which takes flat batches
+ * (tp_events_poll_flat: columns over a string table, cgo/telepathine.h)
+ * and hands each to the JS thread through a napi_threadsafe_function:
+ * call_js copies it into an ArrayBuffer for dispatch(handle, buffer, length), and
+ * lib/flat.js reads the columns with typed arrays. The poller keeps at
+ * most EVENTS_AHEAD (1) batch ready for the JS thread, so at most two are
+ * out of the library and a flood waits in the stream's bounded queue. The threadsafe function is referenced (keeps
+ * the process alive) only while its engine runs: lib/ refs it on start and
+ * unrefs it once the engine's "stop" event arrived.
  *
- * Lifetimes. An events context is freed when both of its owners are done:
- * the library (its finalizer ran: no callback will come) and Node (the
- * threadsafe function was finalized: no call_js will come). Every use of
- * the threadsafe function from a library thread happens under the
- * context's mutex and checks that Node has not finalized it, so a callback
- * racing the environment's teardown never touches freed memory. An env
- * cleanup hook closes every engine of the environment (worker threads
- * included), so the library stops calling before Node frees anything.
+ * Lifetimes. Closing an engine (engineClose, the environment's cleanup
+ * hook) first stops its poller: it sets the closing flag, closes the
+ * stream (which wakes a blocked poll) and joins the thread, frees a batch
+ * left ready, and gives up the threadsafe function. The events context
+ * itself is freed when both of its owners are done: the engine record
+ * (that shutdown) and Node (the threadsafe function was finalized: no
+ * call_js will come). The poller uses the threadsafe function only under
+ * the context's mutex and after checking that Node has not finalized it,
+ * so a poll racing the environment's teardown never touches freed memory.
+ * An env cleanup hook closes every engine of the environment (worker
+ * threads included), so no thread of the addon or the library calls into
+ * it once it is gone.
  */
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
@@ -57,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <node_api.h>
 
@@ -92,10 +100,8 @@
   X(engine_remove_key)                                                         \
   X(engine_keys)                                                               \
   X(engine_set_plaintext)                                                      \
-  X(engine_subscribe)                                                          \
-  X(subscription_close)                                                        \
   X(events_open)                                                               \
-  X(events_poll)                                                               \
+  X(events_poll_flat)                                                          \
   X(events_close)
 
 static struct {
@@ -600,18 +606,46 @@ static napi_value status_name(napi_env env, napi_callback_info info) {
 
 /* ------------------------------------------------------------ events */
 
+/* Events taken per tp_events_poll_flat at most (the library also stops a
+ * batch near 4 MiB). Larger than the library's default of 1024: under a
+ * flood the costs of a batch (a wake-up of the JS thread, an ArrayBuffer,
+ * splitting its string table) then weigh four times less per event, and
+ * when the JS thread keeps up batches stay small anyway (a poll takes what
+ * is queued, it never waits for a batch to fill). */
+#define EVENTS_BATCH 4096
+
+/* The stream's queue at most (tp_events_open's limit). */
+#define EVENTS_QUEUE_MAX 1048576
+
+/* Batches the poller may have ready for the JS thread: one, polled while
+ * the JS thread dispatches the previous one. Two measured no faster on the
+ * loaded 2-core VM (the drain's rate by the clock stayed at 0.3 M/s: the
+ * threads wait for a core, not for each other), and each batch ready is
+ * up to 4 MiB held. At most EVENTS_AHEAD + 1 batches are out of the
+ * library. */
+#define EVENTS_AHEAD 1
+
 struct events {
   pthread_mutex_t mu;
+  pthread_cond_t cond;           /* signalled when a ready batch is taken or closing is set */
   napi_threadsafe_function tsfn; /* NULL once Node finalized it */
-  double id;                     /* the engine handle, passed to dispatch */
-  uint8_t *pend;                 /* the batch waiting for the JS thread */
-  size_t pend_len, pend_cap, pend_count;
-  uint8_t *spare; /* a drained batch buffer, reused */
-  size_t spare_cap;
-  bool scheduled; /* a call_js is queued for the current batch */
-  size_t limit;   /* events waiting for JS at most; beyond, dropped */
-  uint64_t dropped;
-  int owners; /* the library (until its finalizer) and Node (until tsfn finalize) */
+  bool released;                 /* our reference to tsfn was given up */
+  tp_events stream;
+  pthread_t thread;
+  bool thread_started;
+  double id;            /* the engine handle, passed to dispatch */
+  tp_buf ready[EVENTS_AHEAD];    /* polled batches waiting for the JS thread, oldest at head */
+  uint32_t ready_events[EVENTS_AHEAD];
+  unsigned head, nready;
+  tp_buf taken;         /* a batch the JS thread copied, for the poller to free */
+  uint32_t in_js;       /* events of the batch the JS thread is dispatching */
+  bool closing;         /* the poller must stop */
+  uint64_t batches, delivered; /* counters (eventsCounters) */
+  uint64_t poller_cpu_ns;       /* the poller thread's CPU time so far */
+  napi_ref ab;          /* the ArrayBuffer batches are copied into (JS thread only) */
+  void *ab_data;
+  size_t ab_cap;
+  int owners; /* the engine record (until events_shutdown) and Node (until tsfn_finalize) */
 };
 
 static void events_release(events *ev) {
@@ -620,129 +654,251 @@ static void events_release(events *ev) {
   pthread_mutex_unlock(&ev->mu);
   if (left == 0) {
     pthread_mutex_destroy(&ev->mu);
-    free(ev->pend);
-    free(ev->spare);
+    pthread_cond_destroy(&ev->cond);
+    for (unsigned i = 0; i < EVENTS_AHEAD; i++) {
+      tp.buf_free(&ev->ready[i]);
+    }
+    tp.buf_free(&ev->taken);
     free(ev);
   }
 }
 
-/* Library thread: one event, borrowed for the call. Never blocks for long:
- * the JS thread only holds the mutex to swap buffers. */
-static void on_event(void *user_data, const uint8_t *event, size_t len) {
-  events *ev = user_data;
-  if (atomic_load(&exiting) || len > UINT32_MAX) {
-    return;
-  }
-  pthread_mutex_lock(&ev->mu);
-  if (!ev->tsfn) {
-    goto out;
-  }
-  if (ev->pend_count >= ev->limit) {
-    ev->dropped++;
-    goto out;
-  }
-  size_t need = ev->pend_len + 4 + len;
-  if (need > ev->pend_cap) {
-    size_t cap = ev->pend_cap ? ev->pend_cap : 4096;
-    while (cap < need) {
-      cap *= 2;
-    }
-    uint8_t *p = realloc(ev->pend, cap);
-    if (!p) {
-      ev->dropped++;
-      goto out;
-    }
-    ev->pend = p;
-    ev->pend_cap = cap;
-  }
-  uint8_t *w = ev->pend + ev->pend_len;
-  w[0] = (uint8_t)len;
-  w[1] = (uint8_t)(len >> 8);
-  w[2] = (uint8_t)(len >> 16);
-  w[3] = (uint8_t)(len >> 24);
-  memcpy(w + 4, event, len);
-  ev->pend_len = need;
-  ev->pend_count++;
-  if (!ev->scheduled &&
-      napi_call_threadsafe_function(ev->tsfn, NULL, napi_tsfn_nonblocking) == napi_ok) {
-    ev->scheduled = true;
-  }
-out:
-  pthread_mutex_unlock(&ev->mu);
+static uint32_t read_u32le(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The library's finalizer: no callback will come. The release is made
- * under the mutex so that Node cannot finalize the threadsafe function in
- * between (its finalizer takes the mutex first). */
-static void on_done(void *user_data) {
-  events *ev = user_data;
-  pthread_mutex_lock(&ev->mu);
-  if (ev->tsfn) {
-    napi_release_threadsafe_function(ev->tsfn, napi_tsfn_release);
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+    return 0;
   }
-  pthread_mutex_unlock(&ev->mu);
-  events_release(ev);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* JS thread: hands the batch to dispatch(handle, batch). env is NULL when
- * the threadsafe function is being torn down. */
+/* The poller, one thread per engine: takes a flat batch, adds it to the
+ * ready batches and wakes the JS thread, and polls again only while fewer
+ * than EVENTS_AHEAD batches are ready. So at most EVENTS_AHEAD + 1 batches
+ * are out of the library (one dispatched, the others ready) and the rest
+ * of a flood waits in the stream's queue (options.eventQueue), whose
+ * overflow the engine drops and counts: memory stays bounded however slow
+ * the handlers. The JS thread dispatches a batch while the next ones are
+ * polled. */
+static void *poll_loop(void *arg) {
+  events *ev = arg;
+  for (;;) {
+    pthread_mutex_lock(&ev->mu);
+    while (ev->nready == EVENTS_AHEAD && !ev->closing) {
+      pthread_cond_wait(&ev->cond, &ev->mu);
+    }
+    bool stop = ev->closing;
+    tp_buf done = ev->taken;
+    ev->taken = (tp_buf){0};
+    pthread_mutex_unlock(&ev->mu);
+    tp.buf_free(&done); /* here rather than on the JS thread: a call into Go */
+    if (stop) {
+      break;
+    }
+    tp_buf batch = {0};
+    int rc = tp.events_poll_flat(ev->stream, -1, EVENTS_BATCH, &batch, NULL);
+    if (rc == TP_TIMEOUT) {
+      continue;
+    }
+    if (rc != TP_OK) {
+      break; /* the stream ended: closed, or its engine closed */
+    }
+    if (batch.len < TP_FLAT_HEADER_SIZE) {
+      tp.buf_free(&batch); /* cannot happen (the library's contract); never crash on it */
+      continue;
+    }
+    uint64_t cpu = thread_cpu_ns();
+    pthread_mutex_lock(&ev->mu);
+    ev->poller_cpu_ns = cpu;
+    bool handed = false;
+    if (!ev->closing && ev->tsfn && !atomic_load(&exiting)) {
+      unsigned at = (ev->head + ev->nready) % EVENTS_AHEAD;
+      ev->ready[at] = batch;
+      ev->ready_events[at] = read_u32le(batch.data);
+      ev->nready++;
+      handed = napi_call_threadsafe_function(ev->tsfn, NULL, napi_tsfn_nonblocking) == napi_ok;
+      if (!handed) {
+        ev->ready[at] = (tp_buf){0};
+        ev->ready_events[at] = 0;
+        ev->nready--;
+      }
+    }
+    pthread_mutex_unlock(&ev->mu);
+    if (!handed) {
+      tp.buf_free(&batch);
+      break; /* Node is going away */
+    }
+  }
+  return NULL;
+}
+
+/* Batches up to this size are copied into one ArrayBuffer kept per engine
+ * (no allocation per batch; lib/flat.js copies out everything it hands to
+ * user code, so reusing it is safe); a larger one gets an ArrayBuffer of
+ * its own, so that an engine does not hold a large buffer for good. */
+#define EVENTS_AB_MAX (1u << 20)
+
+/* The ArrayBuffer to copy a batch of len bytes into (JS thread). */
+static bool batch_buffer(napi_env env, events *ev, size_t len, napi_value *ab, void **mem) {
+  if (len > EVENTS_AB_MAX) {
+    return napi_create_arraybuffer(env, len, mem, ab) == napi_ok;
+  }
+  if (ev->ab && len <= ev->ab_cap && napi_get_reference_value(env, ev->ab, ab) == napi_ok && *ab) {
+    *mem = ev->ab_data;
+    return true;
+  }
+  size_t cap = ev->ab_cap ? ev->ab_cap : 65536;
+  while (cap < len) {
+    cap *= 2;
+  }
+  if (napi_create_arraybuffer(env, cap, mem, ab) != napi_ok) {
+    return false;
+  }
+  if (ev->ab) {
+    napi_delete_reference(env, ev->ab);
+    ev->ab = NULL;
+  }
+  if (napi_create_reference(env, *ab, 1, &ev->ab) == napi_ok) {
+    ev->ab_data = *mem;
+    ev->ab_cap = cap;
+  } else {
+    ev->ab = NULL;
+    ev->ab_cap = 0;
+  }
+  return true;
+}
+
+/* JS thread: takes the oldest ready batch (the poller goes on polling),
+ * copies it into an ArrayBuffer and calls dispatch(handle, ArrayBuffer,
+ * length). A copy, not the library's memory, which the poller frees at
+ * once, rather than whenever the garbage collector gets to an external
+ * buffer. env is NULL when the threadsafe function is being torn down. */
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)data;
   events *ev = context;
   pthread_mutex_lock(&ev->mu);
-  uint8_t *batch = ev->pend;
-  size_t len = ev->pend_len, cap = ev->pend_cap;
-  ev->pend = ev->spare;
-  ev->pend_cap = ev->spare_cap;
-  ev->spare = NULL;
-  ev->spare_cap = 0;
-  ev->pend_len = 0;
-  ev->pend_count = 0;
-  ev->scheduled = false;
+  tp_buf batch = {0};
+  uint32_t n = 0;
+  if (ev->nready > 0) {
+    batch = ev->ready[ev->head];
+    n = ev->ready_events[ev->head];
+    ev->ready[ev->head] = (tp_buf){0};
+    ev->ready_events[ev->head] = 0;
+    ev->head = (ev->head + 1) % EVENTS_AHEAD;
+    ev->nready--;
+    pthread_cond_broadcast(&ev->cond);
+  }
+  ev->in_js = n;
+  bool closing = ev->closing;
   pthread_mutex_unlock(&ev->mu);
+  if (!batch.data) {
+    return; /* emptied by events_shutdown */
+  }
 
-  if (env && js_cb && len > 0) {
-    napi_value argv[2], recv, buf;
-    void *copy;
-    if (napi_create_double(env, ev->id, &argv[0]) == napi_ok &&
-        napi_create_buffer_copy(env, len, batch, &copy, &buf) == napi_ok &&
-        napi_get_undefined(env, &recv) == napi_ok) {
-      argv[1] = buf;
-      napi_status st = napi_call_function(env, recv, js_cb, 2, argv, NULL);
-      if (st == napi_pending_exception) {
-        /* dispatch catches handler errors itself; anything else is a bug
-         * of the binding: report it as an uncaught exception. */
-        napi_value exc;
-        if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
-          napi_fatal_exception(env, exc);
-        }
+  napi_value argv[3], recv;
+  void *mem = NULL;
+  bool ok = env && js_cb && !closing && !atomic_load(&exiting) &&
+            napi_create_double(env, ev->id, &argv[0]) == napi_ok &&
+            batch_buffer(env, ev, batch.len, &argv[1], &mem) &&
+            napi_create_double(env, (double)batch.len, &argv[2]) == napi_ok &&
+            napi_get_undefined(env, &recv) == napi_ok;
+  if (ok) {
+    memcpy(mem, batch.data, batch.len);
+  }
+  /* The batch goes back to the poller, which frees it; the poller may
+   * poll the next one meanwhile. */
+  pthread_mutex_lock(&ev->mu);
+  if (!ev->closing && !ev->taken.data) {
+    ev->taken = batch;
+    batch = (tp_buf){0};
+  }
+  pthread_cond_broadcast(&ev->cond);
+  pthread_mutex_unlock(&ev->mu);
+  tp.buf_free(&batch); /* only when the poller is gone or busy */
+  if (ok) {
+    napi_status st = napi_call_function(env, recv, js_cb, 3, argv, NULL);
+    if (st == napi_pending_exception) {
+      /* dispatch catches handler errors itself; anything else is a bug
+       * of the binding: report it as an uncaught exception. */
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
+        napi_fatal_exception(env, exc);
       }
     }
   }
 
   pthread_mutex_lock(&ev->mu);
-  if (!ev->spare && ev->tsfn) {
-    ev->spare = batch;
-    ev->spare_cap = cap;
-    batch = NULL;
+  ev->in_js = 0;
+  if (ok) {
+    ev->batches++;
+    ev->delivered += n;
   }
   pthread_mutex_unlock(&ev->mu);
-  free(batch);
 }
 
-/* Node finalized the threadsafe function: no call_js will come. */
+/* Node finalized the threadsafe function: no call_js will come. The poller
+ * stops handing batches over (it may still be blocked in a poll, until
+ * events_shutdown closes the stream). */
 static void tsfn_finalize(napi_env env, void *finalize_data, void *hint) {
   (void)env;
   (void)hint;
   events *ev = finalize_data;
+  if (env && ev->ab) {
+    napi_delete_reference(env, ev->ab);
+  }
+  ev->ab = NULL;
   pthread_mutex_lock(&ev->mu);
   ev->tsfn = NULL;
+  ev->closing = true;
+  pthread_cond_broadcast(&ev->cond);
   pthread_mutex_unlock(&ev->mu);
   events_release(ev);
 }
 
-/* subscribe(handle, pattern, limit): starts the engine's event flow. The
- * threadsafe function starts unreferenced (engine not running). */
+/* JS thread (engine close, environment cleanup): stops the poller and
+ * waits for it, so that nothing polls a closed stream nor touches Node
+ * afterwards. Closing the stream wakes a blocked poll; the closing flag, a
+ * poller waiting for room among the ready batches. Neither waits for the
+ * JS thread, so joining it here cannot deadlock. Ready batches are freed;
+ * a call_js already queued for one then finds none. */
+static void events_shutdown(events *ev) {
+  pthread_mutex_lock(&ev->mu);
+  ev->closing = true;
+  pthread_cond_broadcast(&ev->cond);
+  pthread_mutex_unlock(&ev->mu);
+  tp.events_close(ev->stream, NULL);
+  if (ev->thread_started) {
+    pthread_join(ev->thread, NULL);
+    ev->thread_started = false;
+  }
+  pthread_mutex_lock(&ev->mu);
+  tp_buf left[EVENTS_AHEAD], done = ev->taken;
+  for (unsigned i = 0; i < EVENTS_AHEAD; i++) {
+    left[i] = ev->ready[i];
+    ev->ready[i] = (tp_buf){0};
+    ev->ready_events[i] = 0;
+  }
+  ev->nready = 0;
+  ev->taken = (tp_buf){0};
+  napi_threadsafe_function tsfn = ev->released ? NULL : ev->tsfn;
+  ev->released = true;
+  pthread_mutex_unlock(&ev->mu);
+  for (unsigned i = 0; i < EVENTS_AHEAD; i++) {
+    tp.buf_free(&left[i]);
+  }
+  tp.buf_free(&done);
+  if (tsfn) {
+    napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  }
+  events_release(ev);
+}
+
+/* subscribe(handle, pattern, queue): opens the engine's event stream (queue:
+ * events waiting at most, clamped to the library's limit) and starts its
+ * poller. The threadsafe function starts unreferenced (engine not running). */
 static napi_value subscribe(napi_env env, napi_callback_info info) {
   REQUIRE_LOADED(env);
   ARGS(3);
@@ -770,9 +926,17 @@ static napi_value subscribe(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
+  tp_buf err = {0};
+  uint32_t queue = (uint32_t)limit > EVENTS_QUEUE_MAX ? EVENTS_QUEUE_MAX : (uint32_t)limit;
+  int rc = tp.events_open(h, (const uint8_t *)pattern.p, pattern.n, queue, &ev->stream, &err);
+  utf8_free(&pattern);
+  if (rc != TP_OK) {
+    free(ev);
+    return throw_status(env, rc, &err);
+  }
   pthread_mutex_init(&ev->mu, NULL);
+  pthread_cond_init(&ev->cond, NULL);
   ev->id = (double)h;
-  ev->limit = (size_t)limit;
   ev->owners = 2;
 
   napi_value dispatch, name;
@@ -780,26 +944,33 @@ static napi_value subscribe(napi_env env, napi_callback_info info) {
       napi_create_string_utf8(env, "telepathine events", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_threadsafe_function(env, dispatch, NULL, name, 0, 1, ev, tsfn_finalize, ev,
                                       call_js, &ev->tsfn) != napi_ok) {
-    utf8_free(&pattern);
+    tp.events_close(ev->stream, NULL);
     pthread_mutex_destroy(&ev->mu);
+    pthread_cond_destroy(&ev->cond);
     free(ev);
     throw_napi_failure(env, "napi_create_threadsafe_function");
     return NULL;
   }
   napi_unref_threadsafe_function(env, ev->tsfn);
 
-  tp_subscription sub = 0;
-  tp_buf err = {0};
-  int rc = (tp.engine_subscribe(h, (const uint8_t *)pattern.p, pattern.n, on_event, ev,
-                                       on_done, &sub, &err));
-  utf8_free(&pattern);
-  if (rc != TP_OK) {
-    /* The library will never call on_done: give its share up here. */
-    napi_release_threadsafe_function(ev->tsfn, napi_tsfn_release);
-    events_release(ev);
-    return throw_status(env, rc, &err);
+  /* The poller runs Go code (the poll): like the library's own threads it
+   * starts with asynchronous signals blocked (see Signals above). */
+  sigset_t old;
+  if (!unsafe_signals) {
+    pthread_sigmask(SIG_BLOCK, &async_signals, &old);
   }
-  rec->ev = ev;
+  int prc = pthread_create(&ev->thread, NULL, poll_loop, ev);
+  if (!unsafe_signals) {
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  ev->thread_started = prc == 0;
+  rec->ev = ev; /* from here on engine close shuts it down */
+  if (prc != 0) {
+    events_shutdown(ev);
+    rec->ev = NULL;
+    napi_throw_error(env, NULL, "telepathine addon: cannot start the event thread");
+    return NULL;
+  }
   return undefined_value(env);
 }
 
@@ -812,7 +983,7 @@ static napi_value events_ref(napi_env env, napi_callback_info info) {
   bool on = false;
   NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
   engine_rec *rec = find_engine(get_env_data(env), h);
-  if (rec && rec->ev && rec->ev->tsfn) {
+  if (rec && rec->ev && rec->ev->tsfn && !rec->ev->released) {
     if (on) {
       napi_ref_threadsafe_function(env, rec->ev->tsfn);
     } else {
@@ -822,25 +993,44 @@ static napi_value events_ref(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
-/* eventsCounters(handle) -> [dropped, queued]: events dropped because the
- * JS thread fell behind, and events waiting for it now. */
+/* eventsCounters(handle) -> [queued, batches, delivered, pollerCpuNs]:
+ * events taken from the engine and not yet dispatched (the batch waiting
+ * for the JS thread and the one it is dispatching: those still in the
+ * engine's queue are not counted), the batches and events dispatched, and
+ * the CPU time of the poller thread (the library's work of taking events
+ * off the stream and writing batches; the benchmark reports it). */
 static napi_value events_counters(napi_env env, napi_callback_info info) {
   ARGS(1);
   HANDLE_ARG(0, h);
   engine_rec *rec = find_engine(get_env_data(env), h);
-  double dropped = 0, queued = 0;
+  double v[4] = {0, 0, 0, 0};
   if (rec && rec->ev) {
     pthread_mutex_lock(&rec->ev->mu);
-    dropped = (double)rec->ev->dropped;
-    queued = (double)rec->ev->pend_count;
+    v[0] = (double)rec->ev->in_js;
+    for (unsigned i = 0; i < EVENTS_AHEAD; i++) {
+      v[0] += (double)rec->ev->ready_events[i];
+    }
+    v[1] = (double)rec->ev->batches;
+    v[2] = (double)rec->ev->delivered;
+    v[3] = (double)rec->ev->poller_cpu_ns;
     pthread_mutex_unlock(&rec->ev->mu);
   }
-  napi_value out, d, q;
-  NAPI_CALL(env, napi_create_array_with_length(env, 2, &out));
-  NAPI_CALL(env, napi_create_double(env, dropped, &d));
-  NAPI_CALL(env, napi_create_double(env, queued, &q));
-  NAPI_CALL(env, napi_set_element(env, out, 0, d));
-  NAPI_CALL(env, napi_set_element(env, out, 1, q));
+  napi_value out;
+  NAPI_CALL(env, napi_create_array_with_length(env, 4, &out));
+  for (uint32_t i = 0; i < 4; i++) {
+    napi_value x;
+    NAPI_CALL(env, napi_create_double(env, v[i], &x));
+    NAPI_CALL(env, napi_set_element(env, out, i, x));
+  }
+  return out;
+}
+
+/* threadCpuNs() -> the CPU time of the calling thread in nanoseconds (the
+ * benchmark's events per CPU-second of the JS thread). */
+static napi_value thread_cpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, (double)thread_cpu_ns(), &out));
   return out;
 }
 
@@ -893,9 +1083,8 @@ static napi_value engine_new(napi_env env, napi_callback_info info) {
 SIMPLE_ENGINE_CALL(engine_start, tp.engine_start)
 SIMPLE_ENGINE_CALL(engine_stop, tp.engine_stop)
 
-/* engineClose(handle): closes the engine; its subscription's finalizer
- * runs inside this call (not from a callback), releasing the threadsafe
- * function. */
+/* engineClose(handle): stops the engine's poller (joined here), then
+ * closes the engine. */
 static napi_value engine_close(napi_env env, napi_callback_info info) {
   REQUIRE_LOADED(env);
   ARGS(1);
@@ -903,6 +1092,9 @@ static napi_value engine_close(napi_env env, napi_callback_info info) {
   env_data *d = get_env_data(env);
   engine_rec *rec = find_engine(d, h);
   if (rec) {
+    if (rec->ev) {
+      events_shutdown(rec->ev);
+    }
     unlink_engine(d, rec);
   }
   tp_buf err = {0};
@@ -917,6 +1109,9 @@ static void env_cleanup(void *arg) {
   while (d->engines) {
     engine_rec *r = d->engines;
     d->engines = r->next;
+    if (r->ev) {
+      events_shutdown(r->ev);
+    }
     tp.engine_close(r->handle, NULL);
     free(r);
   }
@@ -1294,6 +1489,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("subscribe", subscribe),
       FN("eventsRef", events_ref),
       FN("eventsCounters", events_counters),
+      FN("threadCpuNs", thread_cpu),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
