@@ -143,6 +143,7 @@ type Core struct {
 
 	lastNews  time.Time // last change learnt or made: full fanout until QuietAfter later
 	needFull  bool
+	joinSeen  bool // a node joined since the last full digest: send one complete (Tick)
 	followups map[string]int
 
 	push  pushQueue

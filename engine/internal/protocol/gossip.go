@@ -37,12 +37,29 @@ func (c *Core) Tick(now time.Time) Output {
 		targets := c.targets(busy)
 		full := c.needFull || busy && c.round%uint64(c.cfg.FullDigestEvery) == 0 ||
 			now.Sub(c.lastFull) >= c.cfg.FullDigestPeriod
+		joined := c.joinSeen
+		if full {
+			c.joinSeen = false
+		}
 		c.needFull = false
 		clear(c.followups)
-		var digest state.Digest
+		var digest, complete state.Digest
 		if full {
 			c.lastFull = now
 			digest = c.st.FullDigest(c.DigestLines(), nil, c.rng)
+			if !digest.Complete && len(targets) > 0 && joined {
+				// Cut to a datagram, a digest names the lines a peer
+				// lacks only by chance (about 50 of 1,024), and a join
+				// at scale ended in a coupon collector's tail. One
+				// target a round gets every line instead: above the MTU
+				// it travels over the stream, and that exchange
+				// reconciles the pair completely (push-pull, the
+				// epidemic bound). The others keep the datagram. Only
+				// after a node joined: that is when whole lines are
+				// missing, and the rest of the time the cut digest
+				// (recent lines first) keeps up.
+				complete = c.st.FullDigest(0, nil, c.rng)
+			}
 		} else {
 			digest = c.st.CompactDigest()
 			if !busy {
@@ -51,8 +68,12 @@ func (c *Core) Tick(now time.Time) Output {
 				digest.Entries = nil
 			}
 		}
-		for _, addr := range targets {
-			out.Packets = append(out.Packets, c.synTo(addr, digest, now))
+		for i, addr := range targets {
+			d := digest
+			if i == 0 && complete.Complete {
+				d = complete
+			}
+			out.Packets = append(out.Packets, c.synTo(addr, d, now))
 		}
 	}
 	if len(c.push.buffered) > 0 {
@@ -173,6 +194,7 @@ func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) 
 		case state.NodeJoined:
 			c.lastNews = now
 			c.needFull = true
+			c.joinSeen = true
 			n, _ := c.st.Node(name)
 			left := n != nil && n.Left
 			c.members.joined(name, left, now)

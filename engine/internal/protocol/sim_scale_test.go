@@ -31,7 +31,11 @@ type scaleResult struct {
 	DetectMS       float64 `json:"detect_ms"`
 	QuietBps       float64 `json:"quiet_bytes_per_peer_sec"`
 	BytesPerRound  float64 `json:"quiet_bytes_per_peer_round"`
-	HeapPerPeer    float64 `json:"heap_bytes_per_peer"`
+	// JoinBytes and SpreadAEBytes are the bytes each peer sent per round
+	// while the cluster joined, and while a key spread by anti-entropy.
+	JoinBytes     float64 `json:"join_bytes_per_peer_round"`
+	SpreadAEBytes float64 `json:"spread_antientropy_bytes_per_peer_round"`
+	HeapPerPeer   float64 `json:"heap_bytes_per_peer"`
 	// QuietCores is the CPU the simulator spent on the quiet rounds over
 	// the simulated time: what the protocol cores of N quiet peers cost in
 	// one process, without sockets or encryption (a floor for loopback).
@@ -74,8 +78,16 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	r := scaleResult{N: n, Bound: epidemicBound(n)}
 	s := newSim(tb, n, scaleConfig())
 	limit := int(10 * r.Bound)
+	sent := func() (b uint64) {
+		for _, p := range s.peers {
+			b += p.bytes
+		}
+		return b
+	}
 	cpu0 := cpuTime()
+	b0 := sent()
 	r.JoinRounds = s.until(limit, s.allKnowAll, "join")
+	r.JoinBytes = float64(sent()-b0) / float64(n) / float64(max(r.JoinRounds, 1))
 	r.JoinCores = (cpuTime() - cpu0).Seconds() / (float64(max(r.JoinRounds, 1)) * s.cfg.GossipInterval.Seconds())
 
 	// Anti-entropy alone (no push) while the cluster is busy: the epidemic
@@ -83,7 +95,9 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	// Syn, QuietInterval, before the same epidemic starts.)
 	owner := s.peers[n/2]
 	s.setQuietly(owner, "ae", "v")
+	b0 = sent()
 	r.SpreadAERounds = s.until(limit, func() bool { return s.allHave(owner, "ae", "v") }, "spread by anti-entropy")
+	r.SpreadAEBytes = float64(sent()-b0) / float64(n) / float64(max(r.SpreadAERounds, 1))
 
 	// Settle the detectors and go quiet, then count quiet bytes.
 	for i := 0; i < 100; i++ {
@@ -175,6 +189,8 @@ func BenchmarkSimScale(b *testing.B) {
 			b.ReportMetric(float64(r.SpreadPush), "spread-push-rounds")
 			b.ReportMetric(float64(r.DetectRounds), "detect-rounds")
 			b.ReportMetric(r.QuietBps, "quiet-B/s/peer")
+			b.ReportMetric(r.JoinBytes, "join-B/round/peer")
+			b.ReportMetric(r.SpreadAEBytes, "spread-ae-B/round/peer")
 			b.ReportMetric(r.BytesPerRound, "quiet-B/round/peer")
 			b.ReportMetric(r.HeapPerPeer, "heap-B/peer")
 			b.ReportMetric(r.QuietCores, "quiet-cores")

@@ -41,6 +41,30 @@ type Cluster struct {
 	dups uint64
 	// sweepAt is when Tick next sweeps every node (Unix ms).
 	sweepAt int64
+	// clock stamps each change of a node's line (added, version moved);
+	// recent rings the last recentCap stamps, newest at recent[clock%cap].
+	// A digest cut to one datagram lists these lines first (FullDigest).
+	clock  uint64
+	recent [recentCap]recentMark
+}
+
+// recentMark is one stamp of the recent ring: the node's key and the
+// stamp it got, so that a later change of the same node (a newer stamp)
+// or its removal voids the mark.
+type recentMark struct {
+	key   uint64
+	stamp uint64
+}
+
+// recentCap bounds the recent ring: a few datagrams' worth of lines (a
+// digest is cut to about 50 at the default MTU).
+const recentCap = 256
+
+// touch stamps n as changed now and rings it.
+func (c *Cluster) touch(n *Node) {
+	c.clock++
+	n.changed = c.clock
+	c.recent[c.clock%recentCap] = recentMark{key: n.key, stamp: c.clock}
 }
 
 // sweepEvery is the period of Tick's sweep of every node, in ms: far below
@@ -146,6 +170,7 @@ func (c *Cluster) add(n *Node) {
 	c.byName[n.ID.Name] = n
 	c.byKey[n.key] = n
 	c.fp ^= fingerprintOf(n)
+	c.touch(n)
 }
 
 func (c *Cluster) drop(n *Node) {
@@ -163,6 +188,7 @@ func (c *Cluster) setVersion(n *Node, v uint64) {
 	c.fp ^= fingerprintOf(n)
 	n.Version = v
 	c.fp ^= fingerprintOf(n)
+	c.touch(n)
 }
 
 func (c *Cluster) setHeartbeat(n *Node, hb uint64) {

@@ -36,6 +36,8 @@ type Node struct {
 	// seen is the highest version of this node that a digest showed us
 	// (observe.go: replication lag).
 	seen uint64
+	// changed is the Cluster's clock when this line last changed (touch).
+	changed uint64
 	// PubKey and Head: identity mode only (identity.go). Head is the
 	// newest verified head of this incarnation; the local node re-signs
 	// its own when headDirty or its version or epoch moved.
