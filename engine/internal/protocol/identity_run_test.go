@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -116,7 +117,6 @@ func TestSimIdentityRunSignature(t *testing.T) {
 	require.False(t, has("c01"), "the entry with a swapped signature is not applied")
 	s.until(100, func() bool { return has("c05") }, "genuine entries after a forgery")
 
-
 	// A run signature by another key (the relay's) is ignored: every
 	// entry is checked alone, and all are genuine.
 	pk = runPush(t, s, victim, rx, "d", n)
@@ -158,4 +158,70 @@ func TestPushSignsOnlyOwnRuns(t *testing.T) {
 	require.Len(t, out[0].Packet.Delta.Nodes, 1)
 	require.Len(t, out[0].Packet.Delta.Nodes[0].Entries, 4)
 	require.Empty(t, out[0].Packet.Delta.Nodes[0].RunSig, "a relayed run is not signed")
+}
+
+// BenchmarkIdentityRunReceive: a receiver's CPU per entry for a pushed run
+// of n of one owner's entries (decode, verify, apply), with the owner's
+// run signature and without it (the entries then go one batch of n, or one
+// check each below identity.MinBatch). Only HandlePacket is timed; the
+// writer's Sets and signatures are not.
+func BenchmarkIdentityRunReceive(b *testing.B) {
+	for _, n := range []int{8, 32} {
+		for _, mode := range []string{"run", "norun"} {
+			b.Run(fmt.Sprintf("%d/%s", n, mode), func(b *testing.B) {
+				s := newIdentSim(b, 2, false, nil)
+				s.until(100, s.allKnowAll, "join")
+				w, rx := s.peers[1], s.peers[0]
+				var cpu time.Duration
+				i, entries, packets := 0, 0, 0
+				for b.Loop() {
+					b.StopTimer()
+					for j := range n {
+						if _, err := w.core.Set(s.now, fmt.Sprintf("k%d", (i*n+j)%4096), []byte("value"), state.EncodingText, 0); err != nil {
+							b.Fatal(err)
+						}
+					}
+					plan := w.core.TakePushes()
+					var encs [][]byte
+					for _, o := range plan.Packets() {
+						if o.To != rx.addr {
+							continue
+						}
+						if mode == "norun" {
+							cp := *o.Packet
+							cp.Delta.Nodes = append([]state.NodeDelta(nil), cp.Delta.Nodes...)
+							for k := range cp.Delta.Nodes {
+								cp.Delta.Nodes[k].RunSig = nil
+							}
+							o.Packet = &cp
+						}
+						enc, err := w.core.Encode(s.now, o)
+						if err != nil {
+							b.Fatal(err)
+						}
+						encs = append(encs, enc)
+						packets++
+					}
+					b.StartTimer()
+					t0 := cpuTime()
+					for _, enc := range encs {
+						rx.core.HandlePacket(s.now, w.addr, enc)
+					}
+					cpu += cpuTime() - t0
+					entries += n
+					i++
+				}
+				st := rx.core.VerifierStats()
+				if st.Failed != 0 || (mode == "run") != (st.RunProved > 0) {
+					b.Fatalf("unexpected verifier stats %+v", st)
+				}
+				b.ReportMetric(float64(entries)/cpu.Seconds(), "entries/cpu-s")
+				b.ReportMetric(float64(st.Verified)/float64(entries), "verifies/entry")
+				b.ReportMetric(float64(entries)/float64(packets), "entries/packet")
+				if _, ok := rx.core.Get(w.Name(), fmt.Sprintf("k%d", (i*n-1)%4096), s.now.UnixMilli()); !ok {
+					b.Fatal("the last entry was not applied")
+				}
+			})
+		}
+	}
 }
