@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -23,6 +24,9 @@ func runPush(t *testing.T, s *identSim, w, to *simPeer, prefix string, n int) *w
 	plan := w.core.TakePushes()
 	var pk *wire.Packet
 	for _, o := range plan.Packets() {
+		b, err := w.core.Encode(s.now, o)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(b), simConfig().MTU, "a signed run still fits one datagram")
 		if o.To == to.addr {
 			require.Nil(t, pk, "one packet")
 			pk = o.Packet
@@ -223,5 +227,44 @@ func BenchmarkIdentityRunReceive(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// A burst cut into several datagrams: every datagram still fits the MTU
+// with its run signature (the coalescing budget reserves room for it), and
+// each datagram's run is signed on its own and proves with the owner's key.
+func TestSignedRunsFitDatagrams(t *testing.T) {
+	for _, size := range []int{1, 20, 50, 90, 150, 300} {
+		s := newIdentSim(t, 2, false, nil)
+		s.until(100, s.allKnowAll, "join")
+		w := s.peers[1]
+		const n = 40
+		for i := range n {
+			_, err := w.core.Set(s.now, fmt.Sprint("key-", i), bytes.Repeat([]byte("v"), size), state.EncodingText, 0)
+			require.NoError(t, err)
+		}
+		plan := w.core.TakePushes()
+		v := identity.NewVerifier(0)
+		packets, proved, signed := 0, 0, 0
+		for _, o := range plan.Packets() {
+			b, err := w.core.Encode(s.now, o)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(b), simConfig().MTU, "one datagram (values of %d bytes)", size)
+			for _, nd := range o.Packet.Delta.Nodes {
+				if len(nd.Entries) < 2 {
+					require.Empty(t, nd.RunSig)
+					continue
+				}
+				r, ok := runOf(&nd)
+				require.True(t, ok)
+				proved += v.ProveRun(s.keys[1].Public, &r, nd.RunSig)
+				signed++
+			}
+			packets++
+		}
+		require.Greater(t, packets, 1, "40 entries do not fit one datagram")
+		require.Greater(t, proved, n/2, "most entries proved by their datagram's run signature")
+		require.Equal(t, uint64(signed), v.Stats().Verified)
+		require.Zero(t, v.Stats().RunFailed)
 	}
 }
