@@ -99,6 +99,43 @@ func TestIdentityRealSocketsForgedSetDropped(t *testing.T) {
 	}
 }
 
+// Sets made in a burst leave together (the push loop batches what queued
+// while it was sending), as one run per datagram that the owner signs
+// once: the receivers prove each run with one verification and apply its
+// entries from the cache.
+func TestIdentityRealSocketsRunSignature(t *testing.T) {
+	dir := t.TempDir()
+	cl := newNetCluster(t, 3, func(i int, c *Config) {
+		loadTolerant(c)
+		kf, _, _, err := GenerateIdentity(filepath.Join(dir, string(rune('a'+i))))
+		require.NoError(t, err)
+		c.Identity = IdentityConfig{KeyFile: kf, TOFU: true}
+	})
+	eventually(t, waitFor, cl.converged, "join in identity mode")
+	n := 0
+	eventually(t, waitFor, func() bool {
+		// Bursts until some coalesce: whether one does depends on the
+		// scheduler, so the test writes until it has seen it.
+		for range 50 {
+			require.NoError(t, cl.peers[1].Set(fmt.Sprint("burst", n), String("v")))
+			n++
+		}
+		return cl.peers[0].Stats().SignaturesRunProved >= 2 && cl.peers[2].Stats().SignaturesRunProved >= 2
+	}, "bursts proved by run signatures")
+	last := fmt.Sprint("burst", n-1)
+	eventually(t, waitFor, func() bool {
+		for _, p := range []*Peer{cl.peers[0], cl.peers[2]} {
+			if kv, err := p.Lookup(cl.peers[1].Name(), last); err != nil || kv.Value.String() != "v" {
+				return false
+			}
+		}
+		return true
+	}, "every burst applied")
+	for _, p := range []*Peer{cl.peers[0], cl.peers[2]} {
+		require.Zero(t, p.Stats().BadSignature)
+	}
+}
+
 // Configuration errors are reported at New, clearly.
 func TestIdentityConfigErrors(t *testing.T) {
 	dir := t.TempDir()

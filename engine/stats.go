@@ -63,6 +63,9 @@ type Stats struct {
 	// SignaturesVerified and SignatureCacheHits count good signatures,
 	// checked with Ed25519 or found in the cache of verified ones.
 	SignaturesVerified, SignatureCacheHits uint64
+	// SignaturesRunProved: entry signatures proved by their owner's one
+	// signature over a pushed run instead of one check each.
+	SignaturesRunProved uint64
 
 	// Outgoing problems.
 	EncodeErrors, SendErrors, PushDropped uint64
@@ -114,7 +117,7 @@ func (p *Peer) Stats() Stats {
 		KeyChanged: c.KeyChanged, BeyondHead: c.BeyondHead, MixedIdentity: c.Mixed,
 	}
 	vs := p.core.VerifierStats()
-	s.SignaturesVerified, s.SignatureCacheHits = vs.Verified, vs.CacheHits
+	s.SignaturesVerified, s.SignatureCacheHits, s.SignaturesRunProved = vs.Verified, vs.CacheHits, vs.RunProved
 	for t := range wire.NumTypes {
 		name := wire.Type(t).String()
 		s.PacketsSent[name] = p.stats.sent[t].Load()

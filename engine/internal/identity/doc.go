@@ -17,7 +17,12 @@
 //     not be checked against any other slice of it. Per-entry signatures
 //     survive every slicing, and the verification cache (Verifier) makes a
 //     relayed entry cost one hash, not one Ed25519 verification, at each
-//     replica that has seen it before.
+//     replica that has seen it before. On top of them, the owner's own
+//     pushes carry one signature over each run as pushed (Run,
+//     AppendRunMessage), so a receiver proves the whole run with one
+//     verification (Verifier.ProveRun). It is a shortcut, never a
+//     replacement: a run signature that fails proves nothing, and the
+//     entries' own signatures decide.
 //   - A set with an expiry is signed twice: as the set, and as the
 //     tombstone it becomes when it expires (every replica derives that
 //     tombstone on its own and forwards it to late joiners, and it must

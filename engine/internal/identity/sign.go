@@ -110,6 +110,7 @@ type Verifier struct {
 	cache                  *lru.Cache[[32]byte, struct{}]
 	hits, verified, failed atomic.Uint64
 	batched                atomic.Uint64
+	runProved, runFailed   atomic.Uint64
 }
 
 // NewVerifier returns a verifier remembering size successes (<= 0:
@@ -167,9 +168,17 @@ type VerifierStats struct {
 	CacheHits uint64
 	// Failed: bad signatures (or malformed keys or signatures).
 	Failed uint64
+	// RunProved: entry signatures proved by a good run signature
+	// (ProveRun) instead of their own check; each good run signature
+	// counts one in Verified.
+	RunProved uint64
+	// RunFailed: run signatures that did not verify (the run's entries
+	// were then checked one by one, and only those count in Failed).
+	RunFailed uint64
 }
 
 // Stats returns the counters.
 func (v *Verifier) Stats() VerifierStats {
-	return VerifierStats{Verified: v.verified.Load(), Batched: v.batched.Load(), CacheHits: v.hits.Load(), Failed: v.failed.Load()}
+	return VerifierStats{Verified: v.verified.Load(), Batched: v.batched.Load(), CacheHits: v.hits.Load(), Failed: v.failed.Load(),
+		RunProved: v.runProved.Load(), RunFailed: v.runFailed.Load()}
 }

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"github.com/telepathine/telepathine/engine/internal/identity"
 	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/internal/wire"
 )
@@ -80,6 +81,9 @@ type PushPlan struct {
 
 	// streamBudget bounds a packet of a large backlog (pushbatch.go).
 	streamBudget int
+	// runKeys (identity mode, else nil) signs each coalesced run of our
+	// own entries (signRuns).
+	runKeys *identity.KeyPair
 }
 
 // TakePushes empties the push queue into a plan: straight to every live
@@ -104,7 +108,12 @@ func (c *Core) TakePushes() PushPlan {
 		nds[i] = items[i].run.NodeDelta()
 	}
 	c.stats.PushBatches++
-	return PushPlan{targets: targets, hops: hops, items: items, nds: nds,
+	var keys *identity.KeyPair
+	if c.auth != nil {
+		kp := c.auth.cfg.Keys
+		keys = &kp
+	}
+	return PushPlan{targets: targets, hops: hops, items: items, nds: nds, runKeys: keys,
 		budget: pushBudget(&c.cfg, c.id), streamBudget: c.cfg.DeltaBudget, cluster: c.cfg.Cluster, sender: c.id}
 }
 

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"github.com/telepathine/telepathine/engine/internal/identity"
 	"github.com/telepathine/telepathine/engine/internal/state"
 	"github.com/telepathine/telepathine/engine/internal/wire"
 )
@@ -66,6 +67,7 @@ func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
 	owned := false
 	flush := func() {
 		if len(cur.Nodes) > 0 {
+			pl.signRuns(&cur)
 			out = append(out, &wire.Packet{Cluster: pl.cluster, Sender: pl.sender, Type: wire.Push, Delta: cur})
 		}
 		cur, size, owned = state.Delta{Relay: pl.relay}, 0, false
@@ -99,6 +101,9 @@ func (pl *PushPlan) coalesce(keep func(i int) bool) []*wire.Packet {
 		cur.Nodes = append(cur.Nodes, nd)
 		owned = false
 		size += pl.items[i].size
+		if pl.runKeys != nil && nd.ID == pl.sender {
+			size += runSigSize // room for the run signature signRuns may add
+		}
 	}
 	flush()
 	return out
@@ -132,4 +137,30 @@ func (pl *PushPlan) coalescedPackets() []Outgoing {
 		}
 	}
 	return out
+}
+
+// runSigSize is what a run signature adds to a NodeDelta on the wire: 64
+// bytes and its pointer.
+const runSigSize = identity.SignatureSize + 8
+
+// signRuns signs, in identity mode, each NodeDelta of d that carries a run
+// of at least two of our own entries: one Ed25519 check then proves the
+// whole run at a receiver (protocol/identity.go prewarm) instead of one
+// per entry. Signed here, after coalescing, so a run is as long as a
+// packet allows; a single entry gains nothing (its own signature is one
+// check already). Only our own runs are signed: a relayed line may be
+// partial or altered, and we cannot vouch for another owner's entries.
+func (pl *PushPlan) signRuns(d *state.Delta) {
+	if pl.runKeys == nil {
+		return
+	}
+	for i := range d.Nodes {
+		nd := &d.Nodes[i]
+		if nd.ID != pl.sender || len(nd.Entries) < 2 {
+			continue
+		}
+		if r, ok := runOf(nd); ok {
+			nd.RunSig = pl.runKeys.SignRun(&r)
+		}
+	}
 }

@@ -13,6 +13,10 @@ type NodeDelta struct {
 	// PubKey and Head: identity mode only (identity.go).
 	PubKey []byte
 	Head   Head
+	// RunSig: identity mode, the owner's signature over this run of its
+	// own entries (pushes only; protocol/identity.go), or nil. Relays may
+	// forward it only with the entries unchanged.
+	RunSig []byte
 }
 
 // Delta is what one message carries.
@@ -40,7 +44,7 @@ func (d *Delta) Size() int {
 }
 
 func (nd *NodeDelta) size() int {
-	s := nodeDeltaOverhead + nd.ID.Size() + len(nd.PubKey) + len(nd.Head.Sig)
+	s := nodeDeltaOverhead + nd.ID.Size() + len(nd.PubKey) + len(nd.Head.Sig) + len(nd.RunSig)
 	for _, e := range nd.Entries {
 		s += EntrySize(e)
 	}

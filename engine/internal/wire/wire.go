@@ -297,6 +297,11 @@ func encodeDelta(dl gen.Delta, d *state.Delta) error {
 				return err
 			}
 		}
+		if len(nd.RunSig) > 0 {
+			if err := w.SetRunSignature(nd.RunSig); err != nil {
+				return err
+			}
+		}
 		entries, err := w.NewEntries(int32(len(nd.Entries)))
 		if err != nil {
 			return err
@@ -699,6 +704,13 @@ func decodeDelta(dl gen.Delta) (state.Delta, error) {
 				return out, ErrMalformed
 			}
 			nd.Head = state.Head{Version: h.Version(), Epoch: h.Epoch(), Sig: clone(sig)}
+		}
+		if w.HasRunSignature() {
+			rs, err := w.RunSignature()
+			if err != nil {
+				return out, ErrMalformed
+			}
+			nd.RunSig = clone(rs)
 		}
 		entries, err := w.Entries()
 		if err != nil {

@@ -32,8 +32,15 @@ func samplePackets() []*Packet {
 	// A push travelling in a broadcast tree carries its range.
 	treePush := delta
 	treePush.Tree, treePush.RangeFrom, treePush.RangeTo = 2, 0xfffffffffffffff0, 0x10
+	// Identity mode: a push of the owner's run carries its key, its head
+	// and the run signature.
+	signed := state.Delta{Nodes: append([]state.NodeDelta(nil), delta.Nodes...)}
+	signed.Nodes[0].PubKey = bytes.Repeat([]byte{1}, 32)
+	signed.Nodes[0].Head = state.Head{Version: 6, Epoch: 1, Sig: bytes.Repeat([]byte{2}, 64)}
+	signed.Nodes[0].RunSig = bytes.Repeat([]byte{3}, 64)
 	return []*Packet{
 		{Cluster: "prod", Sender: sender, Type: Syn, Digest: digest},
+		{Cluster: "prod", Sender: sender, Type: Push, Delta: signed},
 		{Cluster: "prod", Sender: sender, Type: Push, Delta: treePush},
 		{Cluster: "prod", Sender: sender, Type: SynAck, Digest: digest, Delta: delta, Mismatch: true},
 		{Cluster: "prod", Sender: sender, Type: Ack, Delta: delta},
