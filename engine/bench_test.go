@@ -108,6 +108,8 @@ func sayThroughput(b *testing.B, window int) {
 		p.Hear("tp", func(Value, string, *Event) { heard.Add(1) })
 	}
 	caughtUp := func(said int) bool { return heard.Load() >= int64(receivers*(said-window)) }
+	// allocs/op is then the whole cluster's allocations per event said.
+	b.ReportAllocs()
 	cpu0 := processCPU()
 	start := time.Now()
 	n := 0
@@ -153,10 +155,19 @@ func sayThroughput(b *testing.B, window int) {
 	for _, t := range []string{"push", "syn", "synack", "ack", "beat"} {
 		b.Logf("receivers got %-6s %8d packets %11d bytes %9d entries twice", t, packets[t], bytes[t], dupsBy[t])
 	}
-	var dropped uint64
+	var dropped, pushDropped, deaths, refused, malformed, sendErr uint64
 	for _, p := range cl.peers {
-		dropped += p.Stats().EventsDropped
+		st := p.Stats()
+		dropped += st.EventsDropped
+		pushDropped += st.PushDropped
+		deaths += st.Deaths
+		refused += st.Truncated + st.Oversized + st.BadMagic + st.BadVersion + st.BadDelta + st.Replayed + st.Checksum
+		malformed += st.Malformed
+		sendErr += st.SendErrors + st.EncodeErrors
 	}
+	// Anything here slows the run down through anti-entropy repair: a
+	// push lost or refused, a receiver falsely declared dead.
+	b.Logf("push dropped %d, deaths %d, refused %d, malformed %d, send errors %d", pushDropped, deaths, refused, malformed, sendErr)
 	if dropped > 0 {
 		b.Fatalf("%d events dropped", dropped)
 	}
