@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 
 	"github.com/telepathine/telepathine/engine/internal/protocol"
@@ -86,11 +87,15 @@ func (p *Peer) report(out *protocol.Output) {
 		// push carries hundreds of says. A handler keeping one event keeps
 		// the packet's slab alive; the queues hold them all anyway.
 		evs := make([]Event, len(out.Events))
+		ptrs := slices.Grow(p.emitting[:0], len(evs))
 		var names sayNames
 		for i := range out.Events {
 			p.event(&evs[i], &names, &out.Events[i])
-			p.emit(&evs[i])
+			ptrs = append(ptrs, &evs[i])
 		}
+		p.bus.EmitAll(ptrs)
+		clear(ptrs) // keeps no event alive
+		p.emitting = ptrs[:0]
 		p.core.Recycle(out)
 	}
 	for _, r := range out.Replies {
