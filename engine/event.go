@@ -91,7 +91,13 @@ func (s *sayNames) of(key string) string {
 }
 
 func newEventNamed(names *sayNames, kind Kind, peer, key string, value Value, expiresAt int64, reply func(Value) error) *Event {
-	e := &Event{Kind: kind, Peer: peer, Key: key, Value: value, ExpiresAt: expiresAt, reply: reply}
+	e := new(Event)
+	initEvent(e, names, kind, peer, key, value, expiresAt, reply)
+	return e
+}
+
+func initEvent(e *Event, names *sayNames, kind Kind, peer, key string, value Value, expiresAt int64, reply func(Value) error) {
+	*e = Event{Kind: kind, Peer: peer, Key: key, Value: value, ExpiresAt: expiresAt, reply: reply}
 	switch kind {
 	case KindSet:
 		e.topic = bus.NewTopic("set", "set:"+key)
@@ -102,7 +108,6 @@ func newEventNamed(names *sayNames, kind Kind, peer, key string, value Value, ex
 	default:
 		e.topic = bus.NewTopic(kind.String())
 	}
-	return e
 }
 
 func topicOf(e *Event) *bus.Topic { return &e.topic }

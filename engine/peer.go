@@ -42,6 +42,9 @@ type Peer struct {
 	clk clock.Clock
 	log *slog.Logger
 	bus *bus.Bus[*Event]
+	// emitting is report's scratch list of a packet's events for
+	// bus.EmitAll (guarded by mu, like report).
+	emitting []*Event
 
 	// lifeMu serialises Start, Stop and Close; mu guards everything below
 	// and every call into core.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 
 	"github.com/telepathine/telepathine/engine/internal/protocol"
@@ -81,9 +82,21 @@ func (p *Peer) onPacket(in transport.Packet) {
 // replies to the waiting asks, and a kick to the pusher. Called with mu
 // held.
 func (p *Peer) report(out *protocol.Output) {
-	var names sayNames
-	for i := range out.Events {
-		p.emit(p.event(&names, &out.Events[i]))
+	if len(out.Events) > 0 {
+		// One allocation for the packet's events instead of one each: a
+		// push carries hundreds of says. A handler keeping one event keeps
+		// the packet's slab alive; the queues hold them all anyway.
+		evs := make([]Event, len(out.Events))
+		ptrs := slices.Grow(p.emitting[:0], len(evs))
+		var names sayNames
+		for i := range out.Events {
+			p.event(&evs[i], &names, &out.Events[i])
+			ptrs = append(ptrs, &evs[i])
+		}
+		p.bus.EmitAll(ptrs)
+		clear(ptrs) // keeps no event alive
+		p.emitting = ptrs[:0]
+		p.core.Recycle(out)
 	}
 	for _, r := range out.Replies {
 		if w := p.asks[r.Version]; w != nil {
@@ -104,17 +117,17 @@ var eventKinds = [...]Kind{
 	protocol.Said: KindSay, protocol.Asked: KindAsk,
 }
 
-func (p *Peer) event(names *sayNames, e *protocol.Event) *Event {
+// event fills ev from the core's e.
+func (p *Peer) event(ev *Event, names *sayNames, e *protocol.Event) {
 	v := Value{Data: e.Value, Encoding: Encoding(e.Encoding)}
 	var reply func(Value) error
 	if e.Kind == protocol.Asked {
 		id := e.AskID
 		reply = func(r Value) error { return p.Reply(id, r) }
 	}
-	ev := newEventNamed(names, eventKinds[e.Kind], e.Peer, e.Key, v, e.ExpiresAt, reply)
+	initEvent(ev, names, eventKinds[e.Kind], e.Peer, e.Key, v, e.ExpiresAt, reply)
 	ev.AskID = e.AskID
 	ev.Reason = reasonOf(e.Reason)
-	return ev
 }
 
 // send encodes and sends packets; it must be called without mu held.

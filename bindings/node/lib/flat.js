@@ -90,7 +90,10 @@ class FlatBatch {
     // last one empty.
     this.strings = decoder.decode(u8.subarray(tableAt, tableAt + tableLen)).split('\0');
     if (this.strings.length !== nstr + 1 || this.strings[0] !== '') throw malformed(`${this.strings.length - 1} strings, ${nstr} announced`);
-    this.owned = null; // strings decoded on their own, by index (see SLICED_MIN)
+    // Strings decoded on their own, by index (see SLICED_MIN): an array,
+    // not a Map, because a flood asks for the same few (the peer's name is
+    // 13 characters or more) once per event.
+    this.owned = null;
     // Column starts, in 32-bit words (colAt is a multiple of 8).
     const w = colAt >>> 2;
     this.expiresW = w; // int64 as (low, high) word pairs
@@ -112,15 +115,15 @@ class FlatBatch {
     const s = this.strings[i];
     if (s === undefined || i >= this.nstr) throw malformed(`string ${i} of ${this.nstr}`);
     if (s.length < SLICED_MIN) return s;
-    if (this.owned === null) this.owned = new Map();
-    let own = this.owned.get(i);
+    if (this.owned === null) this.owned = new Array(this.nstr);
+    let own = this.owned[i];
     if (own === undefined) {
       const offsets = HEADER_SIZE >>> 2;
       const start = this.tableAt + this.u32[offsets + i];
       const end = i + 1 < this.nstr ? this.tableAt + this.u32[offsets + i + 1] - 1 : this.tableEnd - 1;
       if (!(start <= end && end < this.tableEnd)) throw malformed(`string ${i} at ${start}..${end}`);
       own = decoder.decode(this.bytes.subarray(start, end));
-      this.owned.set(i, own);
+      this.owned[i] = own;
     }
     return own;
   }

@@ -717,10 +717,30 @@ class Telepathine extends EventEmitter2 {
 // Wraps a hear/know handler so that this.event is the name without its
 // 'say:'/'set:' prefix, as in the reference; off(pattern, handler) still
 // finds it (EventEmitter2 matches _origin).
+// A flood repeats one name: the name last stripped is remembered, so that
+// each event does not slice (allocate) the same string again. The events
+// handed over carry two or three arguments (#event): passed as such, with
+// no rest array per call.
 function stripped(handler, prefix) {
-  function listener(...args) {
-    if (typeof this.event === 'string') this.event = this.event.slice(prefix);
-    return handler.apply(this, args);
+  let lastName = '';
+  let lastStripped = '';
+  function listener(a, b, c) {
+    const name = this.event;
+    if (typeof name === 'string') {
+      if (name !== lastName) {
+        lastName = name;
+        lastStripped = name.slice(prefix);
+      }
+      this.event = lastStripped;
+    }
+    switch (arguments.length) {
+      case 2:
+        return handler.call(this, a, b);
+      case 3:
+        return handler.call(this, a, b, c);
+      default:
+        return handler.apply(this, arguments);
+    }
   }
   listener._origin = handler;
   return listener;

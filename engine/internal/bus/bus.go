@@ -67,6 +67,9 @@ func (t *Topic) Matches(p Pattern) bool {
 type sink[E any] interface {
 	pattern() Pattern
 	offer(E) bool
+	// offerAll offers the events of es its pattern matches, in order, and
+	// returns how many a full queue dropped.
+	offerAll(es []E, topic func(E) *Topic) (dropped uint64)
 	shutdown()
 }
 
@@ -109,6 +112,25 @@ func (b *Bus[E]) Emit(e E) {
 	for s := range b.sinks {
 		if t.Matches(s.pattern()) && !s.offer(e) {
 			b.dropped.Add(1)
+		}
+	}
+}
+
+// EmitAll is Emit for each of es in turn, with the bus's locks taken once
+// and the subscriptions walked once: a packet's events (hundreds of says in
+// a flood) cost one pass instead of one each. Each subscription still sees
+// the events in the order of es.
+func (b *Bus[E]) EmitAll(es []E) {
+	if len(es) == 0 {
+		return
+	}
+	b.emitMu.Lock()
+	defer b.emitMu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for s := range b.sinks {
+		if n := s.offerAll(es, b.topic); n > 0 {
+			b.dropped.Add(n)
 		}
 	}
 }
@@ -204,36 +226,159 @@ func (b *Bus[E]) Close() {
 
 // queue is the bounded queue of a subscription or stream: offers never
 // block; past its capacity events are dropped and counted.
+//
+// A ring under a mutex and a one-slot wake-up channel rather than a channel
+// of events: the consumer takes what is queued in one go, so a packet's
+// hundreds of events cost one lock and at most one goroutine wake-up, where
+// a channel costs a lock and often a wake-up per event (most of the bus's
+// CPU in a flood of says).
 type queue[E any] struct {
-	q        chan E
+	mu   sync.Mutex
+	ring []E // capacity slots; n events from head, wrapping
+	head int
+	n    int
+	// inHand counts events a subscription took from the ring and has not
+	// started handling yet: they still count against the capacity, so a
+	// blocked handler holds at most capacity events plus the one it runs,
+	// as with a channel.
+	inHand   atomic.Int64
+	ready    chan struct{} // one slot: signalled when the ring may hold events
 	stop     chan struct{}
 	stopOnce sync.Once
+	stopped  atomic.Bool
 	dropped  atomic.Uint64
 	queued   atomic.Uint64 // accepted events (observe.go)
 }
 
 func newQueue[E any](n int) queue[E] {
-	return queue[E]{q: make(chan E, n), stop: make(chan struct{})}
+	return queue[E]{ring: make([]E, n), ready: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // offer queues e unless stopped; false means the queue was full.
 func (q *queue[E]) offer(e E) bool {
-	select {
-	case <-q.stop:
+	if q.stopped.Load() {
 		return true
-	default:
 	}
-	select {
-	case q.q <- e:
-		q.queued.Add(1)
-		return true
-	default:
-		q.dropped.Add(1)
+	q.mu.Lock()
+	ok := q.put(e)
+	wake := ok && q.n == 1 // was empty: the consumer may be waiting
+	q.mu.Unlock()
+	q.count(ok)
+	if wake {
+		q.wake()
+	}
+	return ok
+}
+
+// offerMatching queues the events of es whose topic matches p, in order,
+// under one lock; it returns how many were dropped.
+func (q *queue[E]) offerMatching(es []E, p Pattern, topic func(E) *Topic) (dropped uint64) {
+	if q.stopped.Load() {
+		return 0
+	}
+	var queued uint64
+	q.mu.Lock()
+	wake := q.n == 0 // was empty: the consumer may be waiting
+	for _, e := range es {
+		if !topic(e).Matches(p) {
+			continue
+		}
+		if q.put(e) {
+			queued++
+		} else {
+			dropped++
+		}
+	}
+	q.mu.Unlock()
+	if queued > 0 {
+		q.queued.Add(queued)
+	}
+	if dropped > 0 {
+		q.dropped.Add(dropped)
+	}
+	if wake && queued > 0 {
+		q.wake()
+	}
+	return dropped
+}
+
+// put adds e to the ring if there is room; called with mu held.
+func (q *queue[E]) put(e E) bool {
+	if q.n+int(q.inHand.Load()) >= len(q.ring) {
 		return false
+	}
+	q.ring[(q.head+q.n)%len(q.ring)] = e
+	q.n++
+	return true
+}
+
+func (q *queue[E]) count(ok bool) {
+	if ok {
+		q.queued.Add(1)
+	} else {
+		q.dropped.Add(1)
 	}
 }
 
-func (q *queue[E]) close() { q.stopOnce.Do(func() { close(q.stop) }) }
+// wake signals the consumer without blocking. Only an offer to an empty
+// ring signals: events added to a non-empty one were signalled with the
+// first (the signal is taken before the ring is emptied, never after), and
+// one pending signal is enough, as the consumer takes what is queued.
+func (q *queue[E]) wake() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// takeAll appends every queued event to buf, in order, and empties the
+// ring; the events count as in hand until the consumer starts each.
+func (q *queue[E]) takeAll(buf []E) []E {
+	var zero E
+	q.mu.Lock()
+	for i := 0; i < q.n; i++ {
+		j := (q.head + i) % len(q.ring)
+		buf = append(buf, q.ring[j])
+		q.ring[j] = zero
+	}
+	q.inHand.Add(int64(q.n))
+	q.head, q.n = 0, 0
+	q.mu.Unlock()
+	return buf
+}
+
+// takeOne returns the oldest queued event. When more remain it passes the
+// wake-up on, so that another reader waiting on the same queue sees them.
+func (q *queue[E]) takeOne() (e E, ok bool) {
+	var zero E
+	q.mu.Lock()
+	if q.n > 0 {
+		e, ok = q.ring[q.head], true
+		q.ring[q.head] = zero
+		q.head = (q.head + 1) % len(q.ring)
+		q.n--
+	}
+	more := q.n > 0
+	q.mu.Unlock()
+	if more {
+		q.wake()
+	}
+	return e, ok
+}
+
+// depth is how many events wait: queued, or taken and not started.
+func (q *queue[E]) depth() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n + int(q.inHand.Load())
+}
+
+func (q *queue[E]) close() {
+	q.stopOnce.Do(func() {
+		q.stopped.Store(true)
+		close(q.stop)
+	})
+}
 
 // Dropped returns how many events were lost to a full queue.
 func (q *queue[E]) Dropped() uint64 { return q.dropped.Load() }
@@ -258,18 +403,35 @@ func (s *Subscription[E]) offer(e E) bool {
 	return s.queue.offer(e)
 }
 
+func (s *Subscription[E]) offerAll(es []E, topic func(E) *Topic) (dropped uint64) {
+	if s.once {
+		for _, e := range es {
+			if topic(e).Matches(s.pat) && !s.offer(e) {
+				dropped++
+			}
+		}
+		return dropped
+	}
+	return s.offerMatching(es, s.pat, topic)
+}
+
 func (s *Subscription[E]) run() {
 	defer close(s.done)
+	var batch []E
+	var zero E
 	for {
 		select {
 		case <-s.stop:
 			return
-		case e := <-s.q:
+		case <-s.ready:
+		}
+		batch = s.takeAll(batch[:0])
+		for i, e := range batch {
+			batch[i] = zero // the batch keeps no event alive
+			s.inHand.Add(-1)
 			// stop wins over queued events: after Cancel nothing new starts.
-			select {
-			case <-s.stop:
+			if s.stopped.Load() {
 				return
-			default:
 			}
 			if s.once && !s.fired.CompareAndSwap(false, true) {
 				continue
@@ -322,6 +484,10 @@ type Stream[E any] struct {
 
 func (s *Stream[E]) pattern() Pattern { return s.pat }
 
+func (s *Stream[E]) offerAll(es []E, topic func(E) *Topic) (dropped uint64) {
+	return s.offerMatching(es, s.pat, topic)
+}
+
 func (s *Stream[E]) shutdown() { s.close() }
 
 // Next returns the next event, waiting until one arrives, ctx ends or the
@@ -329,23 +495,20 @@ func (s *Stream[E]) shutdown() { s.close() }
 // returned; ErrClosed comes once they are drained.
 func (s *Stream[E]) Next(ctx context.Context) (E, error) {
 	var zero E
-	select {
-	case e := <-s.q:
-		return e, nil
-	default:
-	}
-	select {
-	case e := <-s.q:
-		return e, nil
-	case <-s.stop:
-		select {
-		case e := <-s.q:
+	for {
+		if e, ok := s.takeOne(); ok {
 			return e, nil
-		default:
-			return zero, ErrClosed
 		}
-	case <-ctx.Done():
-		return zero, ctx.Err()
+		select {
+		case <-s.ready:
+		case <-s.stop:
+			if e, ok := s.takeOne(); ok {
+				return e, nil
+			}
+			return zero, ErrClosed
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		}
 	}
 }
 

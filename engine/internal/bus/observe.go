@@ -30,7 +30,7 @@ func (b *Bus[E]) Sinks() []SinkStats {
 			continue
 		}
 		st.Queued, st.Dropped = q.queued.Load(), q.dropped.Load()
-		st.Depth, st.Capacity = len(q.q), cap(q.q)
+		st.Depth, st.Capacity = q.depth(), len(q.ring)
 		out = append(out, st)
 	}
 	return out

@@ -11,6 +11,7 @@ package protocol
 import (
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/telepathine/telepathine/engine/internal/failure"
@@ -111,6 +112,27 @@ type Output struct {
 	PushReady bool
 }
 
+// Recycle hands back out's events once the runtime is done with them (it
+// has copied what it keeps), so the next packet's events reuse their room.
+// The events are cleared first: the slice keeps no key or value alive.
+func (c *Core) Recycle(out *Output) {
+	if cap(out.Events) > cap(c.spareEvents) {
+		clear(out.Events)
+		c.spareEvents = out.Events[:0]
+	}
+	out.Events = nil
+}
+
+// growEvents makes room for n more events in out, from the recycled slice
+// when out has none yet.
+func (c *Core) growEvents(out *Output, n int) {
+	if out.Events == nil && cap(c.spareEvents) >= n {
+		out.Events, c.spareEvents = c.spareEvents, nil
+		return
+	}
+	out.Events = slices.Grow(out.Events, n)
+}
+
 func (o *Output) send(to string, pk *wire.Packet) {
 	o.Packets = append(o.Packets, Outgoing{To: to, Packet: pk})
 }
@@ -154,6 +176,10 @@ type Core struct {
 
 	// scratch is reused for the changes of each push applied (onDelta).
 	scratch []state.Change
+	// spareEvents is the events slice of an Output the runtime handed back
+	// (Recycle): a push of hundreds of says reuses it instead of
+	// allocating hundreds of events' room per packet.
+	spareEvents []Event
 	// progress is what live peers' requests showed of their versions
 	// lately (markProgress).
 	progress map[progressKey]progressMark

@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"slices"
 	"time"
 
 	"github.com/telepathine/telepathine/engine/internal/state"
@@ -185,7 +184,7 @@ func (c *Core) keepScratch(changes []state.Change) {
 func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) {
 	// Mostly one event per change: one allocation of the right size
 	// rather than a series of doublings.
-	out.Events = slices.Grow(out.Events, len(changes))
+	c.growEvents(out, len(changes))
 	judge := false
 	for i := range changes {
 		ch := &changes[i]
