@@ -1,6 +1,7 @@
 """The build step of the telepathine package: compiles the Go shared library
-into the package (telepathine/_lib/libtelepathine.so) and makes the wheel
-platform-specific. Everything else is declared in pyproject.toml.
+into the package (telepathine/_lib/libtelepathine.so) and the small C
+extension module of set() (telepathine/_speedups, optional), and makes the
+wheel platform-specific. Everything else is declared in pyproject.toml.
 
 Where the library comes from, in order:
 
@@ -21,12 +22,13 @@ The Go toolchain is the ``go`` on PATH, or the one named by GO.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import Distribution, setup
+from setuptools import Distribution, Extension, setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 
@@ -89,6 +91,20 @@ class BuildPy(build_py):
         build_library(base / "telepathine" / "_lib" / LIB_NAME)
 
 
+# Peer.set() in C (src/telepathine/_speedups.c), limited API of CPython
+# 3.10 (one abi3 wheel for every later CPython). Optional: where it cannot
+# be built (no C compiler or Python headers, another implementation), the
+# package works through ctypes alone.
+SPEEDUPS = Extension(
+    "telepathine._speedups",
+    ["src/telepathine/_speedups.c"],
+    py_limited_api=True,
+    define_macros=[("Py_LIMITED_API", "0x030A0000")],
+    extra_compile_args=["-O2", "-Wall", "-Werror"],
+    optional=True,
+)
+
+
 class BinaryDistribution(Distribution):
     """The package holds a native library: the wheel is platform-specific
     and installs into platlib."""
@@ -98,12 +114,19 @@ class BinaryDistribution(Distribution):
 
 
 class BdistWheel(bdist_wheel):
-    """A wheel for this platform and any Python 3: the library is loaded by
-    ctypes, there is no extension module tied to one CPython ABI."""
+    """A wheel for this platform and CPython 3.10 or later (the stable ABI
+    of the _speedups module); under another implementation, which builds
+    no extension, any Python 3 (the library is loaded by ctypes)."""
 
     def get_tag(self) -> tuple[str, str, str]:
         _, _, plat = super().get_tag()
+        if platform.python_implementation() == "CPython":
+            return "cp310", "abi3", plat
         return "py3", "none", plat
 
 
-setup(distclass=BinaryDistribution, cmdclass={"build_py": BuildPy, "bdist_wheel": BdistWheel})
+setup(
+    distclass=BinaryDistribution,
+    cmdclass={"build_py": BuildPy, "bdist_wheel": BdistWheel},
+    ext_modules=[SPEEDUPS] if platform.python_implementation() == "CPython" else [],
+)
