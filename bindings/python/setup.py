@@ -30,6 +30,7 @@ from pathlib import Path
 
 from setuptools import Distribution, Extension, setup
 from setuptools.command.bdist_wheel import bdist_wheel
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
@@ -101,8 +102,25 @@ SPEEDUPS = Extension(
     py_limited_api=True,
     define_macros=[("Py_LIMITED_API", "0x030A0000")],
     extra_compile_args=["-O2", "-Wall", "-Werror"],
+    # The module calls nothing of libc itself, so a linker that drops
+    # unused libraries (--as-needed) would leave it without a libc
+    # dependency, and auditwheel cannot then tell which libc it targets.
+    extra_link_args=["-Wl,--no-as-needed", "-lc"],
     optional=True,
 )
+
+
+class BuildExt(build_ext):
+    """build_ext without the run-time search paths some CPython builds put
+    in their link command (pyenv's: -Wl,-rpath,<its prefix>/lib): the
+    module needs no library there, and a wheel should not name directories
+    of the machine that built it."""
+
+    def build_extensions(self) -> None:
+        linker = getattr(self.compiler, "linker_so", None)
+        if isinstance(linker, list):
+            self.compiler.linker_so = [a for a in linker if not a.startswith("-Wl,-rpath")]
+        super().build_extensions()
 
 
 class BinaryDistribution(Distribution):
@@ -127,6 +145,6 @@ class BdistWheel(bdist_wheel):
 
 setup(
     distclass=BinaryDistribution,
-    cmdclass={"build_py": BuildPy, "bdist_wheel": BdistWheel},
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt, "bdist_wheel": BdistWheel},
     ext_modules=[SPEEDUPS] if platform.python_implementation() == "CPython" else [],
 )
