@@ -1,7 +1,8 @@
 """The C ABI of libtelepathine through ctypes: loading, the ABI check, the
 prototype of every ``tp_`` function, statuses turned into exceptions.
 
-Everything that crosses into C goes through this module. The contract is
+Everything that crosses into C goes through this module, or through the
+extension module of set() (``_speedups``), bound here. The contract is
 ``cgo/telepathine.h``; what this module relies on from it:
 
 - ``ctypes.CDLL`` releases the GIL around every call, which the header asks
