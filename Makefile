@@ -240,20 +240,31 @@ PY_PKG_SRC    := $(PY_DIR)/pyproject.toml $(PY_DIR)/setup.py go.mod go.sum \
                  $(shell find $(PY_DIR)/src cgo engine gen \( -name '*.py' -o -name '*.pyi' -o -name '*.go' \
                    -o -name '*.c' -o -name '*.h' \) -not -name '*_test.go' 2>/dev/null)
 
-.PHONY: test-python bench-python python-env
+.PHONY: test-python bench-python python-env deps-python-dev
 python-env: $(PYVENV)/.installed
+
+# CPython's headers, for the package's C extension of set() (_speedups):
+# pyenv and python.org builds carry them, Debian's python3 needs python3-dev.
+deps-python-dev:
+	@$(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_path("include"), "Python.h")))' || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo ">> installing python3-dev"; \
+	    (apt-get install -y --no-install-recommends python3-dev >/dev/null 2>&1 || \
+	     (apt-get update >/dev/null && apt-get install -y --no-install-recommends python3-dev >/dev/null)); \
+	  else echo "missing Python.h of $(PYTHON): install CPython's headers (Debian: python3-dev)"; exit 1; fi
 
 $(PYVENV_PY):
 	$(PYTHON) -m venv $(PYVENV)
 
-$(PYVENV)/.installed: $(PY_PKG_SRC) | $(PYVENV_PY) deps-go
+$(PYVENV)/.installed: $(PY_PKG_SRC) | $(PYVENV_PY) deps-go deps-python-dev
 	$(PYVENV_PY) -m pip install -q --disable-pip-version-check './$(PY_DIR)[test]'
 	rm -rf $(BUILD)/pywheel
 	$(PYVENV_PY) -m pip wheel -q --disable-pip-version-check --no-deps -w $(BUILD)/pywheel ./$(PY_DIR)
 	@# grep reads the whole listing: with pipefail, grep -q quitting early breaks the pipe
-	@whl=$$(ls $(BUILD)/pywheel/telepathine-*-py3-none-linux_*.whl) && \
+	@whl=$$(ls $(BUILD)/pywheel/telepathine-*-cp310-abi3-linux_*.whl) && \
 	  $(PYVENV_PY) -m zipfile -l "$$whl" | grep 'telepathine/_lib/libtelepathine.so' >/dev/null && \
-	  echo "wheel: $$whl (platform-specific, library bundled)"
+	  $(PYVENV_PY) -m zipfile -l "$$whl" | grep 'telepathine/_speedups.abi3.so' >/dev/null && \
+	  echo "wheel: $$whl (platform-specific, library and set() extension bundled)"
 	@touch $@
 
 # pytest (the engine's scenarios, ownership attacks, a Go peer), then
@@ -461,7 +472,7 @@ $(PKG_PYVENV)/bin/python:
 	$(PYTHON) -m venv $(PKG_PYVENV)
 	$(PKG_PYVENV)/bin/python -m pip install -q --disable-pip-version-check $(PKG_PYTOOLS)
 
-python-dist: $(PKG_LIB) $(PKG_PYVENV)/bin/python
+python-dist: $(PKG_LIB) $(PKG_PYVENV)/bin/python | deps-python-dev
 	packaging/python-dist.sh $(PKG_PYVENV)/bin/python $(abspath $(PKG_LIB)) $(abspath $(PKG)/dist)
 
 test-packages-python: python-dist

@@ -10,6 +10,9 @@ py=$1 lib=$2 dist=$3
 go=${GO:-go}
 rm -rf "$dist"
 mkdir -p "$dist/raw"
+# setuptools' build tree: a stale extension module in it would be packed
+# as it is (build_ext skips what looks up to date).
+rm -rf bindings/python/build
 packaging/gosrc.sh "$go" bindings/python/gosrc
 "$py" -m build --sdist --outdir "$dist" bindings/python
 TELEPATHINE_LIB=$lib "$py" -m build --wheel --outdir "$dist/raw" bindings/python

@@ -1,6 +1,7 @@
 """The build step of the telepathine package: compiles the Go shared library
-into the package (telepathine/_lib/libtelepathine.so) and makes the wheel
-platform-specific. Everything else is declared in pyproject.toml.
+into the package (telepathine/_lib/libtelepathine.so) and the small C
+extension module of set() (telepathine/_speedups, optional), and makes the
+wheel platform-specific. Everything else is declared in pyproject.toml.
 
 Where the library comes from, in order:
 
@@ -21,13 +22,15 @@ The Go toolchain is the ``go`` on PATH, or the one named by GO.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import Distribution, setup
+from setuptools import Distribution, Extension, setup
 from setuptools.command.bdist_wheel import bdist_wheel
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
@@ -89,6 +92,37 @@ class BuildPy(build_py):
         build_library(base / "telepathine" / "_lib" / LIB_NAME)
 
 
+# Peer.set() in C (src/telepathine/_speedups.c), limited API of CPython
+# 3.10 (one abi3 wheel for every later CPython). Optional: where it cannot
+# be built (no C compiler or Python headers, another implementation), the
+# package works through ctypes alone.
+SPEEDUPS = Extension(
+    "telepathine._speedups",
+    ["src/telepathine/_speedups.c"],
+    py_limited_api=True,
+    define_macros=[("Py_LIMITED_API", "0x030A0000")],
+    extra_compile_args=["-O2", "-Wall", "-Werror"],
+    # The module calls nothing of libc itself, so a linker that drops
+    # unused libraries (--as-needed) would leave it without a libc
+    # dependency, and auditwheel cannot then tell which libc it targets.
+    extra_link_args=["-Wl,--no-as-needed", "-lc"],
+    optional=True,
+)
+
+
+class BuildExt(build_ext):
+    """build_ext without the run-time search paths some CPython builds put
+    in their link command (pyenv's: -Wl,-rpath,<its prefix>/lib): the
+    module needs no library there, and a wheel should not name directories
+    of the machine that built it."""
+
+    def build_extensions(self) -> None:
+        linker = getattr(self.compiler, "linker_so", None)
+        if isinstance(linker, list):
+            self.compiler.linker_so = [a for a in linker if not a.startswith("-Wl,-rpath")]
+        super().build_extensions()
+
+
 class BinaryDistribution(Distribution):
     """The package holds a native library: the wheel is platform-specific
     and installs into platlib."""
@@ -98,12 +132,19 @@ class BinaryDistribution(Distribution):
 
 
 class BdistWheel(bdist_wheel):
-    """A wheel for this platform and any Python 3: the library is loaded by
-    ctypes, there is no extension module tied to one CPython ABI."""
+    """A wheel for this platform and CPython 3.10 or later (the stable ABI
+    of the _speedups module); under another implementation, which builds
+    no extension, any Python 3 (the library is loaded by ctypes)."""
 
     def get_tag(self) -> tuple[str, str, str]:
         _, _, plat = super().get_tag()
+        if platform.python_implementation() == "CPython":
+            return "cp310", "abi3", plat
         return "py3", "none", plat
 
 
-setup(distclass=BinaryDistribution, cmdclass={"build_py": BuildPy, "bdist_wheel": BdistWheel})
+setup(
+    distclass=BinaryDistribution,
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt, "bdist_wheel": BdistWheel},
+    ext_modules=[SPEEDUPS] if platform.python_implementation() == "CPython" else [],
+)

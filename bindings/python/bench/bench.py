@@ -1,7 +1,8 @@
 """Benchmarks of the Python binding against the same operations in Go.
 
 - set() calls per second: a started peer alone, one key, a 16-byte bytes
-  value (Go: cgo/bridge BenchmarkEngineSet); and a peer with 3 live
+  value (Go: cgo/bridge BenchmarkEngineSet), through the C extension and
+  through the ctypes path it replaces; and a peer with 3 live
   neighbours writing 1000 keys with a short text value (Go: engine
   BenchmarkSet).
 - events per second received in Python: a Go peer (the interop Go driver,
@@ -36,6 +37,7 @@ from typing import Any
 
 import telepathine
 from telepathine import Event, Peer, _native
+from telepathine import peer as peer_module
 from telepathine.events import decode_event
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,19 +66,26 @@ def wait(cond: Any, what: str, timeout: float = 60) -> None:
 # ------------------------------------------------------------------ set()
 
 
-def bench_set_solo(n: int) -> tuple[float, float]:
+def bench_set_solo(n: int, ctypes_path: bool = False) -> tuple[float, float]:
     """set() per second on a started peer alone: one key, 16 bytes; by the
     clock and by the CPU time of the calling thread (which runs the call
-    into Go too: the figure a loaded machine disturbs least)."""
-    with Peer(0, cluster=cluster_name(), preset="local") as p:
-        value = b"0123456789abcdef"
-        for _ in range(n // 10):
-            p.set("bench", value)
-        t0, c0 = time.perf_counter(), time.thread_time()
-        for _ in range(n):
-            p.set("bench", value)
-        c1, t1 = time.thread_time(), time.perf_counter()
-        return n / (t1 - t0), n / (c1 - c0)
+    into Go too: the figure a loaded machine disturbs least). ctypes_path:
+    without the C extension (_speedups), as where it is absent."""
+    saved = peer_module._fast_set
+    if ctypes_path:
+        peer_module._fast_set = None
+    try:
+        with Peer(0, cluster=cluster_name(), preset="local") as p:
+            value = b"0123456789abcdef"
+            for _ in range(n // 10):
+                p.set("bench", value)
+            t0, c0 = time.perf_counter(), time.thread_time()
+            for _ in range(n):
+                p.set("bench", value)
+            c1, t1 = time.thread_time(), time.perf_counter()
+            return n / (t1 - t0), n / (c1 - c0)
+    finally:
+        peer_module._fast_set = saved
 
 
 def bench_set_cluster(n: int) -> float:
@@ -286,6 +295,7 @@ def main() -> None:
 
     print(f"telepathine {telepathine.__version__}, library ABI {telepathine.abi_version}")
     set_solo, set_solo_cpu = bench_set_solo(args.sets)
+    set_ctypes, set_ctypes_cpu = bench_set_solo(args.sets, ctypes_path=True)
     ev_handler, ev_handler_cpu = bench_events_handler(go_driver, args.events)
     py = {
         "set_solo": set_solo,
@@ -304,6 +314,8 @@ def main() -> None:
     rows = [
         ("set(), alone, 1 key, 16-byte bytes", py["set_solo"], per_s(go.get("BenchmarkEngineSet")), "EngineSet"),
         ("  the same, per CPU-second of the thread", set_solo_cpu, None, ""),
+        ("  the same through ctypes (no _speedups)", set_ctypes, None, ""),
+        ("  ... per CPU-second of the thread", set_ctypes_cpu, None, ""),
         ("set(), 3 neighbours, 1000 keys, text", py["set_cluster"], per_s(go.get("BenchmarkSet")), "engine Set"),
         (
             "events drained into a hear() handler",
@@ -324,7 +336,8 @@ def main() -> None:
         ratio = f"{g / p:9.1f}x" if g else f"{'':>10}"
         print(f"{label:42} {p:12,.0f} {gs} {ratio}  {gname}")
     print(f"(load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs;")
-    print(f" a set() is {1e6 / set_solo:.2f} us by the clock, {1e6 / set_solo_cpu:.2f} us of CPU)")
+    print(f" a set() is {1e6 / set_solo:.2f} us by the clock, {1e6 / set_solo_cpu:.2f} us of CPU;")
+    print(f" through ctypes {1e6 / set_ctypes:.2f} us by the clock, {1e6 / set_ctypes_cpu:.2f} us of CPU)")
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 

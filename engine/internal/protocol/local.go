@@ -86,6 +86,15 @@ func (c *Core) local(now time.Time, from uint64, buffered bool, out *Output) {
 		return
 	}
 	c.lastNews = now
+	if !c.members.anyLive() {
+		// Nobody to push to: a push plan now would have no target (pushes
+		// go to live peers only, directly or down trees of live peers),
+		// and building the run, queueing it and waking the push loop for
+		// nothing was half the cost of a Set of a peer alone. A peer that
+		// comes later gets the change by anti-entropy, as it gets every
+		// older one.
+		return
+	}
 	c.pushLocal(now.UnixMilli(), from, buffered, out)
 }
 

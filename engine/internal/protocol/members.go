@@ -235,6 +235,18 @@ func (m *membership) liveCount() int {
 	return n
 }
 
+// anyLive reports whether some peer is live: liveCount() > 0 without the
+// walk over every member (the first live one ends it), for the path of
+// every local write.
+func (m *membership) anyLive() bool {
+	for _, mb := range m.byName {
+		if mb.alive {
+			return true
+		}
+	}
+	return false
+}
+
 // restartSelf prepares for a new incarnation of the local peer: detectors
 // start over and the suspicion index is rebuilt from the replica (its own
 // old suspicions went with the old incarnation). Peers keep their liveness:

@@ -18,6 +18,7 @@ from .events import Event, EventStream, Handler, Subscription
 log = logging.getLogger("telepathine")
 
 # What set() reads per call, bound once.
+_fast_set = _native.fast_set
 _engine_set = _native.engine_set_untyped
 _SIZES, _SIZES_N, _ZERO_I64 = _native.SIZES, _native.SIZES_N, _native.ZERO_I64
 _RAW, _TEXT = _native.ENCODING_RAW, _native.ENCODING_TEXT
@@ -264,6 +265,13 @@ class Peer(Managed):
         (an int, as the reference library) or a datetime (a naive one is
         local time); ttl is the same as seconds (or a timedelta) from now.
         Works before start() too."""
+        if _fast_set is not None and expires_at is None and ttl is None and self._handle and not _native.forked:
+            # The common case in C (see _native.fast_set): done on 0; on
+            # None (not the common case) or a failure, the general path
+            # below does it again, and raises (a failed set changed
+            # nothing and fails the same way).
+            if _fast_set(self._handle, key, value) == 0:
+                return
         # The hot path of the package: checks that only Python can make
         # (types) and nothing the library checks again (key and value
         # limits, UTF-8, JSON validity stay in the engine); the untyped
