@@ -133,20 +133,25 @@ func joinNote(j Outcome) string {
 }
 
 // BenchmarkCompareJoin: N peers join through one seed at once; the time
-// until every peer counts every other as a live member.
+// until every peer counts every other as a live member, and the process CPU
+// time spent until then (join_cpu_s: the whole cluster's work, which other
+// processes on the machine stretch less than the wall time).
 func BenchmarkCompareJoin(b *testing.B) {
 	eachSystem(b, joinSystems, func(b *testing.B, sys System, p Params) map[string]float64 {
 		var outs []Outcome
+		var cpus []float64
 		for b.Loop() {
 			o, err := RunJoin(sys, p)
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("run %d: all know all: %s", len(outs)+1, describe(o))
+			b.Logf("run %d: all know all: %s, %.2f CPU-s", len(outs)+1, describe(o), o.CPU.Seconds())
 			outs = append(outs, o)
+			cpus = append(cpus, o.CPU.Seconds())
 		}
 		s := Summarize(outs)
 		return map[string]float64{"join_ms": ms(s.Median), "join_max_ms": ms(s.Max),
+			"join_cpu_s": median(cpus), "join_max_cpu_s": maxOf(cpus),
 			"join_incomplete": float64(s.Incomplete), "join_runs": float64(len(outs))}
 	})
 }

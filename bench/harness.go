@@ -157,6 +157,11 @@ const pollEvery = 10 * time.Millisecond
 type Outcome struct {
 	Took     time.Duration // the deadline when incomplete
 	Complete bool
+	// CPU is the process CPU time (user + system) spent over the wait, set
+	// where the cost of what is waited for is the point (the join). On a
+	// shared machine it is steadier than Took: other processes stretch the
+	// wall time, much less the work done.
+	CPU time.Duration
 }
 
 // waitUntil polls cond until it holds (true) or deadline passes (false).
@@ -189,7 +194,7 @@ func form(sys System, p Params, deadline time.Duration) (*formed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", sys.Name(), err)
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	errc := make(chan error, 1)
 	go func() { errc <- c.JoinAll() }()
 	knowsAll := func() bool {
@@ -201,7 +206,7 @@ func form(sys System, p Params, deadline time.Duration) (*formed, error) {
 		return true
 	}
 	done := waitUntil(start.Add(deadline), pollEvery, knowsAll)
-	took := time.Since(start)
+	took, cpu := time.Since(start), cpuTime()-cpu0
 	if !done {
 		took = deadline
 	}
@@ -209,7 +214,7 @@ func form(sys System, p Params, deadline time.Duration) (*formed, error) {
 		c.Close()
 		return nil, fmt.Errorf("%s: join: %w", sys.Name(), err)
 	}
-	return &formed{c: c, obs: obs, join: Outcome{Took: took, Complete: done}}, nil
+	return &formed{c: c, obs: obs, join: Outcome{Took: took, Complete: done, CPU: cpu}}, nil
 }
 
 // RunJoin forms one cluster and reports how long the join took.

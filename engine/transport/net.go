@@ -91,6 +91,7 @@ func NewNet(cfg Config) (*Net, error) {
 		// Leave from the bound IP so a multi-homed peer sees the address we
 		// advertise, not whichever interface the route picks.
 		n.dialer.LocalAddr = &net.TCPAddr{IP: tcpAddr.IP, Zone: tcpAddr.Zone}
+		n.dialer.Control = dialControl
 	}
 	n.res = resolver{timeout: cfg.DialTimeout, family: family(local)}
 	n.in = newInbound(cfg)

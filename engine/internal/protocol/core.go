@@ -190,6 +190,9 @@ type Core struct {
 	tokens   map[uint64]pendingToken
 	tokenRng *rand.ChaCha8
 	gate     *gate
+	// sealedIn: the packet being handled authenticated under the cluster
+	// key (set by open).
+	sealedIn bool
 
 	auth      *authority // identity mode; nil when off
 	mixedSeen uint64     // MixedRefused when last logged (identity mode off)

@@ -73,6 +73,11 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 	c.stats.ReceivedByType[pk.Type]++
 	c.stats.BytesByType[pk.Type] += uint64(size)
 	dups := c.st.Duplicates()
+	if pk.Type == wire.SynAck {
+		// Before the gate opens: a SynAck that echoes our token proves
+		// its address, and the gate admits more from a proven address.
+		c.checkToken(now, from, stream, pk.Token)
+	}
 	c.gate.begin(now, from, pk, stream)
 	_, knew := c.st.Node(pk.Sender.Name)
 	c.st.SetGate(c.gate)
@@ -80,7 +85,6 @@ func (c *Core) handle(now time.Time, from string, stream bool, data []byte) Outp
 	case wire.Syn:
 		c.onSyn(now, from, stream, pk, &out)
 	case wire.SynAck:
-		c.checkToken(now, from, stream, pk.Token)
 		c.onSynAck(now, from, stream, pk, &out)
 	case wire.Ack:
 		c.onDelta(now, from, pk, false, &out)

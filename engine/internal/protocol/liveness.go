@@ -148,23 +148,28 @@ func (c *Core) verdicts(now time.Time, out *Output) {
 	c.members.refreshRing(now)
 	need := c.members.needed()
 	for accused := range c.members.accusers {
-		mb := c.members.byName[accused]
-		if mb == nil || !mb.alive {
-			continue
-		}
-		n, ok := c.st.Node(accused)
-		if !ok || c.members.validAccusers(n) < need {
-			mb.quorumSince = time.Time{}
-			continue
-		}
-		if mb.quorumSince.IsZero() {
-			mb.quorumSince = now
-		}
-		if now.Sub(mb.quorumSince) < c.cfg.SuspectGrace {
-			continue // the accused may be refuting: suspicions reach it at once
-		}
-		c.stopped(now, accused, ReasonFailed, out)
+		c.verdict(now, accused, need, out)
 	}
+}
+
+// verdict judges one accused peer against the quorum need.
+func (c *Core) verdict(now time.Time, accused string, need int, out *Output) {
+	mb := c.members.byName[accused]
+	if mb == nil || !mb.alive {
+		return
+	}
+	n, ok := c.st.Node(accused)
+	if !ok || c.members.validAccusers(n) < need {
+		mb.quorumSince = time.Time{}
+		return
+	}
+	if mb.quorumSince.IsZero() {
+		mb.quorumSince = now
+	}
+	if now.Sub(mb.quorumSince) < c.cfg.SuspectGrace {
+		return // the accused may be refuting: suspicions reach it at once
+	}
+	c.stopped(now, accused, ReasonFailed, out)
 }
 
 // stopped records that a live peer is no longer alive, for reason.

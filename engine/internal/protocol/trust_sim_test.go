@@ -223,3 +223,25 @@ func TestSimQuietSynsUnpadded(t *testing.T) {
 		})
 	}
 }
+
+// A mass join through one seed, the trust gate and the 3x rule on. The
+// answers a joiner asked for come from addresses proven by a token, so
+// they are not held to K strangers per packet (Trust.NewPeersPerPacket):
+// held to K, a 256-peer join took 8 rounds and refused 95,000 strangers,
+// each one sent and decoded for nothing; now 5 rounds, as without a gate
+// but for a round.
+func TestSimTrustMassJoin(t *testing.T) {
+	n, maxRounds, maxRefused := 256, 6, uint64(40_000)
+	if raceDetector {
+		n, maxRounds, maxRefused = 64, 5, 3_000
+	}
+	s := trustSim(t, n, false, true)
+	rounds := s.until(40, s.allKnowAll, "join")
+	var refused uint64
+	for _, p := range s.peers {
+		refused += p.core.stats.NewPeersRefused
+	}
+	t.Logf("N=%d: all know all in %d rounds, %d strangers refused on the way", n, rounds, refused)
+	require.LessOrEqual(t, rounds, maxRounds)
+	require.Less(t, refused, maxRefused)
+}
