@@ -66,11 +66,22 @@ func (c *Core) onBeat(now time.Time, pk *wire.Packet, out *Output) {
 	if n, ok := c.st.Node(name); !ok || n.ID.Generation != pk.Sender.Generation {
 		return
 	}
+	if !mb.heard {
+		// The first beat since the watch began: the detector starts
+		// from it, not from the start of the watch (a gap that only says
+		// how long the peer took to learn of its new watcher).
+		mb.heard = true
+		mb.fd.Reset()
+	}
 	mb.fd.Heartbeat(now)
 	if mb.accused {
 		c.retract(now, name, out)
 	}
 }
+
+// unheardGrace, in heartbeat intervals, is how long a watcher waits for
+// the first beat of a peer it began to watch before it may suspect it.
+const unheardGrace = 5
 
 // watch judges the peers this one watches: a suspicion is published when
 // phi crosses the threshold (again, with the newer heartbeat, when the
@@ -84,6 +95,17 @@ func (c *Core) watch(now time.Time, out *Output) {
 		mb := c.members.byName[name]
 		n, ok := c.st.Node(name)
 		if mb == nil || !ok || !mb.alive || mb.fd == nil || !mb.fd.Suspect(at) {
+			continue
+		}
+		if !mb.heard && at.Sub(mb.watchedSince) < unheardGrace*c.cfg.HeartbeatInterval {
+			// Never heard since the watch began: the peer beats to the
+			// watchers of its own ring, which lags ours while members come
+			// and go. Suspecting it after the usual two or three beats
+			// missed made every ring change of a slow 256-peer join a
+			// false suspicion, announced to all and refuted by all,
+			// which slowed the join further. A peer heard before keeps
+			// the usual detection; this grace only delays the verdict on
+			// a peer that crashes just as its watchers change.
 			continue
 		}
 		s := state.Suspicion{Generation: n.ID.Generation, Heartbeat: n.Heartbeat}

@@ -40,6 +40,11 @@ type member struct {
 	// verified: a packet of it arrived from its own address. Unverified
 	// peers are the first evicted at MaxPeers and leave quickly once dead.
 	verified bool
+	// heard: a beat of it arrived since this peer began watching it (at
+	// watchedSince). Until then its detector has only the start of the
+	// watch to go by (see Core.watch).
+	heard        bool
+	watchedSince time.Time
 }
 
 // membership is every other peer's liveness. Each peer is watched by the
@@ -132,6 +137,7 @@ func (m *membership) refreshRing(now time.Time) {
 		if mb := m.byName[name]; mb != nil && mb.fd == nil {
 			mb.fd = failure.New(m.phi)
 			mb.fd.Heartbeat(now)
+			mb.heard, mb.watchedSince = false, now
 		}
 	}
 	m.watched = watched

@@ -74,6 +74,8 @@ type simNet struct {
 	byAddr    map[string]*simPeer
 	sentTo    map[string]uint64 // packets sent to each address, delivered or not
 	lost      [wire.NumTypes]uint64
+	// drop, when set, loses the packets it returns true for.
+	drop func(from, to string, pk *wire.Packet) bool
 }
 
 func (n *simNet) Isolate(addr string)    { n.isolated[addr] = true }
@@ -172,6 +174,9 @@ func (s *sim) do(from *simPeer, out Output) {
 		s.net.sentTo[f.out.To]++
 		to := s.net.byAddr[f.out.To]
 		if to == nil || !to.running || s.net.isolated[f.from.addr] || s.net.isolated[f.out.To] {
+			continue
+		}
+		if s.net.drop != nil && s.net.drop(f.from.addr, f.out.To, f.out.Packet) {
 			continue
 		}
 		copies := 1
