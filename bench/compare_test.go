@@ -209,6 +209,40 @@ func BenchmarkCompareCrash(b *testing.B) {
 	})
 }
 
+// BenchmarkCompareCrashBusy is BenchmarkCompareCrash on a CPU-loaded
+// machine: a busy-looping process per core runs through every op (join,
+// settle, crash, detection), so both systems' timers and packet handling
+// wait for the CPU. Metrics carry a _busy suffix so they sit beside the
+// idle ones in the results file.
+func BenchmarkCompareCrashBusy(b *testing.B) {
+	eachSystem(b, systems, func(b *testing.B, sys System, p Params) map[string]float64 {
+		busy, err := StartBusy(0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer busy.Stop()
+		var outs []Outcome
+		falseDeaths := 0
+		for b.Loop() {
+			r, err := RunCrash(sys, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			avg, _ := os.ReadFile("/proc/loadavg")
+			b.Logf("run %d (busy, load %s): declared dead by all: %s, %d false deaths (%s)",
+				len(outs)+1, strings.TrimSpace(string(avg)), describe(r.Detect), r.FalseDeaths, joinNote(r.Join))
+			outs = append(outs, r.Detect)
+			falseDeaths += r.FalseDeaths
+		}
+		if busy.Running() == 0 {
+			b.Fatal("the busy loops ended before the scenario did")
+		}
+		s := Summarize(outs)
+		return map[string]float64{"detect_busy_ms": ms(s.Median), "detect_busy_max_ms": ms(s.Max),
+			"detect_busy_incomplete": float64(s.Incomplete), "false_deaths_busy": float64(falseDeaths)}
+	})
+}
+
 // BenchmarkCompareQuiet: bytes sent per peer per second by a joined cluster
 // where nothing changes, over one memberlist push-pull interval (60 s at
 // N = 64). One op is enough: the window averages every peer over a minute

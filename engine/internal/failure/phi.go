@@ -89,6 +89,20 @@ func (d *Detector) add(v float64) {
 	d.sumSq += v * v
 }
 
+// Touch takes other evidence that the peer is alive at now (not one of its
+// heartbeats): suspicion starts over from now, but the interval since the
+// last heartbeat is not learnt, since it measured no heartbeat rhythm.
+// Before the first heartbeat it counts as that first heartbeat.
+func (d *Detector) Touch(now time.Time) {
+	if !d.seen {
+		d.Heartbeat(now)
+		return
+	}
+	if now.After(d.last) {
+		d.last = now
+	}
+}
+
 // Reset forgets every sample, as if the peer had never been heard. The engine
 // calls it when a peer is declared dead so that its return starts afresh.
 func (d *Detector) Reset() {

@@ -158,3 +158,29 @@ func mean(d *Detector) time.Duration {
 	}
 	return time.Duration(d.sum / float64(d.n) * float64(time.Millisecond))
 }
+
+func TestTouchRestartsSuspicionWithoutLearning(t *testing.T) {
+	d := New(testConfig())
+	now := t0
+	for i := 0; i < 20; i++ {
+		d.Heartbeat(now)
+		now = now.Add(time.Second)
+	}
+	last := now.Add(-time.Second)
+	silent := last.Add(5 * time.Second)
+	require.True(t, d.Suspect(silent), "5 s of silence after 1 s beats")
+	n, sum := d.n, d.sum
+	d.Touch(silent)
+	assert.Zero(t, d.Phi(silent), "evidence of life restarts the suspicion")
+	assert.False(t, d.Suspect(silent.Add(time.Second)))
+	assert.True(t, d.Suspect(silent.Add(5*time.Second)), "and it grows again while silent")
+	assert.Equal(t, n, d.n, "no interval learnt from a touch")
+	assert.Equal(t, sum, d.sum)
+	d.Touch(last) // older than the last arrival: ignored
+	assert.Equal(t, silent, d.last)
+
+	fresh := New(testConfig())
+	fresh.Touch(t0)
+	assert.True(t, fresh.seen, "a touch before any beat is the first beat")
+	assert.False(t, fresh.Suspect(t0.Add(time.Second)))
+}

@@ -162,6 +162,9 @@ type Core struct {
 
 	lastRefute    time.Time
 	refutePending bool
+	// refuteEchoes is how many more rounds repeat the last refutation
+	// (refute).
+	refuteEchoes int
 
 	lastNews  time.Time // last change learnt or made: full fanout until QuietAfter later
 	needFull  bool
@@ -257,7 +260,7 @@ func (c *Core) Start(now time.Time, id state.NodeID) {
 		c.setAuthority()
 	}
 	c.lastTick, c.slack, c.lastSyn, c.lastFull = time.Time{}, 0, time.Time{}, now
-	c.lastRefute, c.refutePending = time.Time{}, false
+	c.lastRefute, c.refutePending, c.refuteEchoes = time.Time{}, false, 0
 	delete(c.seeds, id.Addr)
 	c.lastBeat = now
 	c.lastNews = now

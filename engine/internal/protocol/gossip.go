@@ -223,7 +223,7 @@ func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) 
 				mb.hbAt = now // the trust gate bounds the next jump from here
 			}
 			if n, ok := c.st.Node(name); ok {
-				c.revive(now, n, false, out)
+				c.heartbeatAdvanced(now, n, out)
 			}
 		case state.NodeLeft:
 			if mb := c.members.byName[name]; mb != nil && !mb.left {

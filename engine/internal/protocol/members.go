@@ -28,9 +28,18 @@ type member struct {
 	fd *failure.Detector
 	// accused: the local peer published a suspicion of this one.
 	accused bool
+	// suspectFrom is the local version just before the first suspicion of
+	// it since it was last heard: the run from it carries every suspicion
+	// since (repeated to the accused by watch, which may have missed them
+	// all: a run that starts past what the receiver holds waits for the
+	// gap to fill).
+	suspectFrom uint64
 	// deadEpoch is the heartbeat epoch known when the peer was declared
 	// dead: only a later epoch (a refutation) brings it back.
 	deadEpoch uint64
+	// epoch is the newest heartbeat epoch of it seen here: a newer one is
+	// a refutation (heartbeatAdvanced).
+	epoch uint64
 	// quorumSince is when a quorum of suspicions of it was first held
 	// (zero while none is): it dies SuspectGrace later unless it refutes.
 	quorumSince time.Time

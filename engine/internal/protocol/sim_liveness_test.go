@@ -166,22 +166,31 @@ func TestSimNoFalseDeathAtTenPercentLoss(t *testing.T) {
 }
 
 func TestSimNoLivePeerLostAtFiftyPercentLoss(t *testing.T) {
-	s := settle(t, 64, lanLiveness())
-	s.net.SetLoss(0.5)
-	for i := 0; i < 30*5; i++ { // 30 s
-		s.step()
+	// chitchat's bar: 30 s at 50 % loss and no live peer is ever declared
+	// dead, not even for a moment by one observer. Each seed is another
+	// draw of the losses (under the race detector, one).
+	seeds := []uint64{1, 2, 3}
+	if raceDetector {
+		seeds = seeds[:1]
 	}
-	stops := 0
-	for _, p := range s.peers {
-		stops += failedStops(p)
-	}
-	t.Logf("N=64, 30 s at 50%% loss: %d peer:stop (failed) events over %d observers", stops, len(s.peers))
-	s.net.SetLoss(0)
-	for i := 0; i < 5*5; i++ { // every false verdict refuted once the loss ends
-		s.step()
-	}
-	for _, p := range s.peers {
-		require.Len(t, p.LivePeers(), 63, "%s lost a live peer", p.Name())
+	for _, seed := range seeds {
+		s := settle(t, 64, lanLiveness())
+		s.net.rng = rand.New(rand.NewPCG(seed, 7))
+		s.net.SetLoss(0.5)
+		for i := 0; i < 30*5; i++ { // 30 s
+			s.step()
+		}
+		var suspicions, refutations uint64
+		for _, p := range s.peers {
+			suspicions += p.core.Stats().Suspicions
+			refutations += p.core.Stats().Refutations
+		}
+		t.Logf("N=64, 30 s at 50%% loss (seed %d): %d suspicions, %d refutations", seed, suspicions, refutations)
+		require.Positive(t, refutations, "the loss made watchers suspect live peers, and they refuted")
+		for _, p := range s.peers {
+			require.Zero(t, failedStops(p), "%s declared a live peer dead at 50 %% loss (seed %d)", p.Name(), seed)
+			require.Len(t, p.LivePeers(), 63, "%s lost a live peer", p.Name())
+		}
 	}
 }
 
@@ -318,5 +327,60 @@ func BenchmarkHeapPerPeer(b *testing.B) {
 			}
 			b.ReportMetric(perPeer/1024, "heap-KB/peer")
 		})
+	}
+}
+
+// accusedScene is a 16-peer cluster whose victim sends nothing but its
+// pushes (its refutations: no beat, and no gossip that would carry its
+// heartbeat), and where drop decides the rest; it runs 10 s, long enough
+// for the victim's watchers to suspect it, and returns the cluster and the
+// victim.
+func accusedScene(t *testing.T, drop func(s *sim, victim *simPeer, from, to string, pk *wire.Packet) bool) (*sim, *simPeer) {
+	s := settle(t, 16, lanLiveness())
+	victim := s.peers[5]
+	s.net.drop = func(from, to string, pk *wire.Packet) bool {
+		if from == victim.addr && pk.Type != wire.Push {
+			return true
+		}
+		return drop(s, victim, from, to, pk)
+	}
+	for i := 0; i < 10*5; i++ {
+		s.step()
+	}
+	return s, victim
+}
+
+// watcherAddrs are the addresses of p's ring watchers.
+func watcherAddrs(s *sim, p *simPeer) map[string]bool {
+	w := map[string]bool{}
+	for _, name := range p.core.members.beatTo {
+		for _, q := range s.peers {
+			if q.Name() == name {
+				w[q.addr] = true
+			}
+		}
+	}
+	return w
+}
+
+func TestSimAccusedThatMissedTheAnnouncementRefutes(t *testing.T) {
+	// The victim hears only its watchers' pushes, and loses the first one
+	// each of them sends it (the announcement of its suspicion). A watcher
+	// repeats its suspicion to the accused while it holds it, so the
+	// victim still learns of it, refutes, and nobody declares it dead.
+	heard := map[string]int{}
+	s, victim := accusedScene(t, func(s *sim, victim *simPeer, from, to string, pk *wire.Packet) bool {
+		if to != victim.addr {
+			return false
+		}
+		if !watcherAddrs(s, victim)[from] || pk.Type != wire.Push {
+			return true // only its watchers' pushes reach it
+		}
+		heard[from]++
+		return heard[from] == 1
+	})
+	require.Positive(t, victim.core.Stats().Refutations, "the accused refuted")
+	for _, p := range s.peers {
+		require.Zero(t, failedStops(p), "%s declared the refuting peer dead", p.Name())
 	}
 }

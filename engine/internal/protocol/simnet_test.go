@@ -74,7 +74,8 @@ type simNet struct {
 	byAddr    map[string]*simPeer
 	sentTo    map[string]uint64 // packets sent to each address, delivered or not
 	lost      [wire.NumTypes]uint64
-	// drop, when set, loses the packets it returns true for.
+	// drop, when set, loses the packets it returns true for: a cut of
+	// particular messages on particular links.
 	drop func(from, to string, pk *wire.Packet) bool
 }
 
@@ -173,10 +174,8 @@ func (s *sim) do(from *simPeer, out Output) {
 		f.from.byType[f.out.Packet.Type] += uint64(len(b))
 		s.net.sentTo[f.out.To]++
 		to := s.net.byAddr[f.out.To]
-		if to == nil || !to.running || s.net.isolated[f.from.addr] || s.net.isolated[f.out.To] {
-			continue
-		}
-		if s.net.drop != nil && s.net.drop(f.from.addr, f.out.To, f.out.Packet) {
+		if to == nil || !to.running || s.net.isolated[f.from.addr] || s.net.isolated[f.out.To] ||
+			s.net.drop != nil && s.net.drop(f.from.addr, f.out.To, f.out.Packet) {
 			continue
 		}
 		copies := 1
@@ -336,10 +335,10 @@ func simConfig() Config {
 		FullDigestEvery: 50, PushFanout: 3, PushDirectMax: 64, PushQueueBytes: 8 << 20,
 		FreshHold: 400 * time.Millisecond, RepairHorizon: 2 * time.Second,
 		RelayTrees: 2, DeadGrace: time.Hour, TombstoneGrace: 10 * time.Minute, MTU: 1400, MaxPacketSize: 32 << 20,
-		Watchers: 3, Quorum: 3, QuietInterval: 3 * time.Second, FullDigestPeriod: 10 * time.Minute, SuspectGrace: 400 * time.Millisecond,
+		Watchers: 3, Quorum: 3, QuietInterval: 3 * time.Second, FullDigestPeriod: 10 * time.Minute, SuspectGrace: 600 * time.Millisecond,
 		Phi: failure.Config{
 			Threshold: 8, WindowSize: 1000, MinStdDev: 250 * time.Millisecond,
-			AcceptablePause: 300 * time.Millisecond, FirstInterval: hb, MaxInterval: 10 * hb,
+			AcceptablePause: 0, FirstInterval: hb, MaxInterval: 10 * hb,
 		},
 		Limits: state.Limits{MaxKey: 1 << 10, MaxValue: 8 << 20, MaxNodes: 4096, MaxPend: 256, PendingMS: 2000},
 	}
