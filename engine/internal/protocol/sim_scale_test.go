@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,11 +73,30 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
+// writeHeapProfile writes the settled cluster's heap to
+// $SIM_SCALE_HEAPPROF.N (go tool pprof -sample_index=inuse_space) so the
+// bytes each peer holds per known node can be attributed.
+func writeHeapProfile(tb testing.TB, n int) {
+	prefix := os.Getenv("SIM_SCALE_HEAPPROF")
+	if prefix == "" {
+		return
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", prefix, n))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 func measureScale(tb testing.TB, n int) scaleResult {
 	wall := time.Now()
 	base := heapInUse()
 	r := scaleResult{N: n, Bound: epidemicBound(n)}
 	s := newSim(tb, n, scaleConfig())
+	s.dropEvents = true
 	limit := int(10 * r.Bound)
 	sent := func() (b uint64) {
 		for _, p := range s.peers {
@@ -122,6 +142,7 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	if h := heapInUse(); h > base {
 		r.HeapPerPeer = float64(h-base) / float64(n)
 	}
+	writeHeapProfile(tb, n)
 
 	s.set(owner, "push", "v", 0)
 	s.flush()
@@ -133,7 +154,7 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	crashed := s.elapsed()
 	r.DetectRounds = s.until(200, func() bool {
 		for _, p := range s.running() {
-			if _, dead := find(p.DeadPeers(), victim.Name()); !dead {
+			if !s.declaredDead(p, victim.Name()) {
 				return false
 			}
 		}
