@@ -283,9 +283,12 @@ func (c *Cluster) Restart(id NodeID, now int64) {
 	c.stale[old.key] = now
 	c.self = newNode(id)
 	c.self.Heartbeat = old.Heartbeat // before add: add accounts for it
-	c.self.PubKey, c.self.headDirty = old.PubKey, true
-	if c.auth != nil {
-		c.self.PubKey = c.auth.PublicKey() // a re-key takes effect with the new incarnation
+	if old.ident != nil || c.auth != nil {
+		id := c.self.idw()
+		id.pubKey, id.headDirty = old.PubKey(), true
+		if c.auth != nil {
+			id.pubKey = c.auth.PublicKey() // a re-key takes effect with the new incarnation
+		}
 	}
 	c.add(c.self)
 	for _, k := range old.liveKeys(now) {

@@ -38,13 +38,9 @@ type Node struct {
 	seen uint64
 	// changed is the Cluster's clock when this line last changed (touch).
 	changed uint64
-	// PubKey and Head: identity mode only (identity.go). Head is the
-	// newest verified head of this incarnation; the local node re-signs
-	// its own when headDirty or its version or epoch moved.
-	PubKey    []byte
-	Head      Head
-	headDirty bool
-	nextHead  *Head // newest head seen, not verified yet (identity.go)
+	// ident: identity mode only (identity.go), nil otherwise: 72 bytes
+	// per held node that a cluster without identities does not pay.
+	ident *nodeIdent
 	// HeldAt's history. The times of the last markCount ticks are the
 	// Cluster's (clk, one ring for all nodes); born is the index of the
 	// first tick that saw this node; hist lists only the version changes
@@ -60,6 +56,51 @@ type Node struct {
 // markCount is how many ticks of version history a node keeps: enough to
 // look back the dozen gossip rounds HeldAt is asked about (HoldFresh).
 const markCount = 16
+
+// nodeIdent is what identity mode holds of a node: its key and the
+// newest verified head of this incarnation; the local node re-signs its
+// own when headDirty or its version or epoch moved.
+type nodeIdent struct {
+	pubKey    []byte
+	head      Head
+	headDirty bool
+	nextHead  *Head // newest head seen, not verified yet (identity.go)
+}
+
+// PubKey is the incarnation's public key (identity mode; nil otherwise).
+func (n *Node) PubKey() []byte {
+	if n.ident == nil {
+		return nil
+	}
+	return n.ident.pubKey
+}
+
+// Head is the newest verified head of the incarnation (identity mode;
+// zero otherwise).
+func (n *Node) Head() Head {
+	if n.ident == nil {
+		return Head{}
+	}
+	return n.ident.head
+}
+
+// idw returns n's identity record for writing, made on first use.
+func (n *Node) idw() *nodeIdent {
+	if n.ident == nil {
+		n.ident = &nodeIdent{}
+	}
+	return n.ident
+}
+
+// setIdent sets the key and head a delta brought for a new incarnation.
+func (n *Node) setIdent(pub []byte, h Head) {
+	if len(pub) == 0 && h.Sig == nil && h.Version == 0 && h.Epoch == 0 {
+		n.ident = nil
+		return
+	}
+	id := n.idw()
+	id.pubKey, id.head = pub, h
+}
 
 // tickClock is the Cluster's record of its last markCount ticks.
 type tickClock struct {
