@@ -37,6 +37,9 @@ type scaleResult struct {
 	JoinBytes     float64 `json:"join_bytes_per_peer_round"`
 	SpreadAEBytes float64 `json:"spread_antientropy_bytes_per_peer_round"`
 	HeapPerPeer   float64 `json:"heap_bytes_per_peer"`
+	// HeapJoined is the heap per peer right after the join completed
+	// (what the join's transient state still holds).
+	HeapJoined float64 `json:"heap_bytes_per_peer_joined"`
 	// QuietCores is the CPU the simulator spent on the quiet rounds over
 	// the simulated time: what the protocol cores of N quiet peers cost in
 	// one process, without sockets or encryption (a floor for loopback).
@@ -91,6 +94,18 @@ func writeHeapProfile(tb testing.TB, n int) {
 	}
 }
 
+// scaleLog prints a phase's figures to stderr as soon as they are
+// measured when SIM_SCALE_LOG is set: a 4,096-peer run on a shared
+// machine takes hours, and what it measured so far should not wait for
+// its end.
+func scaleLog(wall time.Time, format string, args ...any) {
+	if os.Getenv("SIM_SCALE_LOG") == "" {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s sim-scale +%.0fs (cpu %.0fs): %s\n", time.Now().UTC().Format(time.TimeOnly),
+		time.Since(wall).Seconds(), cpuTime().Seconds(), fmt.Sprintf(format, args...))
+}
+
 func measureScale(tb testing.TB, n int) scaleResult {
 	wall := time.Now()
 	base := heapInUse()
@@ -109,6 +124,11 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	r.JoinRounds = s.until(limit, s.allKnowAll, "join")
 	r.JoinBytes = float64(sent()-b0) / float64(n) / float64(max(r.JoinRounds, 1))
 	r.JoinCores = (cpuTime() - cpu0).Seconds() / (float64(max(r.JoinRounds, 1)) * s.cfg.GossipInterval.Seconds())
+	if h := heapInUse(); h > base {
+		r.HeapJoined = float64(h-base) / float64(n)
+	}
+	scaleLog(wall, "N=%d join: %d rounds (bound %.1f), %.0f B/peer/round, %.2f cores, heap %.0f B/peer",
+		n, r.JoinRounds, r.Bound, r.JoinBytes, r.JoinCores, r.HeapJoined)
 
 	// Anti-entropy alone (no push) while the cluster is busy: the epidemic
 	// the bound is about. (Once quiet, a change waits for the next quiet
@@ -118,6 +138,7 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	b0 = sent()
 	r.SpreadAERounds = s.until(limit, func() bool { return s.allHave(owner, "ae", "v") }, "spread by anti-entropy")
 	r.SpreadAEBytes = float64(sent()-b0) / float64(n) / float64(max(r.SpreadAERounds, 1))
+	scaleLog(wall, "N=%d spread by anti-entropy: %d rounds, %.0f B/peer/round", n, r.SpreadAERounds, r.SpreadAEBytes)
 
 	// Settle the detectors and go quiet, then count quiet bytes.
 	for i := 0; i < 100; i++ {
@@ -143,10 +164,12 @@ func measureScale(tb testing.TB, n int) scaleResult {
 		r.HeapPerPeer = float64(h-base) / float64(n)
 	}
 	writeHeapProfile(tb, n)
+	scaleLog(wall, "N=%d quiet: %.1f B/peer/round, %.1f B/peer/s, %.3f cores; heap %.0f B/peer", n, r.BytesPerRound, r.QuietBps, r.QuietCores, r.HeapPerPeer)
 
 	s.set(owner, "push", "v", 0)
 	s.flush()
 	r.SpreadPush = s.until(limit, func() bool { return s.allHave(owner, "push", "v") }, "spread with push")
+	scaleLog(wall, "N=%d spread with push: %d rounds", n, r.SpreadPush)
 
 	victim := s.peers[n-1]
 	s.net.Isolate(victim.addr)
@@ -162,6 +185,7 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	}, "crash declared dead by all")
 	r.DetectMS = float64((s.elapsed() - crashed).Milliseconds())
 	r.WallSeconds = time.Since(wall).Seconds()
+	scaleLog(wall, "N=%d crash declared dead by all: %d rounds (%.0f ms)", n, r.DetectRounds, r.DetectMS)
 	return r
 }
 
