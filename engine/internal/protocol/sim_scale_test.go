@@ -2,11 +2,14 @@ package protocol
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -244,13 +247,63 @@ func BenchmarkSimScale(b *testing.B) {
 		})
 	}
 	if out := os.Getenv("SIM_SCALE_OUT"); out != "" && len(results) > 0 {
-		data, err := json.MarshalIndent(results, "", "  ")
+		merged, err := mergeScaleResults(out, results)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := json.MarshalIndent(merged, "", "  ")
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// mergeScaleResults returns the rows of the file at path (if any) with
+// those of the same N replaced by results, sorted by N: a run of 4,096
+// alone keeps the smaller clusters' rows.
+func mergeScaleResults(path string, results []scaleResult) ([]scaleResult, error) {
+	var rows []scaleResult
+	switch data, err := os.ReadFile(path); {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(data, &rows); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	byN := map[int]scaleResult{}
+	for _, r := range append(rows, results...) {
+		byN[r.N] = r
+	}
+	merged := slices.Collect(maps.Values(byN))
+	slices.SortFunc(merged, func(a, b scaleResult) int { return a.N - b.N })
+	return merged, nil
+}
+
+func TestMergeScaleResultsKeepsOtherRows(t *testing.T) {
+	path := t.TempDir() + "/sim.json"
+	first, err := mergeScaleResults(path, []scaleResult{{N: 1024, JoinRounds: 20}, {N: 64, JoinRounds: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := mergeScaleResults(path, []scaleResult{{N: 4096, JoinRounds: 25}, {N: 64, JoinRounds: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []scaleResult{{N: 64, JoinRounds: 3}, {N: 1024, JoinRounds: 20}, {N: 4096, JoinRounds: 25}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("merged %+v, want %+v", got, want)
 	}
 }
 
