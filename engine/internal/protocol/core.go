@@ -186,6 +186,9 @@ type Core struct {
 	// progress is what live peers' requests showed of their versions
 	// lately (markProgress).
 	progress map[progressKey]progressMark
+	// progressPeak is the most marks progress held since it was last
+	// copied (forgetProgress shrinks it).
+	progressPeak int
 
 	stats Counters
 

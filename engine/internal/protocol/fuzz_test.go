@@ -163,7 +163,7 @@ func FuzzHandlePacketIdentity(f *testing.F) {
 			for _, k := range c.st.Keys(n.ID.Name, now.UnixMilli()) {
 				e, _ := c.Get(n.ID.Name, k, now.UnixMilli())
 				ie := entryOf(n.ID, e)
-				if !ed25519.Verify(n.PubKey, identity.AppendEntryMessage(nil, &ie), e.Sig) {
+				if !ed25519.Verify(n.PubKey(), identity.AppendEntryMessage(nil, &ie), e.Sig) {
 					t.Fatalf("held an entry of %s whose signature fails", n.ID.Name)
 				}
 			}

@@ -192,7 +192,7 @@ func (a *authority) verifyReply(pk *wire.Packet) bool {
 	if ok && n.ID.Generation == pk.Sender.Generation {
 		ir := replyOf(pk.Sender, &pk.Reply)
 		a.buf = identity.AppendReplyMessage(a.buf[:0], &ir)
-		if a.cfg.Verifier.Verify(ed25519.PublicKey(n.PubKey), a.buf, pk.Reply.Sig) {
+		if a.cfg.Verifier.Verify(ed25519.PublicKey(n.PubKey()), a.buf, pk.Reply.Sig) {
 			return true
 		}
 	}
@@ -242,10 +242,10 @@ func (c *Core) prewarm(d *state.Delta) {
 	for i := range d.Nodes {
 		nd := &d.Nodes[i]
 		n, ok := c.st.Node(nd.ID.Name)
-		if !ok || len(n.PubKey) == 0 {
+		if !ok || len(n.PubKey()) == 0 {
 			continue
 		}
-		pub := ed25519.PublicKey(n.PubKey)
+		pub := ed25519.PublicKey(n.PubKey())
 		if len(nd.RunSig) > 0 {
 			if r, ok := runOf(nd); ok && a.cfg.Verifier.ProveRun(pub, &r, nd.RunSig) > 0 {
 				continue // every entry is in the cache now

@@ -19,15 +19,26 @@ const (
 )
 
 // member is what the local peer thinks of another peer's liveness.
+//
+// The flags sit together: one is held per peer per known node, and four
+// bools padded apart cost it 24 bytes (a 144-byte size class instead of
+// 128).
 type member struct {
-	alive     bool
-	left      bool
+	alive bool
+	left  bool
+	// accused: the local peer published a suspicion of this one.
+	accused bool
+	// verified: a packet of it arrived from its own address. Unverified
+	// peers are the first evicted at MaxPeers and leave quickly once dead.
+	verified bool
+	// heard: a beat of it arrived since this peer began watching it (at
+	// watchedSince). Until then its detector has only the start of the
+	// watch to go by (see Core.watch).
+	heard     bool
 	deadSince time.Time
 	// fd judges the peer's beats, only while this peer is one of its ring
 	// watchers: memory is O(watchers), not O(N).
 	fd *failure.Detector
-	// accused: the local peer published a suspicion of this one.
-	accused bool
 	// suspectFrom is the local version just before the first suspicion of
 	// it since it was last heard: the run from it carries every suspicion
 	// since (repeated to the accused by watch, which may have missed them
@@ -46,13 +57,7 @@ type member struct {
 	// hbAt is when its heartbeat last advanced (the sanity bound on
 	// heartbeat jumps measures from it); since is when it was first held.
 	hbAt, since time.Time
-	// verified: a packet of it arrived from its own address. Unverified
-	// peers are the first evicted at MaxPeers and leave quickly once dead.
-	verified bool
-	// heard: a beat of it arrived since this peer began watching it (at
-	// watchedSince). Until then its detector has only the start of the
-	// watch to go by (see Core.watch).
-	heard        bool
+	// watchedSince is when this peer began watching it (see heard).
 	watchedSince time.Time
 }
 

@@ -153,7 +153,7 @@ func TestSimIdentityRogueForgeriesDroppedCountedHarmless(t *testing.T) {
 	base := func() state.NodeDelta {
 		return state.NodeDelta{
 			ID: held.ID, Heartbeat: 0, From: held.Version, To: held.Version + 1,
-			PubKey: held.PubKey, Head: held.Head,
+			PubKey: held.PubKey(), Head: held.Head(),
 		}
 	}
 	entryDelta := func(e *state.Entry) state.NodeDelta {
@@ -175,7 +175,7 @@ func TestSimIdentityRogueForgeriesDroppedCountedHarmless(t *testing.T) {
 		counter func(Counters) uint64
 	}
 	badSig := func(c Counters) uint64 { return c.BadSignature }
-	realSig := append([]byte(nil), held.Head.Sig...)
+	realSig := append([]byte(nil), held.Head().Sig...)
 	forgeries := []forgery{
 		{"set another's key", push(entryDelta(&state.Entry{Kind: state.KindSet, Key: "k", Value: []byte("evil"), Encoding: state.EncodingText})), badSig},
 		{"set with a signature copied from the owner's head", push(entryDelta(&state.Entry{Kind: state.KindSet, Key: "k", Value: []byte("evil"), Sig: realSig})), badSig},
@@ -188,7 +188,7 @@ func TestSimIdentityRogueForgeriesDroppedCountedHarmless(t *testing.T) {
 			wn, _ := rogue.core.st.Node(w.Name())
 			e := &state.Entry{Version: wn.Version + 1, Kind: state.KindSuspect, Key: victim.Name(), Value: make([]byte, 16)}
 			e.Sig = forgeSig(rk, wn.ID, e)
-			return state.NodeDelta{ID: wn.ID, Heartbeat: wn.Heartbeat, From: wn.Version, To: wn.Version + 1, PubKey: wn.PubKey, Head: wn.Head, Entries: []*state.Entry{e}}
+			return state.NodeDelta{ID: wn.ID, Heartbeat: wn.Heartbeat, From: wn.Version, To: wn.Version + 1, PubKey: wn.PubKey(), Head: wn.Head(), Entries: []*state.Entry{e}}
 		}()), badSig},
 		{"push the version out of reach (skipped range)", push(func() state.NodeDelta {
 			nd := base()
@@ -198,8 +198,8 @@ func TestSimIdentityRogueForgeriesDroppedCountedHarmless(t *testing.T) {
 		{"push the version out of reach (forged head)", push(func() state.NodeDelta {
 			nd := base()
 			nd.To = 1 << 40
-			nd.Head = state.Head{Version: 1 << 40, Epoch: held.Head.Epoch}
-			nd.Head.Sig = rk.Sign(identity.AppendHeadMessage(nil, &identity.Head{Owner: held.ID.Name, Generation: held.ID.Generation, Version: 1 << 40, Epoch: held.Head.Epoch}))
+			nd.Head = state.Head{Version: 1 << 40, Epoch: held.Head().Epoch}
+			nd.Head.Sig = rk.Sign(identity.AppendHeadMessage(nil, &identity.Head{Owner: held.ID.Name, Generation: held.ID.Generation, Version: 1 << 40, Epoch: held.Head().Epoch}))
 			return nd
 		}()), badSig},
 		{"new generation under the rogue's key", push(func() state.NodeDelta {
@@ -212,7 +212,7 @@ func TestSimIdentityRogueForgeriesDroppedCountedHarmless(t *testing.T) {
 			id := held.ID
 			id.Generation += uint64(time.Millisecond)
 			h := identity.Head{Owner: id.Name, Generation: id.Generation, Version: 1}
-			return state.NodeDelta{ID: id, Heartbeat: 1, PubKey: held.PubKey, Head: state.Head{Version: 1, Sig: rk.Sign(identity.AppendHeadMessage(nil, &h))}}
+			return state.NodeDelta{ID: id, Heartbeat: 1, PubKey: held.PubKey(), Head: state.Head{Version: 1, Sig: rk.Sign(identity.AppendHeadMessage(nil, &h))}}
 		}()), badSig},
 		{"heartbeat epoch far ahead in a delta", push(func() state.NodeDelta {
 			nd := base()
@@ -306,7 +306,7 @@ func TestSimIdentityEarlyExpiryRefused(t *testing.T) {
 	held, _ := rogue.core.st.Node(victim.Name())
 	tomb := &state.Entry{Version: e.Version, Kind: state.KindTombstone, Key: "t", ExpiresAt: e.ExpiresAt, Sig: e.ExpirySig}
 	nd := state.NodeDelta{ID: held.ID, Heartbeat: held.Heartbeat, From: held.Version, To: e.Version,
-		PubKey: held.PubKey, Head: held.Head, Entries: []*state.Entry{tomb}}
+		PubKey: held.PubKey(), Head: held.Head(), Entries: []*state.Entry{tomb}}
 	bs := sumStats(s.peers[:3], func(c Counters) uint64 { return c.BadSignature })
 	s.inject(rogue, &wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{nd}}})
 	require.Greater(t, sumStats(s.peers[:3], func(c Counters) uint64 { return c.BadSignature }), bs)
@@ -333,7 +333,7 @@ func TestSimIdentityRekeyKeepsState(t *testing.T) {
 	s.until(100, func() bool {
 		for _, p := range s.peers {
 			n, ok := p.core.st.Node(victim.Name())
-			if !ok || !ed25519.PublicKey(n.PubKey).Equal(nk.Public) {
+			if !ok || !ed25519.PublicKey(n.PubKey()).Equal(nk.Public) {
 				return false
 			}
 		}
@@ -363,7 +363,7 @@ func TestSimIdentityTOFURefusesSecondKey(t *testing.T) {
 	for _, p := range others {
 		n, ok := p.core.st.Node(victim.Name())
 		require.True(t, ok)
-		require.True(t, ed25519.PublicKey(n.PubKey).Equal(s.keys[1].Public), "%s took the second key", p.addr)
+		require.True(t, ed25519.PublicKey(n.PubKey()).Equal(s.keys[1].Public), "%s took the second key", p.addr)
 		e, ok := p.core.Get(victim.Name(), "k", s.now.UnixMilli())
 		require.True(t, ok)
 		require.Equal(t, "v", string(e.Value))
@@ -408,8 +408,8 @@ func TestSimIdentityForgedCandidateHeadDoesNotBlockRefutation(t *testing.T) {
 	s.until(100, s.allKnowAll, "join")
 	victim, rogue := s.peers[1], s.peers[3]
 	held, _ := rogue.core.st.Node(victim.Name())
-	bogus := identity.Head{Owner: held.ID.Name, Generation: held.ID.Generation, Version: held.Version + 50, Epoch: held.Head.Epoch + 9}
-	nd := state.NodeDelta{ID: held.ID, From: held.Version, To: held.Version, PubKey: held.PubKey,
+	bogus := identity.Head{Owner: held.ID.Name, Generation: held.ID.Generation, Version: held.Version + 50, Epoch: held.Head().Epoch + 9}
+	nd := state.NodeDelta{ID: held.ID, From: held.Version, To: held.Version, PubKey: held.PubKey(),
 		Head: state.Head{Version: bogus.Version, Epoch: bogus.Epoch, Sig: s.keys[3].Sign(identity.AppendHeadMessage(nil, &bogus))}}
 	s.inject(rogue, &wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: []state.NodeDelta{nd}}})
 
@@ -421,7 +421,7 @@ func TestSimIdentityForgedCandidateHeadDoesNotBlockRefutation(t *testing.T) {
 	for _, p := range []*simPeer{s.peers[0], s.peers[2]} {
 		n, _ := p.core.st.Node(victim.Name())
 		require.Equal(t, want, epoch(n.Heartbeat), "%s did not take the refutation", p.addr)
-		require.Equal(t, want, n.Head.Epoch)
+		require.Equal(t, want, n.Head().Epoch)
 	}
 	// Sending the victim's state on verifies the forged candidate: refused,
 	// counted, and the real head goes out.

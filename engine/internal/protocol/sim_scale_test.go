@@ -2,10 +2,14 @@ package protocol
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +40,9 @@ type scaleResult struct {
 	JoinBytes     float64 `json:"join_bytes_per_peer_round"`
 	SpreadAEBytes float64 `json:"spread_antientropy_bytes_per_peer_round"`
 	HeapPerPeer   float64 `json:"heap_bytes_per_peer"`
+	// HeapJoined is the heap per peer right after the join completed
+	// (what the join's transient state still holds).
+	HeapJoined float64 `json:"heap_bytes_per_peer_joined"`
 	// QuietCores is the CPU the simulator spent on the quiet rounds over
 	// the simulated time: what the protocol cores of N quiet peers cost in
 	// one process, without sockets or encryption (a floor for loopback).
@@ -72,11 +79,42 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
+// writeHeapProfile writes the settled cluster's heap to
+// $SIM_SCALE_HEAPPROF.N (go tool pprof -sample_index=inuse_space) so the
+// bytes each peer holds per known node can be attributed.
+func writeHeapProfile(tb testing.TB, n int) {
+	prefix := os.Getenv("SIM_SCALE_HEAPPROF")
+	if prefix == "" {
+		return
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", prefix, n))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// scaleLog prints a phase's figures to stderr as soon as they are
+// measured when SIM_SCALE_LOG is set: a 4,096-peer run on a shared
+// machine takes hours, and what it measured so far should not wait for
+// its end.
+func scaleLog(wall time.Time, format string, args ...any) {
+	if os.Getenv("SIM_SCALE_LOG") == "" {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s sim-scale +%.0fs (cpu %.0fs): %s\n", time.Now().UTC().Format(time.TimeOnly),
+		time.Since(wall).Seconds(), cpuTime().Seconds(), fmt.Sprintf(format, args...))
+}
+
 func measureScale(tb testing.TB, n int) scaleResult {
 	wall := time.Now()
 	base := heapInUse()
 	r := scaleResult{N: n, Bound: epidemicBound(n)}
 	s := newSim(tb, n, scaleConfig())
+	s.dropEvents = true
 	limit := int(10 * r.Bound)
 	sent := func() (b uint64) {
 		for _, p := range s.peers {
@@ -89,6 +127,11 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	r.JoinRounds = s.until(limit, s.allKnowAll, "join")
 	r.JoinBytes = float64(sent()-b0) / float64(n) / float64(max(r.JoinRounds, 1))
 	r.JoinCores = (cpuTime() - cpu0).Seconds() / (float64(max(r.JoinRounds, 1)) * s.cfg.GossipInterval.Seconds())
+	if h := heapInUse(); h > base {
+		r.HeapJoined = float64(h-base) / float64(n)
+	}
+	scaleLog(wall, "N=%d join: %d rounds (bound %.1f), %.0f B/peer/round, %.2f cores, heap %.0f B/peer",
+		n, r.JoinRounds, r.Bound, r.JoinBytes, r.JoinCores, r.HeapJoined)
 
 	// Anti-entropy alone (no push) while the cluster is busy: the epidemic
 	// the bound is about. (Once quiet, a change waits for the next quiet
@@ -98,6 +141,7 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	b0 = sent()
 	r.SpreadAERounds = s.until(limit, func() bool { return s.allHave(owner, "ae", "v") }, "spread by anti-entropy")
 	r.SpreadAEBytes = float64(sent()-b0) / float64(n) / float64(max(r.SpreadAERounds, 1))
+	scaleLog(wall, "N=%d spread by anti-entropy: %d rounds, %.0f B/peer/round", n, r.SpreadAERounds, r.SpreadAEBytes)
 
 	// Settle the detectors and go quiet, then count quiet bytes.
 	for i := 0; i < 100; i++ {
@@ -122,10 +166,13 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	if h := heapInUse(); h > base {
 		r.HeapPerPeer = float64(h-base) / float64(n)
 	}
+	writeHeapProfile(tb, n)
+	scaleLog(wall, "N=%d quiet: %.1f B/peer/round, %.1f B/peer/s, %.3f cores; heap %.0f B/peer", n, r.BytesPerRound, r.QuietBps, r.QuietCores, r.HeapPerPeer)
 
 	s.set(owner, "push", "v", 0)
 	s.flush()
 	r.SpreadPush = s.until(limit, func() bool { return s.allHave(owner, "push", "v") }, "spread with push")
+	scaleLog(wall, "N=%d spread with push: %d rounds", n, r.SpreadPush)
 
 	victim := s.peers[n-1]
 	s.net.Isolate(victim.addr)
@@ -133,7 +180,7 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	crashed := s.elapsed()
 	r.DetectRounds = s.until(200, func() bool {
 		for _, p := range s.running() {
-			if _, dead := find(p.DeadPeers(), victim.Name()); !dead {
+			if !s.declaredDead(p, victim.Name()) {
 				return false
 			}
 		}
@@ -141,6 +188,7 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	}, "crash declared dead by all")
 	r.DetectMS = float64((s.elapsed() - crashed).Milliseconds())
 	r.WallSeconds = time.Since(wall).Seconds()
+	scaleLog(wall, "N=%d crash declared dead by all: %d rounds (%.0f ms)", n, r.DetectRounds, r.DetectMS)
 	return r
 }
 
@@ -199,13 +247,63 @@ func BenchmarkSimScale(b *testing.B) {
 		})
 	}
 	if out := os.Getenv("SIM_SCALE_OUT"); out != "" && len(results) > 0 {
-		data, err := json.MarshalIndent(results, "", "  ")
+		merged, err := mergeScaleResults(out, results)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := json.MarshalIndent(merged, "", "  ")
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := os.WriteFile(out, append(data, '\n'), 0o644); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// mergeScaleResults returns the rows of the file at path (if any) with
+// those of the same N replaced by results, sorted by N: a run of 4,096
+// alone keeps the smaller clusters' rows.
+func mergeScaleResults(path string, results []scaleResult) ([]scaleResult, error) {
+	var rows []scaleResult
+	switch data, err := os.ReadFile(path); {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(data, &rows); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	byN := map[int]scaleResult{}
+	for _, r := range append(rows, results...) {
+		byN[r.N] = r
+	}
+	merged := slices.Collect(maps.Values(byN))
+	slices.SortFunc(merged, func(a, b scaleResult) int { return a.N - b.N })
+	return merged, nil
+}
+
+func TestMergeScaleResultsKeepsOtherRows(t *testing.T) {
+	path := t.TempDir() + "/sim.json"
+	first, err := mergeScaleResults(path, []scaleResult{{N: 1024, JoinRounds: 20}, {N: 64, JoinRounds: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := mergeScaleResults(path, []scaleResult{{N: 4096, JoinRounds: 25}, {N: 64, JoinRounds: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []scaleResult{{N: 64, JoinRounds: 3}, {N: 1024, JoinRounds: 20}, {N: 4096, JoinRounds: 25}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("merged %+v, want %+v", got, want)
 	}
 }
 

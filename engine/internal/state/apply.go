@@ -76,7 +76,7 @@ func (c *Cluster) resolve(nd *NodeDelta, now int64, out []Change) (*Node, []Chan
 		}
 		delete(c.graves, id.Name)
 		n = newNode(id)
-		n.PubKey, n.Head = nd.PubKey, nd.Head
+		n.setIdent(nd.PubKey, nd.Head)
 		c.add(n)
 		out = append(out, Change{Kind: NodeJoined, Node: id})
 	case id.Generation < n.ID.Generation && (c.gate == nil || !c.gate.Lower(id, n.ID)):
@@ -93,7 +93,7 @@ func (c *Cluster) resolve(nd *NodeDelta, now int64, out []Change) (*Node, []Chan
 		c.drop(n)
 		c.stale[n.key] = now
 		n = newNode(id)
-		n.PubKey, n.Head = nd.PubKey, nd.Head
+		n.setIdent(nd.PubKey, nd.Head)
 		c.add(n)
 		out = append(out, Change{Kind: NodeRestarted, Node: id, Old: old})
 	}
@@ -153,7 +153,7 @@ func (c *Cluster) applyRun(n *Node, from, to uint64, entries []*Entry, now int64
 			c.dups++
 			continue
 		}
-		if c.auth != nil && !c.auth.VerifyEntry(n.ID, n.PubKey, e, now) {
+		if c.auth != nil && !c.auth.VerifyEntry(n.ID, n.PubKey(), e, now) {
 			// Dropped (and counted by the authority) with the rest of the
 			// run: applying later entries would leave a gap, and the
 			// version stays where the owner's real entry can still land.

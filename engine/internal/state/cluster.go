@@ -46,6 +46,9 @@ type Cluster struct {
 	// A digest cut to one datagram lists these lines first (FullDigest).
 	clock  uint64
 	recent [recentCap]recentMark
+	// ticks are the times of the last ticks, shared by every node's
+	// HeldAt.
+	ticks tickClock
 }
 
 // recentMark is one stamp of the recent ring: the node's key and the
@@ -167,6 +170,7 @@ func (c *Cluster) Keys(name string, now int64) []string {
 }
 
 func (c *Cluster) add(n *Node) {
+	n.clk, n.born, n.hist = &c.ticks, c.ticks.n, nil
 	c.byName[n.ID.Name] = n
 	c.byKey[n.key] = n
 	c.fp ^= fingerprintOf(n)
@@ -186,6 +190,7 @@ func (c *Cluster) setVersion(n *Node, v uint64) {
 		return
 	}
 	c.fp ^= fingerprintOf(n)
+	n.moved()
 	n.Version = v
 	c.fp ^= fingerprintOf(n)
 	c.touch(n)
@@ -278,9 +283,12 @@ func (c *Cluster) Restart(id NodeID, now int64) {
 	c.stale[old.key] = now
 	c.self = newNode(id)
 	c.self.Heartbeat = old.Heartbeat // before add: add accounts for it
-	c.self.PubKey, c.self.headDirty = old.PubKey, true
-	if c.auth != nil {
-		c.self.PubKey = c.auth.PublicKey() // a re-key takes effect with the new incarnation
+	if old.ident != nil || c.auth != nil {
+		id := c.self.idw()
+		id.pubKey, id.headDirty = old.PubKey(), true
+		if c.auth != nil {
+			id.pubKey = c.auth.PublicKey() // a re-key takes effect with the new incarnation
+		}
 	}
 	c.add(c.self)
 	for _, k := range old.liveKeys(now) {
@@ -410,12 +418,11 @@ func (c *Cluster) Tick(now, grace int64, out []Change) []Change {
 			n.garbage++
 		}
 	}
-	// Every tick marks the version of every node (HeldAt, for the hold of
-	// anti-entropy answers: state.HoldFresh): two stores per node.
-	for _, n := range c.byName {
-		n.marks[n.ticks%markCount] = mark{at: now, version: n.Version}
-		n.ticks++
-	}
+	// Every tick is remembered once for all nodes (HeldAt, for the hold of
+	// anti-entropy answers: state.HoldFresh); each node records only its
+	// version changes (setVersion).
+	c.ticks.at[c.ticks.n%markCount] = now
+	c.ticks.n++
 	// The sweep of every node (log compaction, pending runs aging out)
 	// runs at most once per sweepEvery: each tick visiting every node was
 	// O(N) per peer per round, a third of a quiet 256-peer process's CPU.
@@ -425,6 +432,7 @@ func (c *Cluster) Tick(now, grace int64, out []Change) []Change {
 	c.sweepAt = now + sweepEvery
 	for _, n := range c.byName {
 		n.compact(now)
+		n.prune()
 		if len(n.pending) > 0 {
 			kept := n.pending[:0]
 			for _, r := range n.pending {

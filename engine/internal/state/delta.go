@@ -250,10 +250,10 @@ func (n *Node) run(from uint64, now int64) Run {
 // NodeDelta turns a run into a NodeDelta (heartbeat as currently held).
 func (r *Run) NodeDelta() NodeDelta {
 	nd := NodeDelta{ID: r.Node.ID, Heartbeat: r.Node.Heartbeat, From: r.From, To: r.To, Entries: r.Entries}
-	if len(r.Node.PubKey) > 0 {
+	if n := r.Node; n.ident != nil && len(n.ident.pubKey) > 0 {
 		// Identity mode: the owner's key and newest verified head go with
 		// its entries (a run of the local node has a fresh head: LocalRun).
-		nd.PubKey, nd.Head = r.Node.PubKey, r.Node.Head
+		nd.PubKey, nd.Head = n.ident.pubKey, n.ident.head
 	}
 	return nd
 }

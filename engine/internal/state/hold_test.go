@@ -129,3 +129,53 @@ func TestDuplicatesCounted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(5), b.Duplicates(), "the same five entries again")
 }
+
+// HeldAt keeps only the version changes of the ticks remembered, and
+// answers as a record of the version at every tick would: checked against
+// that record over random ticks (some at the same time) and random runs
+// of changes.
+func TestHeldAtMatchesPerTickRecord(t *testing.T) {
+	a := newTestCluster("a", 1)
+	self := a.Self()
+	rng := rand.New(rand.NewPCG(3, 4))
+	type mark struct {
+		at      int64
+		version uint64
+	}
+	var record []mark
+	now := t0
+	for range 400 {
+		if rng.IntN(3) > 0 {
+			sayN(t, a, rng.IntN(4), now)
+		}
+		a.Tick(now, 0, nil)
+		record = append(record, mark{now, self.Version})
+		for q := range 8 {
+			at := now - int64(q)*97 - rng.Int64N(50)
+			want, wantOK := uint64(0), false
+			var best int64
+			for i := max(len(record)-markCount, 0); i < len(record); i++ {
+				if m := record[i]; m.at <= at && (!wantOK || m.at >= best) {
+					want, wantOK, best = m.version, true, m.at
+				}
+			}
+			got, ok := self.HeldAt(at)
+			require.Equal(t, wantOK, ok, "tick at or before %d remembered", at)
+			require.Equal(t, want, got, "version held at %d", at)
+		}
+		require.LessOrEqual(t, len(self.hist), markCount, "history bounded by the ticks remembered")
+		if rng.IntN(4) > 0 {
+			now += 200
+		}
+	}
+	for range markCount + 1 {
+		now += 200
+		a.Tick(now, 0, nil)
+	}
+	now += sweepEvery
+	a.Tick(now, 0, nil)
+	assert.Nil(t, self.hist, "a quiet node keeps no history")
+	v, ok := self.HeldAt(now)
+	require.True(t, ok)
+	assert.Equal(t, self.Version, v)
+}

@@ -47,8 +47,9 @@ type Authority interface {
 func (c *Cluster) SetAuthority(a Authority) {
 	c.auth = a
 	if a != nil {
-		c.self.PubKey = a.PublicKey()
-		c.self.headDirty = true
+		id := c.self.idw()
+		id.pubKey = a.PublicKey()
+		id.headDirty = true
 	}
 }
 
@@ -64,13 +65,14 @@ func (c *Cluster) freshHead() {
 		return
 	}
 	ep := n.Heartbeat >> epochShift
-	if !n.headDirty && n.Head.Version == n.Version && n.Head.Epoch == ep && n.Head.Sig != nil {
+	id := n.idw()
+	if !id.headDirty && id.head.Version == n.Version && id.head.Epoch == ep && id.head.Sig != nil {
 		return
 	}
 	h := Head{Version: n.Version, Epoch: ep}
 	c.auth.SignHead(n.ID, &h)
-	n.Head = h
-	n.headDirty = false
+	id.head = h
+	id.headDirty = false
 }
 
 // attach fills what identity mode adds to a node delta of n.
@@ -83,8 +85,8 @@ func (c *Cluster) attach(nd *NodeDelta, n *Node) {
 	} else {
 		c.promoteHead(n)
 	}
-	nd.PubKey = n.PubKey
-	nd.Head = n.Head
+	nd.PubKey = n.PubKey()
+	nd.Head = n.Head()
 }
 
 // admitIdentity checks a delta's key and head before the node it names is
@@ -115,37 +117,43 @@ func (c *Cluster) takeHead(n *Node, nd *NodeDelta) {
 		return
 	}
 	h := &nd.Head
-	if !newerHead(h, &n.Head) {
+	held := n.Head()
+	if !newerHead(h, &held) {
 		return
 	}
-	if len(nd.PubKey) > 0 && !bytesEqual(nd.PubKey, n.PubKey) {
+	if len(nd.PubKey) > 0 && !bytesEqual(nd.PubKey, n.PubKey()) {
 		return // a key other than the incarnation's: refused at admission
 	}
 	last := nd.From
 	if len(nd.Entries) > 0 {
 		last = nd.Entries[len(nd.Entries)-1].Version
 	}
-	if nd.Heartbeat>>epochShift <= n.Head.Epoch && nd.To <= max(n.Head.Version, last) {
-		if n.nextHead == nil || newerHead(h, n.nextHead) {
+	id := n.idw()
+	if nd.Heartbeat>>epochShift <= held.Epoch && nd.To <= max(held.Version, last) {
+		if id.nextHead == nil || newerHead(h, id.nextHead) {
 			hc := *h
-			n.nextHead = &hc
+			id.nextHead = &hc
 		}
 		return
 	}
-	if c.auth.VerifyHead(n.ID, n.PubKey, h) {
-		n.Head = *h
-		if n.nextHead != nil && !newerHead(n.nextHead, h) {
-			n.nextHead = nil
+	if c.auth.VerifyHead(n.ID, id.pubKey, h) {
+		id.head = *h
+		if id.nextHead != nil && !newerHead(id.nextHead, h) {
+			id.nextHead = nil
 		}
 	}
 }
 
 // promoteHead verifies the candidate head, adopting it when good.
 func (c *Cluster) promoteHead(n *Node) {
-	h := n.nextHead
-	n.nextHead = nil
-	if c.auth != nil && h != nil && newerHead(h, &n.Head) && c.auth.VerifyHead(n.ID, n.PubKey, h) {
-		n.Head = *h
+	id := n.ident
+	if id == nil {
+		return
+	}
+	h := id.nextHead
+	id.nextHead = nil
+	if c.auth != nil && h != nil && newerHead(h, &id.head) && c.auth.VerifyHead(n.ID, id.pubKey, h) {
+		id.head = *h
 	}
 }
 
@@ -156,10 +164,10 @@ func newerHead(a, b *Head) bool {
 // epochOK refuses a heartbeat of another node whose epoch is beyond its
 // signed head: a refutation is the owner's word, nobody else's.
 func (c *Cluster) epochOK(n *Node, next uint64) bool {
-	if c.auth == nil || n == c.self || next>>epochShift <= n.Head.Epoch {
+	if c.auth == nil || n == c.self || next>>epochShift <= n.Head().Epoch {
 		return true
 	}
-	if c.promoteHead(n); next>>epochShift <= n.Head.Epoch {
+	if c.promoteHead(n); next>>epochShift <= n.Head().Epoch {
 		return true
 	}
 	c.auth.EpochRefused(n.ID, next)
@@ -168,14 +176,14 @@ func (c *Cluster) epochOK(n *Node, next uint64) bool {
 
 // versionBound is the highest version of n a delta may advance it to.
 func (c *Cluster) versionBound(n *Node, to uint64) uint64 {
-	if c.auth == nil || to <= n.Head.Version || to <= n.Version {
+	if c.auth == nil || to <= n.Head().Version || to <= n.Version {
 		return to // nothing beyond what the entries proved
 	}
-	if c.promoteHead(n); to <= n.Head.Version {
+	if c.promoteHead(n); to <= n.Head().Version {
 		return to
 	}
 	c.auth.BeyondHead(n.ID, to)
-	return n.Head.Version
+	return n.Head().Version
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }

@@ -38,40 +38,141 @@ type Node struct {
 	seen uint64
 	// changed is the Cluster's clock when this line last changed (touch).
 	changed uint64
-	// PubKey and Head: identity mode only (identity.go). Head is the
-	// newest verified head of this incarnation; the local node re-signs
-	// its own when headDirty or its version or epoch moved.
-	PubKey    []byte
-	Head      Head
-	headDirty bool
-	nextHead  *Head // newest head seen, not verified yet (identity.go)
-	// marks is the version held at each of the last markCount ticks, a
-	// ring written at marks[ticks%markCount] (HeldAt).
-	marks [markCount]mark
-	ticks int
+	// ident: identity mode only (identity.go), nil otherwise: 72 bytes
+	// per held node that a cluster without identities does not pay.
+	ident *nodeIdent
+	// HeldAt's history. The times of the last markCount ticks are the
+	// Cluster's (clk, one ring for all nodes); born is the index of the
+	// first tick that saw this node; hist lists only the version changes
+	// within those ticks. A per-node ring of (time, version) at every tick
+	// was 256 bytes per held node and two stores per node per tick, for
+	// versions that are mostly unchanged: 4,096 peers each holding 4,096
+	// nodes made it 4 GB.
+	clk  *tickClock
+	born uint64
+	hist []change
 }
 
 // markCount is how many ticks of version history a node keeps: enough to
 // look back the dozen gossip rounds HeldAt is asked about (HoldFresh).
 const markCount = 16
 
-type mark struct {
-	at      int64
-	version uint64
+// nodeIdent is what identity mode holds of a node: its key and the
+// newest verified head of this incarnation; the local node re-signs its
+// own when headDirty or its version or epoch moved.
+type nodeIdent struct {
+	pubKey    []byte
+	head      Head
+	headDirty bool
+	nextHead  *Head // newest head seen, not verified yet (identity.go)
+}
+
+// PubKey is the incarnation's public key (identity mode; nil otherwise).
+func (n *Node) PubKey() []byte {
+	if n.ident == nil {
+		return nil
+	}
+	return n.ident.pubKey
+}
+
+// Head is the newest verified head of the incarnation (identity mode;
+// zero otherwise).
+func (n *Node) Head() Head {
+	if n.ident == nil {
+		return Head{}
+	}
+	return n.ident.head
+}
+
+// idw returns n's identity record for writing, made on first use.
+func (n *Node) idw() *nodeIdent {
+	if n.ident == nil {
+		n.ident = &nodeIdent{}
+	}
+	return n.ident
+}
+
+// setIdent sets the key and head a delta brought for a new incarnation.
+func (n *Node) setIdent(pub []byte, h Head) {
+	if len(pub) == 0 && h.Sig == nil && h.Version == 0 && h.Epoch == 0 {
+		n.ident = nil
+		return
+	}
+	id := n.idw()
+	id.pubKey, id.head = pub, h
+}
+
+// tickClock is the Cluster's record of its last markCount ticks.
+type tickClock struct {
+	n  uint64           // ticks run so far
+	at [markCount]int64 // time of tick i at at[i%markCount] (Unix ms)
+}
+
+// change records that the version moved while ticks was the index of the
+// next tick: every tick before it held at most before (the version just
+// ahead of the first move in that interval).
+type change struct {
+	tick, before uint64
+}
+
+// oldest is the index of the oldest tick n remembers.
+func (n *Node) oldest() uint64 {
+	lo := n.born
+	if n.clk.n > markCount && n.clk.n-markCount > lo {
+		lo = n.clk.n - markCount
+	}
+	return lo
+}
+
+// moved records, before n.Version changes, the version held until now.
+func (n *Node) moved() {
+	if n.clk == nil {
+		return // not held by a Cluster: no tick will ask
+	}
+	if k := len(n.hist); k > 0 && n.hist[k-1].tick == n.clk.n {
+		return // already moved since the last tick: that version stands
+	}
+	n.prune()
+	n.hist = append(n.hist, change{tick: n.clk.n, before: n.Version})
+}
+
+// prune drops the changes no remembered tick needs: one at tick index s
+// answers for the ticks below s, and none of them below oldest is asked.
+func (n *Node) prune() {
+	lo, i := n.oldest(), 0
+	for i < len(n.hist) && n.hist[i].tick <= lo {
+		i++
+	}
+	switch {
+	case i == len(n.hist):
+		n.hist = nil // a quiet node keeps no history
+	case i > 0:
+		n.hist = append(n.hist[:0], n.hist[i:]...)
+	}
 }
 
 // HeldAt returns the version held at the last tick at or before t (Unix
 // ms), and false when no tick that old is remembered (a node learnt or
 // restarted lately, or t further back than markCount ticks).
 func (n *Node) HeldAt(t int64) (uint64, bool) {
-	found, best := false, mark{}
-	for i := range min(n.ticks, markCount) {
-		m := n.marks[i]
-		if m.at <= t && (!found || m.at > best.at) {
-			found, best = true, m
+	if n.clk == nil {
+		return 0, false
+	}
+	found, tick, best := false, uint64(0), int64(0)
+	for k := n.oldest(); k < n.clk.n; k++ {
+		if at := n.clk.at[k%markCount]; at <= t && (!found || at >= best) {
+			found, tick, best = true, k, at
 		}
 	}
-	return best.version, found
+	if !found {
+		return 0, false
+	}
+	for _, c := range n.hist {
+		if c.tick > tick {
+			return c.before, true
+		}
+	}
+	return n.Version, true
 }
 
 type pendingRun struct {
@@ -82,7 +183,9 @@ type pendingRun struct {
 }
 
 func newNode(id NodeID) *Node {
-	return &Node{ID: id, key: id.Key(), kv: make(map[string]*Entry)}
+	// kv is made on the first keyed entry: most peers of a large cluster
+	// set no keys, and an empty map is still an allocation per held node.
+	return &Node{ID: id, key: id.Key()}
 }
 
 // Key returns the node's digest key.
@@ -127,6 +230,9 @@ func (n *Node) liveKeys(now int64) []string {
 // node and returns the key's previous entry, if any.
 func (n *Node) store(e *Entry) (prev *Entry) {
 	if e.Kind.keyed() {
+		if n.kv == nil {
+			n.kv = make(map[string]*Entry)
+		}
 		prev = n.kv[e.Key]
 		n.kv[e.Key] = e
 		if prev != nil {
@@ -182,7 +288,7 @@ func (n *Node) compact(now int64) {
 // clear forgets every entry (for a reset); delivered is kept.
 func (n *Node) clear() map[string]*Entry {
 	old := n.kv
-	n.kv = make(map[string]*Entry, len(old))
+	n.kv = nil
 	n.sus = nil
 	n.log = nil
 	n.garbage = 0
