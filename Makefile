@@ -122,7 +122,7 @@ test: check-generate lint test-go test-c test-python test-node test-interop
 # corpora as ordinary tests. Then the zero-allocation guards, which are exact
 # only without the race detector.
 test-go: deps-go
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -run 'Allocs' ./engine/internal/seal ./engine/internal/guard ./engine/internal/protocol
 
 # Every decoder of network input fuzzed for FUZZTIME each (go test runs one
