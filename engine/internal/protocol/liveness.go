@@ -92,13 +92,13 @@ func (c *Core) watch(now time.Time, out *Output) {
 	c.echoRefutation(out)
 	at := now.Add(-c.slack)
 	from := c.st.Self().Version
-	for name := range c.members.watched {
+	for name, since := range c.members.watched {
 		mb := c.members.byName[name]
 		n, ok := c.st.Node(name)
 		if mb == nil || !ok || !mb.alive || mb.fd == nil || !mb.fd.Suspect(at) {
 			continue
 		}
-		if !mb.heard && at.Sub(mb.watchedSince) < unheardGrace*c.cfg.HeartbeatInterval {
+		if !mb.heard && at.Sub(since) < unheardGrace*c.cfg.HeartbeatInterval {
 			// Never heard since the watch began: the peer beats to the
 			// watchers of its own ring, which lags ours while members come
 			// and go. Suspecting it after the usual two or three beats
@@ -140,7 +140,7 @@ func (c *Core) watch(now time.Time, out *Output) {
 			continue
 		}
 		mb := c.members.byName[name]
-		if mb != nil && mb.accused && mb.alive && !c.members.watched[name] {
+		if _, watching := c.members.watched[name]; mb != nil && mb.accused && mb.alive && !watching {
 			c.st.Retract(name)
 			mb.accused = false
 			c.members.setSuspicion(c.id.Name, name, state.Suspicion{}, false)

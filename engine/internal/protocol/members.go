@@ -31,9 +31,9 @@ type member struct {
 	// verified: a packet of it arrived from its own address. Unverified
 	// peers are the first evicted at MaxPeers and leave quickly once dead.
 	verified bool
-	// heard: a beat of it arrived since this peer began watching it (at
-	// watchedSince). Until then its detector has only the start of the
-	// watch to go by (see Core.watch).
+	// heard: a beat of it arrived since this peer began watching it
+	// (membership.watched). Until then its detector has only the start of
+	// the watch to go by (see Core.watch).
 	heard     bool
 	deadSince time.Time
 	// fd judges the peer's beats, only while this peer is one of its ring
@@ -57,8 +57,6 @@ type member struct {
 	// hbAt is when its heartbeat last advanced (the sanity bound on
 	// heartbeat jumps measures from it); since is when it was first held.
 	hbAt, since time.Time
-	// watchedSince is when this peer began watching it (see heard).
-	watchedSince time.Time
 }
 
 // membership is every other peer's liveness. Each peer is watched by the
@@ -86,8 +84,10 @@ type membership struct {
 
 	ringDirty bool
 	ring      []ringSlot
-	watched   map[string]bool // peers this one watches (its K predecessors)
-	beatTo    []string        // names of this peer's watchers (its K successors)
+	// watched are the peers this one watches (its K predecessors), each
+	// with the time its watch began (member.heard).
+	watched map[string]time.Time
+	beatTo  []string // names of this peer's watchers (its K successors)
 }
 
 type ringSlot struct {
@@ -99,7 +99,7 @@ func newMembership(phi failure.Config, watchers, quorum int) membership {
 	return membership{
 		phi: phi, watchers: max(watchers, 1), quorum: max(quorum, 1),
 		byName: make(map[string]*member), accusers: make(map[string]map[string]state.Suspicion),
-		watched: make(map[string]bool), ringDirty: true,
+		watched: make(map[string]time.Time), ringDirty: true,
 	}
 }
 
@@ -137,21 +137,29 @@ func (m *membership) refreshRing(now time.Time) {
 	}
 	k := min(m.watchers, len(m.ring)-1)
 	m.beatTo = m.beatTo[:0]
-	watched := make(map[string]bool, k)
+	watched := make(map[string]time.Time, k)
 	for d := 1; d <= k; d++ {
 		m.beatTo = append(m.beatTo, m.ring[(me+d)%len(m.ring)].name)
-		watched[m.ring[(me-d+len(m.ring))%len(m.ring)].name] = true
+		watched[m.ring[(me-d+len(m.ring))%len(m.ring)].name] = now
 	}
 	for name := range m.watched {
-		if mb := m.byName[name]; mb != nil && !watched[name] {
-			mb.fd = nil
+		if _, still := watched[name]; !still {
+			if mb := m.byName[name]; mb != nil {
+				mb.fd = nil
+			}
 		}
 	}
 	for name := range watched {
-		if mb := m.byName[name]; mb != nil && mb.fd == nil {
+		mb := m.byName[name]
+		switch {
+		case mb != nil && mb.fd == nil:
 			mb.fd = failure.New(m.phi)
 			mb.fd.Heartbeat(now)
-			mb.heard, mb.watchedSince = false, now
+			mb.heard = false
+		case mb != nil:
+			if since, ok := m.watched[name]; ok {
+				watched[name] = since // the watch goes on
+			}
 		}
 	}
 	m.watched = watched

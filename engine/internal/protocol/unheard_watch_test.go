@@ -40,9 +40,11 @@ func TestSimUnheardWatchGrace(t *testing.T) {
 	s.step() // the watch begins
 	require.NotNil(t, mb.fd)
 	require.False(t, mb.heard)
-	for s.now.Sub(mb.watchedSince) < 4*hb { // phi alone would suspect after ~2.4 s
+	since, watching := w.core.members.watched[target]
+	require.True(t, watching)
+	for s.now.Sub(since) < 4*hb { // phi alone would suspect after ~2.4 s
 		s.step()
-		require.False(t, mb.accused, "suspected %v after the watch began, never heard", s.now.Sub(mb.watchedSince))
+		require.False(t, mb.accused, "suspected %v after the watch began, never heard", s.now.Sub(since))
 	}
 	// Never heard at all: suspected once the grace is over.
 	rounds := s.until(int((3*hb)/w.core.cfg.GossipInterval), func() bool { return mb.accused }, "suspected after the grace")
