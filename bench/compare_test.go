@@ -191,22 +191,38 @@ func BenchmarkCompareUpdate(b *testing.B) {
 // the ops).
 func BenchmarkCompareCrash(b *testing.B) {
 	eachSystem(b, systems, func(b *testing.B, sys System, p Params) map[string]float64 {
-		var outs []Outcome
-		falseDeaths := 0
-		for b.Loop() {
-			r, err := RunCrash(sys, p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("run %d: declared dead by all: %s, %d false deaths (%s)",
-				len(outs)+1, describe(r.Detect), r.FalseDeaths, joinNote(r.Join))
-			outs = append(outs, r.Detect)
-			falseDeaths += r.FalseDeaths
-		}
-		s := Summarize(outs)
-		return map[string]float64{"detect_ms": ms(s.Median), "detect_max_ms": ms(s.Max),
-			"detect_incomplete": float64(s.Incomplete), "false_deaths": float64(falseDeaths)}
+		return crashRuns(b, sys, p, false)
 	})
+}
+
+// crashRuns runs the crash scenario once per op and returns its metrics;
+// busy names them with a _busy suffix and logs the load average of each
+// run (the busy loops' share of it).
+func crashRuns(b *testing.B, sys System, p Params, busy bool) map[string]float64 {
+	suffix := ""
+	if busy {
+		suffix = "_busy"
+	}
+	var outs []Outcome
+	falseDeaths := 0
+	for b.Loop() {
+		r, err := RunCrash(sys, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		what := ""
+		if busy {
+			avg, _ := os.ReadFile("/proc/loadavg")
+			what = fmt.Sprintf(" (busy, load %s)", strings.TrimSpace(string(avg)))
+		}
+		b.Logf("run %d%s: declared dead by all: %s, %d false deaths (%s)",
+			len(outs)+1, what, describe(r.Detect), r.FalseDeaths, joinNote(r.Join))
+		outs = append(outs, r.Detect)
+		falseDeaths += r.FalseDeaths
+	}
+	s := Summarize(outs)
+	return map[string]float64{"detect" + suffix + "_ms": ms(s.Median), "detect" + suffix + "_max_ms": ms(s.Max),
+		"detect" + suffix + "_incomplete": float64(s.Incomplete), "false_deaths" + suffix: float64(falseDeaths)}
 }
 
 // BenchmarkCompareCrashBusy is BenchmarkCompareCrash on a CPU-loaded
@@ -221,25 +237,11 @@ func BenchmarkCompareCrashBusy(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer busy.Stop()
-		var outs []Outcome
-		falseDeaths := 0
-		for b.Loop() {
-			r, err := RunCrash(sys, p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			avg, _ := os.ReadFile("/proc/loadavg")
-			b.Logf("run %d (busy, load %s): declared dead by all: %s, %d false deaths (%s)",
-				len(outs)+1, strings.TrimSpace(string(avg)), describe(r.Detect), r.FalseDeaths, joinNote(r.Join))
-			outs = append(outs, r.Detect)
-			falseDeaths += r.FalseDeaths
-		}
+		metrics := crashRuns(b, sys, p, true)
 		if busy.Running() == 0 {
 			b.Fatal("the busy loops ended before the scenario did")
 		}
-		s := Summarize(outs)
-		return map[string]float64{"detect_busy_ms": ms(s.Median), "detect_busy_max_ms": ms(s.Max),
-			"detect_busy_incomplete": float64(s.Incomplete), "false_deaths_busy": float64(falseDeaths)}
+		return metrics
 	})
 }
 
