@@ -306,7 +306,8 @@ type Config struct {
 	PhiWindow uint32 `protobuf:"varint,19,opt,name=phi_window,json=phiWindow,proto3" json:"phi_window,omitempty"`
 	// Floor of the detector's standard deviation. LAN 250, WAN 500, LOCAL 50.
 	PhiMinStdDevMs uint64 `protobuf:"varint,20,opt,name=phi_min_std_dev_ms,json=phiMinStdDevMs,proto3" json:"phi_min_std_dev_ms,omitempty"`
-	// Grace before suspicion grows. LAN 1000, WAN 5000, LOCAL 300.
+	// Grace added to the expected heartbeat interval before a watcher's
+	// suspicion grows. LAN none, WAN 5000, LOCAL 300. 0 keeps the preset's.
 	PhiAcceptablePauseMs uint64 `protobuf:"varint,21,opt,name=phi_acceptable_pause_ms,json=phiAcceptablePauseMs,proto3" json:"phi_acceptable_pause_ms,omitempty"`
 	// How long a dead peer's state is kept. LAN 1 h, WAN 24 h, LOCAL 1 min.
 	DeadGraceMs uint64 `protobuf:"varint,22,opt,name=dead_grace_ms,json=deadGraceMs,proto3" json:"dead_grace_ms,omitempty"`
@@ -372,7 +373,7 @@ type Config struct {
 	// 10 minutes.
 	FullDigestPeriodMs uint64 `protobuf:"varint,49,opt,name=full_digest_period_ms,json=fullDigestPeriodMs,proto3" json:"full_digest_period_ms,omitempty"`
 	// How long a quorum of suspicions must hold before the verdict (time for
-	// the accused to refute). Default 2 gossip intervals.
+	// the accused to refute). Default 3 gossip intervals.
 	SuspectGraceMs uint64 `protobuf:"varint,50,opt,name=suspect_grace_ms,json=suspectGraceMs,proto3" json:"suspect_grace_ms,omitempty"`
 	// Bound of the leave announcement of stop/close when no deadline is
 	// given. Default 200 ms.

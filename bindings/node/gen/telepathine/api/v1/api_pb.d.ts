@@ -179,7 +179,8 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
   phiMinStdDevMs: bigint;
 
   /**
-   * Grace before suspicion grows. LAN 1000, WAN 5000, LOCAL 300.
+   * Grace added to the expected heartbeat interval before a watcher's
+   * suspicion grows. LAN none, WAN 5000, LOCAL 300. 0 keeps the preset's.
    *
    * @generated from field: uint64 phi_acceptable_pause_ms = 21;
    */
@@ -365,7 +366,7 @@ export declare type Config = Message<"telepathine.api.v1.Config"> & {
 
   /**
    * How long a quorum of suspicions must hold before the verdict (time for
-   * the accused to refute). Default 2 gossip intervals.
+   * the accused to refute). Default 3 gossip intervals.
    *
    * @generated from field: uint64 suspect_grace_ms = 50;
    */
