@@ -154,16 +154,15 @@ func (c *Core) targets(busy bool) []string {
 // have been dead (or gone) for longer than DeadGrace.
 func (c *Core) judge(now time.Time, out *Output) {
 	c.verdicts(now, out)
-	for name, mb := range c.members.byName {
+	for name := range c.members.down {
+		mb := c.members.byName[name]
 		// A stranger never heard from at its own address leaves soon after
 		// it died, instead of DeadGrace later: forged peers do not linger.
 		unverified := !mb.alive && !mb.verified && now.Sub(mb.deadSince) > c.cfg.Trust.UnverifiedGrace
 		if !unverified && (mb.alive || now.Sub(mb.deadSince) <= c.cfg.DeadGrace) {
 			continue
 		}
-		delete(c.members.byName, name)
-		delete(c.members.accusers, name)
-		c.members.forgetAccuser(name)
+		c.members.remove(name)
 		if mb.accused {
 			c.st.Retract(name) // anti-entropy carries it; nobody needs it fast
 		}

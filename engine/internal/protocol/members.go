@@ -78,6 +78,10 @@ type membership struct {
 	// refutation instead of outliving every one.
 	strict bool
 	byName map[string]*member
+	// down indexes the members that are not alive (dead or left): the
+	// only ones the removal sweep (Core.judge) has to look at, so a quiet
+	// round does not walk every member. Kept by setAlive.
+	down map[string]struct{}
 	// accusers indexes the suspicions held in the replica: accused name ->
 	// accuser name -> suspicion.
 	accusers map[string]map[string]state.Suspicion
@@ -98,7 +102,7 @@ type ringSlot struct {
 func newMembership(phi failure.Config, watchers, quorum int) membership {
 	return membership{
 		phi: phi, watchers: max(watchers, 1), quorum: max(quorum, 1),
-		byName: make(map[string]*member), accusers: make(map[string]map[string]state.Suspicion),
+		byName: make(map[string]*member), down: make(map[string]struct{}), accusers: make(map[string]map[string]state.Suspicion),
 		watched: make(map[string]time.Time), ringDirty: true,
 	}
 }
@@ -171,14 +175,33 @@ func (m *membership) needed() int {
 	return max(1, min(m.quorum, m.watchers, len(m.ring)-1))
 }
 
+// setAlive sets mb's liveness and keeps the down index in step.
+func (m *membership) setAlive(name string, mb *member, alive bool) {
+	mb.alive = alive
+	if alive {
+		delete(m.down, name)
+	} else {
+		m.down[name] = struct{}{}
+	}
+}
+
+// remove forgets a member altogether.
+func (m *membership) remove(name string) {
+	delete(m.byName, name)
+	delete(m.down, name)
+	delete(m.accusers, name)
+	m.forgetAccuser(name)
+}
+
 // joined records a peer heard of for the first time, alive (or already
 // gone, when what we learnt of it includes its leave).
 func (m *membership) joined(name string, left bool, now time.Time) {
-	mb := &member{alive: !left, left: left, hbAt: now, since: now}
+	mb := &member{left: left, hbAt: now, since: now}
 	if left {
 		mb.deadSince = now
 	}
 	m.byName[name] = mb
+	m.setAlive(name, mb, !left)
 	m.ringDirty = true
 }
 
@@ -192,7 +215,8 @@ func (m *membership) restarted(name string, now time.Time) (back bool) {
 	}
 	mb.hbAt = now
 	back = !mb.alive
-	mb.alive, mb.left, mb.accused = true, false, false
+	m.setAlive(name, mb, true)
+	mb.left, mb.accused = false, false
 	if mb.fd != nil {
 		mb.fd.Reset()
 		mb.fd.Heartbeat(now)

@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -148,6 +150,7 @@ func TestSimDeadPeerRemovedAfterGraceAndNotResurrected(t *testing.T) {
 		}
 		return true
 	}, "declared dead")
+	requireDownIndex(t, s)
 	// Peers pass the grace period at slightly different times; until all
 	// have, some still gossip about the dead peer. Nobody brings it back.
 	s.until(200, func() bool {
@@ -169,4 +172,21 @@ func TestSimDeadPeerRemovedAfterGraceAndNotResurrected(t *testing.T) {
 	s.net.Heal()
 	s.add(4)
 	s.until(50, s.allKnowAll, "rejoin")
+	requireDownIndex(t, s)
+}
+
+// requireDownIndex checks that each running peer's index of members not
+// alive (what the removal sweep walks) names exactly those members.
+func requireDownIndex(t *testing.T, s *sim) {
+	t.Helper()
+	for _, p := range s.running() {
+		m := &p.core.members
+		var want []string
+		for name, mb := range m.byName {
+			if !mb.alive {
+				want = append(want, name)
+			}
+		}
+		require.ElementsMatch(t, want, slices.Collect(maps.Keys(m.down)), "%s: members not alive vs its down index", p.Name())
+	}
 }
