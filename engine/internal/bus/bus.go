@@ -37,6 +37,13 @@ func NewTopic(names ...string) Topic {
 	return t
 }
 
+// SetName makes t the topic of one name, in place: the engine fills the
+// events of a packet where they lie instead of copying a Topic into each.
+func (t *Topic) SetName(name string) {
+	t.inline[0], t.n = name, 1
+	t.inline[1], t.many = "", nil
+}
+
 // Names returns every name of the topic.
 func (t *Topic) Names() []string {
 	if t.many != nil {

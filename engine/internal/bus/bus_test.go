@@ -73,6 +73,13 @@ func TestTopicNames(t *testing.T) {
 	assert.False(t, tp.Matches(Compile("delete:*")))
 	empty := NewTopic()
 	assert.Equal(t, "", empty.Name())
+	// SetName replaces whatever the topic held by one name.
+	tp.SetName("say:tp")
+	assert.Equal(t, []string{"say:tp"}, tp.Names())
+	assert.False(t, tp.Matches(Compile("set")))
+	many := NewTopic("a", "b", "c")
+	many.SetName("d")
+	assert.Equal(t, []string{"d"}, many.Names())
 }
 
 func TestEventWithSeveralNamesDeliveredOnce(t *testing.T) {

@@ -1,7 +1,10 @@
 package wire
 
 import (
+	"bytes"
 	"testing"
+
+	"capnproto.org/go/capnp/v3/packed"
 
 	"github.com/telepathine/telepathine/engine/internal/state"
 )
@@ -71,6 +74,30 @@ func FuzzApply(f *testing.F) {
 		c.Tick(now+1_000_000, 1000, nil)
 		if e, ok := c.Get("local", "k", now); !ok || string(e.Value) != "v" {
 			t.Fatal("a delta changed the local node's own state")
+		}
+	})
+}
+
+// FuzzExpandPacked: whatever unpackedSize accepts, expandPacked unpacks
+// exactly as the library's packed.Unpack does, into a buffer holding
+// another packet's bytes before (the pool's recycled buffers).
+func FuzzExpandPacked(f *testing.F) {
+	addSeeds(f)
+	f.Add([]byte{0x00, 0x03, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 0x01, 9, 9, 9, 9, 9, 9, 9, 9, 0x81, 7, 8})
+	f.Add([]byte{0xff, 1, 2, 3, 4, 5, 6, 7, 8, 0x00, 0x00, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		size, err := unpackedSize(data, 1<<20)
+		if err != nil {
+			return
+		}
+		want, err := packed.Unpack(nil, data)
+		if err != nil {
+			t.Fatalf("unpackedSize accepted what packed.Unpack refuses: %v", err)
+		}
+		got := bytes.Repeat([]byte{0xa5}, size)
+		expandPacked(got, data)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("expandPacked differs from packed.Unpack:\n got %x\nwant %x", got, want)
 		}
 	})
 }

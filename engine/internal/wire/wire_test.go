@@ -3,7 +3,9 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	capnp "capnproto.org/go/capnp/v3"
 	"github.com/stretchr/testify/assert"
@@ -313,4 +315,38 @@ func TestCompactSenderKey(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Decode(raw, Limits{})
 	assert.ErrorIs(t, err, ErrMalformed)
+}
+
+// BenchmarkDecodeSayPush: a push of 256 says (BenchmarkSayThroughput's
+// packets carry hundreds): the receiver's decode per say.
+func BenchmarkDecodeSayPush(b *testing.B) {
+	var entries []*state.Entry
+	for i := range 256 {
+		entries = append(entries, &state.Entry{Version: uint64(i + 1), Kind: state.KindEvent, Key: "tp",
+			Value: []byte("payload-of-some-thirty-bytes.."), Encoding: state.EncodingText, ExpiresAt: 1_700_000_030_000 + int64(i)})
+	}
+	p := &Packet{Cluster: "c", Sender: sender, Type: Push, Delta: state.Delta{Nodes: []state.NodeDelta{{ID: sender, To: 256, Entries: entries}}}}
+	data, err := Encode(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, err := Decode(data, Limits{MaxPacket: 1 << 20}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// CPU time, not wall time: what the machine's other load does not change.
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*len(entries)), "cpu-ns/say")
+}
+
+// cpuTime is the CPU time this process used so far (user + system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
