@@ -176,6 +176,16 @@ func (s *Stream) Next(ctx context.Context) (*Event, error) {
 	return e, err
 }
 
+// Take appends to buf the events already queued, oldest first, without
+// waiting: at most max, and while more (nil: any) accepts the next one.
+// more runs with the stream's queue locked: it must be quick and must not
+// call the peer. It takes a backlog with one lock per batch instead of one
+// per event (the bindings' pollers). Nothing appended: nothing was queued
+// (Next tells whether the stream ended).
+func (s *Stream) Take(buf []*Event, max int, more func(*Event) bool) []*Event {
+	return s.s.Take(buf, max, more)
+}
+
 // Close stops the stream; safe to call more than once.
 func (s *Stream) Close() { s.s.Close() }
 

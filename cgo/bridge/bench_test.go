@@ -2,10 +2,14 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
+	"runtime"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/telepathine/telepathine/engine"
 	apiv1 "github.com/telepathine/telepathine/gen/api/v1"
@@ -123,4 +127,71 @@ func benchDrain(b *testing.B, viaBridge bool) {
 		end.Close()
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N*(benchEvents-1)), "ns/event")
+}
+
+// BenchmarkPollFlat measures how fast tp_events_poll_flat drains a backlog
+// of a stream (what the Node and Python pollers call): benchEvents says
+// are queued on the stream, then taken by batches of up to 4,096 (the Node
+// addon's), each built as a flat batch. ns/event by the clock and
+// cpu-ns/event of the draining thread (what holds on a loaded machine), with no network in the way.
+func BenchmarkPollFlat(b *testing.B) {
+	br := New()
+	a, c := pair(b, br, func(cfg *apiv1.Config) { cfg.HandlerQueue = benchEvents + 64 })
+	sender, receiver := engineOf(b, br, a), engineOf(b, br, c)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var total, cpu time.Duration
+	var batches int
+	for i := 0; b.Loop(); i++ {
+		event := "bench" + strconv.Itoa(i)
+		st, err := br.OpenEvents(c, []byte("say:"+event), benchEvents+64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		end, err := receiver.Events("say:"+event+"-end", 4)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := range benchEvents {
+			if err := sender.Say(event, engine.String(strconv.Itoa(j)), engine.Buffered()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := sender.Say(event+"-end", engine.String("")); err != nil {
+			b.Fatal(err)
+		}
+		ctx, stop := context.WithTimeout(context.Background(), time.Minute)
+		_, err = end.Next(ctx)
+		stop()
+		if err != nil {
+			b.Fatal("the end marker never came: ", err)
+		}
+		t0, c0 := time.Now(), threadCPU(b)
+		for got := 0; got < benchEvents; batches++ {
+			batch, err := br.PollFlat(st, 0, 4096)
+			if err != nil {
+				b.Fatalf("after %d of %d events: %v", got, benchEvents, err)
+			}
+			got += int(binary.LittleEndian.Uint32(batch))
+		}
+		cpu += threadCPU(b) - c0
+		total += time.Since(t0)
+		_ = br.CloseEvents(st)
+		end.Close()
+	}
+	n := float64(b.N * benchEvents)
+	b.ReportMetric(float64(total.Nanoseconds())/n, "ns/event")
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/event")
+	b.ReportMetric(float64(b.N*benchEvents)/float64(batches), "events/batch")
+}
+
+// threadCPU is the CPU time of the calling thread (locked to it):
+// CLOCK_THREAD_CPUTIME_ID, exact where getrusage counts in ticks.
+func threadCPU(b *testing.B) time.Duration {
+	const clockThreadCPUTimeID = 3
+	var ts syscall.Timespec
+	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+		b.Fatal(errno)
+	}
+	return time.Duration(ts.Nano())
 }

@@ -68,7 +68,24 @@ type flatBuilder struct {
 	offsets                        []uint32
 	data                           []byte
 	index                          map[string]uint32
+	// The last name, peer and key interned: a flood repeats them (one
+	// event name from a few peers), so most lookups end here, with a
+	// comparison of strings that share their bytes.
+	last [3]internMemo
 }
+
+type internMemo struct {
+	s  string
+	i  uint32
+	ok bool
+}
+
+// Fields of flatBuilder.last.
+const (
+	memoName = iota
+	memoPeer
+	memoKey
+)
 
 var flatPool = sync.Pool{New: func() any {
 	return &flatBuilder{index: make(map[string]uint32)}
@@ -80,6 +97,7 @@ func (f *flatBuilder) reset() {
 	f.kinds, f.encs, f.flags = f.kinds[:0], f.encs[:0], f.flags[:0]
 	f.table, f.offsets, f.data = f.table[:0], f.offsets[:0], f.data[:0]
 	clear(f.index)
+	f.last = [3]internMemo{}
 	f.intern("") // string 0
 }
 
@@ -88,13 +106,24 @@ func (f *flatBuilder) intern(s string) uint32 {
 	if i, ok := f.index[s]; ok {
 		return i
 	}
-	i := f.newString([]byte(s))
+	i := newString(f, s)
 	f.index[s] = i
 	return i
 }
 
+// internAs is intern through the memo of field m.
+func (f *flatBuilder) internAs(m int, s string) uint32 {
+	l := &f.last[m]
+	if l.ok && l.s == s {
+		return l.i
+	}
+	i := f.intern(s)
+	*l = internMemo{s: s, i: i, ok: true}
+	return i
+}
+
 // newString appends b to the table as a string of its own (not shared).
-func (f *flatBuilder) newString(b []byte) uint32 {
+func newString[T string | []byte](f *flatBuilder, b T) uint32 {
 	i := uint32(len(f.offsets))
 	f.offsets = append(f.offsets, uint32(len(f.table)))
 	f.table = append(f.table, b...)
@@ -115,14 +144,14 @@ func (f *flatBuilder) add(e *engine.Event) {
 	var key, val, n uint32
 	var enc, flags byte
 	if e.Key != "" {
-		key = f.intern(e.Key)
+		key = f.internAs(memoKey, e.Key)
 	}
 	if carriesValue(e.Kind) {
 		v := e.Value
 		enc, n = byte(v.Encoding), uint32(len(v.Data))
 		if v.Encoding == engine.Text && bytes.IndexByte(v.Data, 0) < 0 || v.Encoding == engine.JSON {
 			flags = FlatValueString
-			val = f.newString(v.Data)
+			val = newString(f, v.Data)
 		} else {
 			val = uint32(len(f.data))
 			f.data = append(f.data, v.Data...)
@@ -130,8 +159,8 @@ func (f *flatBuilder) add(e *engine.Event) {
 	}
 	f.expires = append(f.expires, e.ExpiresAt)
 	f.askIDs = append(f.askIDs, e.AskID)
-	f.names = append(f.names, f.intern(e.Name()))
-	f.peers = append(f.peers, f.intern(e.Peer))
+	f.names = append(f.names, f.internAs(memoName, e.Name()))
+	f.peers = append(f.peers, f.internAs(memoPeer, e.Peer))
 	f.keys = append(f.keys, key)
 	f.vals = append(f.vals, val)
 	f.lens = append(f.lens, n)
@@ -189,13 +218,15 @@ func (f *flatBuilder) bytes() []byte {
 // PollFlat takes events as PollMany does (the same wait, the same end of a
 // batch) and returns them as a flat batch (see the layout above).
 func (b *Bridge) PollFlat(h uint64, timeoutMS int64, maxEvents uint32) ([]byte, error) {
+	return b.pollFlat(h, timeoutMS, maxEvents, batchSoftBytes)
+}
+
+// pollFlat is PollFlat with the batch's soft limit in bytes (tests).
+func (b *Bridge) pollFlat(h uint64, timeoutMS int64, maxEvents uint32, softBytes int) ([]byte, error) {
 	f := flatPool.Get().(*flatBuilder)
 	defer flatPool.Put(f)
 	f.reset()
-	err := b.collect(h, timeoutMS, maxEvents, func(ev *engine.Event) bool {
-		f.add(ev)
-		return f.size() >= batchSoftBytes
-	})
+	err := b.collect(h, timeoutMS, maxEvents, softBytes, eventCost, f.add)
 	if err != nil {
 		return nil, err
 	}

@@ -353,3 +353,37 @@ func queued(t testing.TB, b *Bridge, h uint64, pattern string) int {
 	}
 	return -1
 }
+
+// A batch ends once its events' bytes reach the soft limit (the event
+// that crosses it still goes), however many more are queued: events are
+// taken from the stream by chunks, and a chunk stops at the budget, not
+// after. (A small limit here; batchSoftBytes in use.)
+func TestPollFlatStopsAtTheSoftLimit(t *testing.T) {
+	b := New()
+	a, c := pair(t, b)
+	ev, err := b.OpenEvents(c, []byte("say:big"), 64)
+	require.NoError(t, err)
+	defer b.CloseEvents(ev)
+	big := strings.Repeat("x", 1000)
+	const n, soft = 30, 10 << 10
+	for range n {
+		say(t, b, a, "big", big)
+	}
+	require.Eventually(t, func() bool { return queued(t, b, c, "say:big") == n }, waitFor, time.Millisecond)
+	cost := eventCost(engine.NewEvent(engine.KindSay, info(t, b, a).GetName(), "big", engine.String(big), 0))
+	perBatch := (soft + cost - 1) / cost // the first whose cost reaches soft
+	require.Less(t, perBatch, n)
+	var sizes []int
+	for got := 0; got < n; {
+		raw, err := b.pollFlat(ev, 0, 0, soft)
+		require.NoError(t, err)
+		k := len(readFlat(t, raw).events)
+		sizes = append(sizes, k)
+		got += k
+	}
+	want := []int{}
+	for left := n; left > 0; left -= perBatch {
+		want = append(want, min(left, perBatch))
+	}
+	assert.Equal(t, want, sizes)
+}

@@ -39,6 +39,14 @@ const SLICED_MIN = 13;
 
 const decoder = new TextDecoder('utf-8');
 
+// A table of ASCII only (the usual case: names, peers, keys, numbers and
+// short texts) is read without splitting it: its byte offsets are then
+// also its character offsets, so each string is cut out of the decoded
+// table when first asked for (String.prototype.substring, no call into
+// C++), and a value, asked for once, is never stored. Splitting made a
+// string of every entry up front, about twice the cost per event.
+const { isAscii } = require('node:buffer');
+
 // A batch that breaks the layout (not made by the library): its events
 // are dropped and the binding says so (lib/telepathine.js).
 class MalformedBatch extends Error {}
@@ -86,10 +94,24 @@ class FlatBatch {
     this.nstr = nstr;
     this.tableAt = tableAt;
     this.tableEnd = tableAt + tableLen;
-    // Strings hold no 0 byte: the table splits into nstr + 1 pieces, the
-    // last one empty.
-    this.strings = decoder.decode(u8.subarray(tableAt, tableAt + tableLen)).split('\0');
-    if (this.strings.length !== nstr + 1 || this.strings[0] !== '') throw malformed(`${this.strings.length - 1} strings, ${nstr} announced`);
+    const tableBytes = u8.subarray(tableAt, tableAt + tableLen);
+    this.table = decoder.decode(tableBytes);
+    if (isAscii(tableBytes)) {
+      // Cut out on demand (ascii, above): strings[i] once asked for. The
+      // table's shape is checked at both ends here (string 0 empty, the
+      // last one ending at the table's end), each string when cut.
+      this.ascii = true;
+      this.strings = new Array(nstr);
+      this.strings[0] = '';
+      if (this.u32[HEADER_SIZE >>> 2] !== 0 || this.table.charCodeAt(0) !== 0) throw malformed('string 0 is not empty');
+      this.cut(nstr - 1);
+    } else {
+      // Strings hold no 0 byte: the table splits into nstr + 1 pieces,
+      // the last one empty.
+      this.ascii = false;
+      this.strings = this.table.split('\0');
+      if (this.strings.length !== nstr + 1 || this.strings[0] !== '') throw malformed(`${this.strings.length - 1} strings, ${nstr} announced`);
+    }
     // Strings decoded on their own, by index (see SLICED_MIN): an array,
     // not a Map, because a flood asks for the same few (the peer's name is
     // 13 characters or more) once per event.
@@ -110,10 +132,26 @@ class FlatBatch {
     this.dataLen = dataLen;
   }
 
+  // String i of an ASCII table, cut out of it (a view of the table when
+  // SLICED_MIN characters or longer: string() copies those).
+  // Its bounds are checked as splitting would: the string runs from its
+  // offset to the first 0 byte, which is the byte before the next offset.
+  cut(i) {
+    if (!(i < this.nstr)) throw malformed(`string ${i} of ${this.nstr}`);
+    const offsets = HEADER_SIZE >>> 2;
+    const start = this.u32[offsets + i];
+    const end = i + 1 < this.nstr ? this.u32[offsets + i + 1] - 1 : this.table.length - 1;
+    if (!(start <= end) || this.table.indexOf('\0', start) !== end) throw malformed(`string ${i} at ${start}..${end}`);
+    return this.table.substring(start, end);
+  }
+
   // String i of the table, safe to keep (see SLICED_MIN).
   string(i) {
-    const s = this.strings[i];
-    if (s === undefined || i >= this.nstr) throw malformed(`string ${i} of ${this.nstr}`);
+    let s = this.strings[i];
+    if (s === undefined) {
+      if (!this.ascii || !(i < this.nstr)) throw malformed(`string ${i} of ${this.nstr}`);
+      s = this.strings[i] = this.cut(i);
+    }
     if (s.length < SLICED_MIN) return s;
     if (this.owned === null) this.owned = new Array(this.nstr);
     let own = this.owned[i];
@@ -163,11 +201,19 @@ class FlatBatch {
     const v = this.u32[this.valsW + i];
     if (this.bytes[this.flagsB + i] & VALUE_STRING) {
       if (enc === JSON_) {
-        const s = this.strings[v];
+        const s = this.ascii ? this.cut(v) : this.strings[v];
         if (s === undefined || v >= this.nstr) throw malformed(`value string ${v}`);
         return JSON.parse(s);
       }
-      const s = this.string(v);
+      // A value's string is its own (never shared with another field nor
+      // event): an ASCII one short enough to be a copy is cut and not kept.
+      let s;
+      if (this.ascii) {
+        s = this.cut(v);
+        if (s.length >= SLICED_MIN) s = this.string(v);
+      } else {
+        s = this.string(v);
+      }
       return enc === RAW ? Buffer.from(s, 'utf8') : s;
     }
     const len = this.u32[this.lensW + i];

@@ -153,7 +153,7 @@ class Telepathine extends EventEmitter2 {
     this.#h = addon.engineNew(cfg.bytes);
     peers.set(this.#h, new WeakRef(this));
     collector.register(this, this.#h, this);
-    reference.heartbeats(this, options, (name, args) => this.#fire(name, args)); // emitValueOnHeartBeat
+    reference.heartbeats(this, options, (name, args) => this.#fireArgs(name, args)); // emitValueOnHeartBeat
     if (cfg.port !== 0 && cfg.address !== '0.0.0.0' && cfg.address !== '::') {
       this.#guessName = hostPort(cfg.address, cfg.port);
     }
@@ -219,7 +219,7 @@ class Telepathine extends EventEmitter2 {
       for (const [, reject] of this.#startWaiters.splice(0)) reject(closedError);
       const stopWaiters = this.#stopWaiters.splice(0);
       process.nextTick(() => {
-        if (wasStarted) this.#fire('stop', [this]);
+        if (wasStarted) this.#fire('stop', 1, this);
         for (const resolve of stopWaiters) resolve(this);
       });
     }
@@ -493,7 +493,7 @@ class Telepathine extends EventEmitter2 {
   #schedule(delay, fn) {
     const t = setTimeout(() => {
       this.#timers.delete(t);
-      this.#call(fn, [], 'after');
+      this.#call(fn, 'after', 0);
     }, delay);
     this.#timers.add(t);
   }
@@ -540,8 +540,8 @@ class Telepathine extends EventEmitter2 {
       case KIND.START: {
         if (!this.#running) return; // a start already undone by stop()
         this.#started = true;
-        for (const cb of this.#startCallbacks.splice(0)) this.#call(cb, [this], 'start');
-        this.#fire('start', [this]);
+        for (const cb of this.#startCallbacks.splice(0)) this.#call(cb, 'start', 1, this);
+        this.#fire('start', 1, this);
         for (const [delay, fn] of this.#afters.splice(0)) this.#schedule(delay, fn);
         for (const [resolve] of this.#startWaiters.splice(0)) resolve(this);
         return;
@@ -549,7 +549,7 @@ class Telepathine extends EventEmitter2 {
       case KIND.STOP: {
         this.#started = false;
         if (!this.#running) this.#letProcessExit();
-        this.#fire('stop', [this]);
+        this.#fire('stop', 1, this);
         if (!this.#running) for (const resolve of this.#stopWaiters.splice(0)) resolve(this);
         return;
       }
@@ -558,22 +558,22 @@ class Telepathine extends EventEmitter2 {
         const key = b.key(i);
         const v = b.value(i);
         const at = b.expiresAt(i);
-        this.#fire('set', [peer, key, v, at]);
-        this.#fire(b.name(i), [peer, v, at]); // 'set:' + key
+        this.#fire('set', 4, peer, key, v, at);
+        this.#fire(b.name(i), 3, peer, v, at); // 'set:' + key
         return;
       }
       case KIND.DELETE: {
         const peer = b.peer(i);
         const v = b.value(i);
-        this.#fire('delete', [peer, b.key(i), v]);
-        this.#fire(b.name(i), [peer, v]); // 'delete:' + key
+        this.#fire('delete', 3, peer, b.key(i), v);
+        this.#fire(b.name(i), 2, peer, v); // 'delete:' + key
         return;
       }
       case KIND.EXPIRED:
-        this.#fire('key:expired', [b.peer(i), b.key(i), b.value(i), b.expiresAt(i)]);
+        this.#fire('key:expired', 4, b.peer(i), b.key(i), b.value(i), b.expiresAt(i));
         return;
       case KIND.SAY:
-        this.#fire(b.name(i), [b.value(i), b.peer(i)]); // 'say:' + the event said
+        this.#fire(b.name(i), 2, b.value(i), b.peer(i)); // 'say:' + the event said
         return;
       case KIND.ASK: {
         const h = this.#h;
@@ -582,17 +582,17 @@ class Telepathine extends EventEmitter2 {
           const [bytes, encoding] = encode(value, 'reply', true);
           addon.reply(h, askId, bytes, encoding);
         };
-        this.#fire(b.name(i), [b.value(i), b.peer(i), reply]);
+        this.#fire(b.name(i), 3, b.value(i), b.peer(i), reply);
         return;
       }
       case KIND.PEER_NEW:
-        this.#fire('peer:new', [b.peer(i)]);
+        this.#fire('peer:new', 1, b.peer(i));
         return;
       case KIND.PEER_ALIVE:
-        this.#fire('peer:start', [b.peer(i)]);
+        this.#fire('peer:start', 1, b.peer(i));
         return;
       case KIND.PEER_DEAD:
-        this.#fire('peer:stop', [b.peer(i)]);
+        this.#fire('peer:stop', 1, b.peer(i));
         return;
       default:
         // A kind added to the C ABI after this binding: ignored.
@@ -605,39 +605,52 @@ class Telepathine extends EventEmitter2 {
   // The listeners of each name are looked up once and cached (EventEmitter2
   // walks its wildcard tree on every emit: most of an event's cost in a
   // flood); any change of listeners, through any method, empties the cache
-  // (the overrides below).
-  #fire(name, args) {
+  // (the overrides below). The n arguments (at most 4) are passed as such:
+  // no array per event, and a handler sees exactly n (arguments.length).
+  #fire(name, n, a, b, c, d) {
     const gen = this._tpListenersGen;
     let cache = this._tpListeners;
     if (cache === undefined || cache.gen !== gen) {
-      cache = this._tpListeners = new Map();
-      cache.gen = gen;
+      cache = this._tpListeners = new ListenerCache(gen, this.listenersAny().slice());
     }
-    let any = cache.any;
-    if (any === undefined) any = cache.any = this.listenersAny().slice();
-    for (let i = 0; i < any.length; i++) {
-      this.event = name;
-      this.#call(any[i], [name, ...args], name);
+    const any = cache.any;
+    if (any.length > 0) {
+      for (let i = 0; i < any.length; i++) {
+        this.event = name;
+        this.#call(any[i], name, n + 1, name, a, b, c, d);
+      }
+      // An onAny listener may have changed the listeners: look again then.
+      if (this._tpListenersGen !== gen) {
+        for (const fn of this.listeners(name)) {
+          this.event = name;
+          this.#call(fn, name, n, a, b, c, d);
+        }
+        return;
+      }
     }
-    // An onAny listener may have changed the listeners: look again then.
-    if (this._tpListenersGen !== gen) return this.#fireNamed(name, args);
-    let fns = cache.get(name);
-    if (fns === undefined) {
-      if (cache.size >= LISTENER_CACHE_NAMES) cache.clear(); // names such as 'set:KEY' are unbounded
-      fns = this.listeners(name);
-      cache.set(name, fns);
+    let fns;
+    if (name === cache.lastName) {
+      fns = cache.lastFns; // a flood repeats one name
+    } else {
+      fns = cache.byName.get(name);
+      if (fns === undefined) {
+        if (cache.byName.size >= LISTENER_CACHE_NAMES) cache.byName.clear(); // names such as 'set:KEY' are unbounded
+        fns = this.listeners(name);
+        cache.byName.set(name, fns);
+      }
+      cache.lastName = name;
+      cache.lastFns = fns;
     }
     for (let i = 0; i < fns.length; i++) {
       this.event = name;
-      this.#call(fns[i], args, name);
+      this.#call(fns[i], name, n, a, b, c, d);
     }
   }
 
-  #fireNamed(name, args) {
-    for (const fn of this.listeners(name)) {
-      this.event = name;
-      this.#call(fn, args, name);
-    }
+  // #fire with the arguments in an array (reference.js's heartbeats).
+  #fireArgs(name, args) {
+    if (args.length > 4) throw new RangeError(`${args.length} arguments for '${name}'`);
+    this.#fire(name, args.length, args[0], args[1], args[2], args[3]);
   }
 
   // Every way EventEmitter2 adds or removes a listener goes through one of
@@ -692,9 +705,29 @@ class Telepathine extends EventEmitter2 {
     this._tpListenersGen = (this._tpListenersGen || 0) + 1;
   }
 
-  #call(fn, args, name) {
+  // Calls fn with this = the peer and the first n arguments of a, b, c, d, x.
+  #call(fn, name, n, a, b, c, d, x) {
     try {
-      const r = fn.apply(this, args);
+      let r;
+      switch (n) {
+        case 0:
+          r = fn.call(this);
+          break;
+        case 1:
+          r = fn.call(this, a);
+          break;
+        case 2:
+          r = fn.call(this, a, b);
+          break;
+        case 3:
+          r = fn.call(this, a, b, c);
+          break;
+        case 4:
+          r = fn.call(this, a, b, c, d);
+          break;
+        default:
+          r = fn.call(this, a, b, c, d, x);
+      }
       if (r && typeof r.then === 'function') r.then(undefined, (e) => this.#handlerError(e, name));
     } catch (e) {
       this.#handlerError(e, name);
@@ -711,6 +744,18 @@ class Telepathine extends EventEmitter2 {
       }
     }
     console.error(`telepathine: a '${name}' handler of ${this.peer_name} threw:`, err);
+  }
+}
+
+// The listeners of a peer by event name (#fire), for one generation of its
+// listeners.
+class ListenerCache {
+  constructor(gen, any) {
+    this.gen = gen;
+    this.any = any; // onAny listeners
+    this.byName = new Map();
+    this.lastName = undefined; // the name looked up last, and its listeners
+    this.lastFns = undefined;
   }
 }
 

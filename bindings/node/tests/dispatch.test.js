@@ -69,3 +69,41 @@ test('alternating names reach hear() and know() handlers stripped, with the argu
     p.close();
   }
 });
+
+// The listeners of the name last fired are remembered (a flood repeats
+// one name): a listener added or removed by a handler in the middle of a
+// batch, or by an onAny listener, still counts from the next event on.
+test('listeners changed during a batch take effect at the next event', () => {
+  const p = new Telepathine(0, [], { preset: 'local', cluster: `dispatch-${process.pid}-changes` });
+  try {
+    p.hear('probe', () => {
+      p._probed = true;
+    });
+    const h = handleOf(p, encodeFlat([{ kind: KIND.SAY, name: 'say:probe', peer: 'x:1', key: 'probe', value: { data: '', encoding: 1 } }]));
+    const calls = [];
+    const second = (data) => calls.push(['second', data]);
+    p.hear('x', (data) => {
+      calls.push(['first', data]);
+      if (data === '1') p.hear('x', second);
+      if (data === '2') p.off('say:x', second);
+    });
+    p.onAny(function (name, data, peer) {
+      calls.push(['any', name, data, peer, arguments.length]);
+      if (data === '3') p.offAny();
+    });
+    const say = (data) => ({ kind: KIND.SAY, name: 'say:x', peer: 'p:1', key: 'x', value: { data, encoding: 1 } });
+    dispatch(h, encodeFlat([say('1'), say('2'), say('3'), say('4')]));
+    assert.deepEqual(calls, [
+      ['any', 'say:x', '1', 'p:1', 3],
+      ['first', '1'],
+      ['any', 'say:x', '2', 'p:1', 3],
+      ['first', '2'],
+      ['second', '2'],
+      ['any', 'say:x', '3', 'p:1', 3],
+      ['first', '3'],
+      ['first', '4'],
+    ]);
+  } finally {
+    p.close();
+  }
+});

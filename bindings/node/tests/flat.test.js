@@ -78,3 +78,36 @@ test('batches that break the layout are refused', () => {
   b2.u32[b2.lensW] = 1000;
   assert.throws(() => b2.value(0), MalformedBatch);
 });
+
+// A table of ASCII only is read without splitting it (each string cut out
+// when first asked for): the same fields, and the same refusals.
+test('an ASCII table reads back and is checked as a split one', () => {
+  const ascii = [
+    { kind: KIND.SAY, name: 'say:n', peer: '127.0.0.1:45678', key: 'n', value: { data: '17', encoding: 1 } },
+    { kind: KIND.SAY, name: 'say:n', peer: '127.0.0.1:45678', key: 'n', value: { data: 'a text of more than 13 characters', encoding: 1 } },
+    { kind: KIND.SET, name: 'set:j', peer: long, key: 'j', value: { data: '{"a":1}', encoding: 2 } },
+    { kind: KIND.SET, name: 'set:r', peer: 'p:2', key: 'r', value: { data: 'raw', encoding: 0 } },
+  ];
+  const b = new FlatBatch(encodeFlat(ascii));
+  assert.equal(b.ascii, true);
+  ascii.forEach((e, i) => {
+    assert.equal(b.name(i), e.name);
+    assert.equal(b.peer(i), e.peer);
+    assert.equal(b.key(i), e.key);
+  });
+  assert.equal(b.value(0), '17');
+  assert.equal(b.value(1), 'a text of more than 13 characters');
+  assert.deepEqual(b.value(2), { a: 1 });
+  assert.deepEqual(b.value(3), Buffer.from('raw'));
+  assert.equal(new FlatBatch(encodeFlat(events)).ascii, false);
+
+  const fewer = encodeFlat(ascii);
+  new Uint32Array(fewer, 0, 2)[1] -= 1; // one string fewer announced than the table holds
+  assert.throws(() => new FlatBatch(fewer), MalformedBatch);
+  // A string whose offset points into another one, or past the table.
+  for (const bad of [2, 100000]) {
+    const b2 = new FlatBatch(encodeFlat(ascii));
+    b2.u32[8 + 3] += bad; // offset of string 3 (after the 32-byte header)
+    assert.throws(() => { for (let i = 0; i < ascii.length; i++) b2.value(i), b2.name(i), b2.peer(i), b2.key(i); }, MalformedBatch);
+  }
+});

@@ -373,6 +373,30 @@ func (q *queue[E]) takeOne() (e E, ok bool) {
 	return e, ok
 }
 
+// takeWhile appends queued events to buf, oldest first, while fewer than
+// max were taken and more (when not nil) accepts the next one, under one
+// lock; like takeOne it passes the wake-up on when events remain.
+func (q *queue[E]) takeWhile(buf []E, max int, more func(E) bool) []E {
+	var zero E
+	q.mu.Lock()
+	for taken := 0; taken < max && q.n > 0; taken++ {
+		e := q.ring[q.head]
+		if more != nil && !more(e) {
+			break
+		}
+		buf = append(buf, e)
+		q.ring[q.head] = zero
+		q.head = (q.head + 1) % len(q.ring)
+		q.n--
+	}
+	left := q.n > 0
+	q.mu.Unlock()
+	if left {
+		q.wake()
+	}
+	return buf
+}
+
 // depth is how many events wait: queued, or taken and not started.
 func (q *queue[E]) depth() int {
 	q.mu.Lock()
@@ -517,6 +541,16 @@ func (s *Stream[E]) Next(ctx context.Context) (E, error) {
 			return zero, ctx.Err()
 		}
 	}
+}
+
+// Take appends to buf the events already queued, oldest first, without
+// waiting: at most max, and while more (nil: any) accepts the next one.
+// more runs with the queue locked: it must be quick and must not call the
+// bus. A consumer that drains a backlog takes it this way with one lock
+// per batch instead of one per event. Nothing appended: the queue was
+// empty (Next tells whether the stream ended).
+func (s *Stream[E]) Take(buf []E, max int, more func(E) bool) []E {
+	return s.takeWhile(buf, max, more)
 }
 
 // Pattern returns the stream's pattern.

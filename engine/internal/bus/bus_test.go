@@ -236,6 +236,37 @@ func TestPanickingHandlerIsRecovered(t *testing.T) {
 	assert.EqualValues(t, 1, panics)
 }
 
+func TestStreamTake(t *testing.T) {
+	b := newBus(16)
+	s := b.Stream("say:*", 8)
+	for _, d := range []string{"a", "b", "c", "d", "e"} {
+		b.Emit(newEv(d, "say:x"))
+	}
+	data := func(es []*ev) (out []string) {
+		for _, e := range es {
+			out = append(out, e.data)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"a", "b"}, data(s.Take(nil, 2, nil)), "at most max, oldest first")
+	taken := 0
+	upTo2 := func(*ev) bool { taken++; return taken <= 2 }
+	assert.Equal(t, []string{"c", "d"}, data(s.Take(nil, 10, upTo2)), "only while more accepts")
+	// What Take left is still queued, and a waiting Next sees it at once.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := s.Next(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "e", e.data)
+	assert.Empty(t, s.Take(nil, 10, nil), "nothing queued")
+	b.Emit(newEv("f", "say:x"))
+	b.Emit(newEv("g", "say:x"))
+	b.Close()
+	assert.Equal(t, []string{"f", "g"}, data(s.Take(make([]*ev, 0, 4), 10, nil)), "events queued before close are still taken")
+	_, err = s.Next(ctx)
+	assert.ErrorIs(t, err, ErrClosed)
+}
+
 func TestStream(t *testing.T) {
 	b := newBus(16)
 	s := b.Stream("peer:*", 2)
