@@ -84,6 +84,11 @@ type membership struct {
 
 	ringDirty bool
 	ring      []ringSlot
+	// me is self's index in ring; dead names the members neither alive
+	// nor gone when the ring was last built (Core.targets picks from both
+	// instead of walking every member each round).
+	me   int
+	dead []string
 	// watched are the peers this one watches (its K predecessors), each
 	// with the time its watch began (member.heard).
 	watched map[string]time.Time
@@ -118,9 +123,14 @@ func (m *membership) refreshRing(now time.Time) {
 	m.ringDirty = false
 	m.ring = m.ring[:0]
 	m.ring = append(m.ring, ringSlot{ringHash(m.self), m.self})
+	clear(m.dead)
+	m.dead = m.dead[:0]
 	for name, mb := range m.byName {
-		if mb.alive {
+		switch {
+		case mb.alive:
 			m.ring = append(m.ring, ringSlot{ringHash(name), name})
+		case !mb.left:
+			m.dead = append(m.dead, name)
 		}
 	}
 	sort.Slice(m.ring, func(i, j int) bool {
@@ -135,6 +145,7 @@ func (m *membership) refreshRing(now time.Time) {
 			me = i
 		}
 	}
+	m.me = me
 	k := min(m.watchers, len(m.ring)-1)
 	m.beatTo = m.beatTo[:0]
 	watched := make(map[string]time.Time, k)
