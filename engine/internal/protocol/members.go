@@ -84,11 +84,14 @@ type membership struct {
 
 	ringDirty bool
 	ring      []ringSlot
-	// me is self's index in ring; dead names the members neither alive
-	// nor gone when the ring was last built (Core.targets picks from both
-	// instead of walking every member each round).
+	// me is self's index in ring. When the ring was last built, dead
+	// named the members neither alive nor gone, and down every member not
+	// alive (dead or gone): Core.targets picks from ring and dead, and
+	// Core.judge looks for peers to remove in down, instead of walking
+	// every member each round.
 	me   int
 	dead []string
+	down []string
 	// watched are the peers this one watches (its K predecessors), each
 	// with the time its watch began (member.heard).
 	watched map[string]time.Time
@@ -124,12 +127,15 @@ func (m *membership) refreshRing(now time.Time) {
 	m.ring = m.ring[:0]
 	m.ring = append(m.ring, ringSlot{ringHash(m.self), m.self})
 	clear(m.dead)
-	m.dead = m.dead[:0]
+	clear(m.down)
+	m.dead, m.down = m.dead[:0], m.down[:0]
 	for name, mb := range m.byName {
-		switch {
-		case mb.alive:
+		if mb.alive {
 			m.ring = append(m.ring, ringSlot{ringHash(name), name})
-		case !mb.left:
+			continue
+		}
+		m.down = append(m.down, name)
+		if !mb.left {
 			m.dead = append(m.dead, name)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 // heldPeers makes the single peer of s learn n others, alive, the way a
 // delta teaches them.
-func heldPeers(t *testing.T, s *sim, n int) *Core {
+func heldPeers(t testing.TB, s *sim, n int) *Core {
 	t.Helper()
 	c := s.peers[0].core
 	d := state.Delta{}
@@ -87,4 +87,23 @@ func TestTargetsPickLivePeersUniformly(t *testing.T) {
 		}
 		require.InDelta(t, mean, float64(picked[a]), mean/2, "%s picked %d times, mean %.0f", a, picked[a], mean)
 	}
+}
+
+// The per-round choices of a peer that knows 4,096 others: its gossip
+// targets and the search for dead peers to remove. CPU time per round is
+// reported (wall time is unreliable on a shared machine).
+func BenchmarkRoundChoices(b *testing.B) {
+	s := newSim(b, 1, scaleConfig())
+	c := heldPeers(b, s, 4096)
+	var out Output
+	for i := range 40 { // a few dead peers, as in a real cluster
+		c.stopped(s.now, fmt.Sprintf("10.1.%d.%d:7946", i/256, i%256), ReasonFailed, &out)
+	}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		c.targets(true)
+		c.judge(s.now, &out)
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
