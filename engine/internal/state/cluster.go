@@ -33,8 +33,8 @@ type Cluster struct {
 	// nodes lists the nodes of byName in no particular order, for walks
 	// and uniform random picks that cost what they take (FullDigest's
 	// random lines) instead of a walk of the map.
-	nodes []*Node
-	fp    uint64
+	nodes  []*Node
+	fp     uint64
 	expiry expiryHeap
 	graves map[string]grave
 	// stale holds keys of incarnations known to be replaced or removed, so
