@@ -110,36 +110,61 @@ func (c *Core) DigestLines() int {
 // a recovered peer is noticed), and a seed when no live peer is known or,
 // now and then, when no seed was picked (so partitions heal through the
 // seeds). Peers that left are never picked.
+//
+// The live peers are those of the watchers' ring and the dead ones those
+// listed when it was last built: picking from them costs the peers picked,
+// where a walk and shuffle of every member each round was O(N) per peer.
+// Whatever changed since the ring was built (a peer removed, declared dead
+// or left this round) is checked at the pick.
 func (c *Core) targets(busy bool) []string {
-	var live, dead []string
-	for name, m := range c.members.byName {
-		n, ok := c.st.Node(name)
-		if !ok || m.left {
-			continue
-		}
-		if m.alive {
-			live = append(live, n.ID.Addr)
-		} else {
-			dead = append(dead, n.ID.Addr)
-		}
-	}
-	c.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
+	m := &c.members
 	fanout := c.cfg.Fanout
 	if !busy {
 		fanout = c.cfg.QuietFanout
 	}
-	out := live[:min(fanout, len(live))]
+	// Ring positions other than self's, 0..live-1, in a partial
+	// Fisher-Yates shuffle whose swaps are kept in a small map.
+	live := max(len(m.ring)-1, 0)
+	var out []string
+	swapped := make(map[int]int, 2*fanout)
+	at := func(i int) int {
+		if v, ok := swapped[i]; ok {
+			return v
+		}
+		return i
+	}
+	for i := 0; i < live && len(out) < fanout; i++ {
+		j := i + c.rng.IntN(live-i)
+		pi, pj := at(i), at(j)
+		swapped[i], swapped[j] = pj, pi
+		slot := pj
+		if slot >= m.me {
+			slot++ // skip self
+		}
+		name := m.ring[slot].name
+		if mb := m.byName[name]; mb == nil || !mb.alive || mb.left {
+			continue
+		}
+		if n, ok := c.st.Node(name); ok {
+			out = append(out, n.ID.Addr)
+		}
+	}
 	seedPicked := false
 	for _, a := range out {
 		if c.seeds[a] {
 			seedPicked = true
 		}
 	}
-	if len(dead) > 0 && c.rng.Float64() < float64(len(dead))/float64(len(live)+1) {
-		out = append(out, dead[c.rng.IntN(len(dead))])
+	if dead := m.dead; len(dead) > 0 && c.rng.Float64() < float64(len(dead))/float64(live+1) {
+		name := dead[c.rng.IntN(len(dead))]
+		if mb := m.byName[name]; mb != nil && !mb.alive && !mb.left {
+			if n, ok := c.st.Node(name); ok {
+				out = append(out, n.ID.Addr)
+			}
+		}
 	}
 	if len(c.seeds) > 0 && !seedPicked &&
-		(len(live) == 0 || c.rng.Float64() < float64(len(c.seeds))/float64(len(live)+len(dead)+1)) {
+		(live == 0 || c.rng.Float64() < float64(len(c.seeds))/float64(live+len(m.dead)+1)) {
 		seeds := make([]string, 0, len(c.seeds))
 		for s := range c.seeds {
 			seeds = append(seeds, s)
@@ -153,16 +178,26 @@ func (c *Core) targets(busy bool) []string {
 // judge turns the suspicions held into verdicts and removes peers that
 // have been dead (or gone) for longer than DeadGrace.
 func (c *Core) judge(now time.Time, out *Output) {
-	c.verdicts(now, out)
-	for name := range c.members.down {
+	c.verdicts(now, out) // builds the ring, and with it members.down
+	// Only a peer that is not alive may be removed, and every one of them
+	// is in members.down: a peer stops being alive only through stopped
+	// (which dirties the ring, and is not removable this round) or by
+	// joining gone (likewise). Walking every member here was O(N) per peer
+	// per round, the largest part of a 1,024-peer simulator's CPU.
+	for _, name := range c.members.down {
 		mb := c.members.byName[name]
+		if mb == nil {
+			continue // removed already
+		}
 		// A stranger never heard from at its own address leaves soon after
 		// it died, instead of DeadGrace later: forged peers do not linger.
 		unverified := !mb.alive && !mb.verified && now.Sub(mb.deadSince) > c.cfg.Trust.UnverifiedGrace
 		if !unverified && (mb.alive || now.Sub(mb.deadSince) <= c.cfg.DeadGrace) {
 			continue
 		}
-		c.members.remove(name)
+		delete(c.members.byName, name)
+		delete(c.members.accusers, name)
+		c.members.forgetAccuser(name)
 		if mb.accused {
 			c.st.Retract(name) // anti-entropy carries it; nobody needs it fast
 		}

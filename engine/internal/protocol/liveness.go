@@ -215,7 +215,7 @@ func (c *Core) stopped(now time.Time, name string, why Reason, out *Output) {
 	if mb == nil || !mb.alive {
 		return
 	}
-	c.members.setAlive(name, mb, false)
+	mb.alive = false
 	mb.deadSince = now
 	mb.fd = nil
 	mb.quorumSince = time.Time{}
@@ -250,7 +250,7 @@ func (c *Core) revive(now time.Time, n *state.Node, evidence bool, out *Output) 
 	if c.members.validAccusers(n) >= c.members.needed() {
 		return
 	}
-	c.members.setAlive(n.ID.Name, mb, true)
+	mb.alive = true
 	c.members.ringDirty = true
 	c.lastNews = now
 	c.log.Info("peer alive again", "peer", n.ID.Name)

@@ -78,16 +78,20 @@ type membership struct {
 	// refutation instead of outliving every one.
 	strict bool
 	byName map[string]*member
-	// down indexes the members that are not alive (dead or left): the
-	// only ones the removal sweep (Core.judge) has to look at, so a quiet
-	// round does not walk every member. Kept by setAlive.
-	down map[string]struct{}
 	// accusers indexes the suspicions held in the replica: accused name ->
 	// accuser name -> suspicion.
 	accusers map[string]map[string]state.Suspicion
 
 	ringDirty bool
 	ring      []ringSlot
+	// me is self's index in ring. When the ring was last built, dead
+	// named the members neither alive nor gone, and down every member not
+	// alive (dead or gone): Core.targets picks from ring and dead, and
+	// Core.judge looks for peers to remove in down, instead of walking
+	// every member each round.
+	me   int
+	dead []string
+	down []string
 	// watched are the peers this one watches (its K predecessors), each
 	// with the time its watch began (member.heard).
 	watched map[string]time.Time
@@ -102,7 +106,7 @@ type ringSlot struct {
 func newMembership(phi failure.Config, watchers, quorum int) membership {
 	return membership{
 		phi: phi, watchers: max(watchers, 1), quorum: max(quorum, 1),
-		byName: make(map[string]*member), down: make(map[string]struct{}), accusers: make(map[string]map[string]state.Suspicion),
+		byName: make(map[string]*member), accusers: make(map[string]map[string]state.Suspicion),
 		watched: make(map[string]time.Time), ringDirty: true,
 	}
 }
@@ -122,9 +126,17 @@ func (m *membership) refreshRing(now time.Time) {
 	m.ringDirty = false
 	m.ring = m.ring[:0]
 	m.ring = append(m.ring, ringSlot{ringHash(m.self), m.self})
+	clear(m.dead)
+	clear(m.down)
+	m.dead, m.down = m.dead[:0], m.down[:0]
 	for name, mb := range m.byName {
 		if mb.alive {
 			m.ring = append(m.ring, ringSlot{ringHash(name), name})
+			continue
+		}
+		m.down = append(m.down, name)
+		if !mb.left {
+			m.dead = append(m.dead, name)
 		}
 	}
 	sort.Slice(m.ring, func(i, j int) bool {
@@ -139,6 +151,7 @@ func (m *membership) refreshRing(now time.Time) {
 			me = i
 		}
 	}
+	m.me = me
 	k := min(m.watchers, len(m.ring)-1)
 	m.beatTo = m.beatTo[:0]
 	watched := make(map[string]time.Time, k)
@@ -175,33 +188,14 @@ func (m *membership) needed() int {
 	return max(1, min(m.quorum, m.watchers, len(m.ring)-1))
 }
 
-// setAlive sets mb's liveness and keeps the down index in step.
-func (m *membership) setAlive(name string, mb *member, alive bool) {
-	mb.alive = alive
-	if alive {
-		delete(m.down, name)
-	} else {
-		m.down[name] = struct{}{}
-	}
-}
-
-// remove forgets a member altogether.
-func (m *membership) remove(name string) {
-	delete(m.byName, name)
-	delete(m.down, name)
-	delete(m.accusers, name)
-	m.forgetAccuser(name)
-}
-
 // joined records a peer heard of for the first time, alive (or already
 // gone, when what we learnt of it includes its leave).
 func (m *membership) joined(name string, left bool, now time.Time) {
-	mb := &member{left: left, hbAt: now, since: now}
+	mb := &member{alive: !left, left: left, hbAt: now, since: now}
 	if left {
 		mb.deadSince = now
 	}
 	m.byName[name] = mb
-	m.setAlive(name, mb, !left)
 	m.ringDirty = true
 }
 
@@ -215,8 +209,7 @@ func (m *membership) restarted(name string, now time.Time) (back bool) {
 	}
 	mb.hbAt = now
 	back = !mb.alive
-	m.setAlive(name, mb, true)
-	mb.left, mb.accused = false, false
+	mb.alive, mb.left, mb.accused = true, false, false
 	if mb.fd != nil {
 		mb.fd.Reset()
 		mb.fd.Heartbeat(now)

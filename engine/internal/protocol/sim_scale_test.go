@@ -124,7 +124,21 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	}
 	cpu0 := cpuTime()
 	b0 := sent()
-	r.JoinRounds = s.until(limit, s.allKnowAll, "join")
+	round := 0
+	r.JoinRounds = s.until(limit, func() bool {
+		if os.Getenv("SIM_SCALE_LOG") != "" {
+			// Each round of a long join: how far it got and at what cost.
+			least, sum := n, 0
+			for _, p := range s.peers {
+				k := p.core.members.liveCount()
+				least, sum = min(least, k), sum+k
+			}
+			scaleLog(wall, "N=%d join round %d: live peers known min %d, mean %.0f of %d; %.0f B/peer so far",
+				n, round, least, float64(sum)/float64(n), n-1, float64(sent()-b0)/float64(n))
+		}
+		round++
+		return s.allKnowAll()
+	}, "join")
 	r.JoinBytes = float64(sent()-b0) / float64(n) / float64(max(r.JoinRounds, 1))
 	r.JoinCores = (cpuTime() - cpu0).Seconds() / (float64(max(r.JoinRounds, 1)) * s.cfg.GossipInterval.Seconds())
 	if h := heapInUse(); h > base {

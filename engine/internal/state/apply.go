@@ -312,7 +312,7 @@ func (c *Cluster) drain(n *Node, now int64, out []Change, fresh []Run) ([]Change
 // PendingRuns returns how many pushed runs are held ahead of gaps, in total.
 func (c *Cluster) PendingRuns() int {
 	total := 0
-	for _, n := range c.byName {
+	for _, n := range c.nodes {
 		total += len(n.pending)
 	}
 	return total

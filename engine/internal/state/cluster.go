@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"math"
+	"slices"
 )
 
 // Limits bound what the network may make a replica hold.
@@ -30,6 +31,10 @@ type Cluster struct {
 	self   *Node
 	byName map[string]*Node
 	byKey  map[uint64]*Node
+	// nodes lists the nodes of byName in no particular order, for walks
+	// and uniform random picks that cost what they take (FullDigest's
+	// random lines) instead of a walk of the map.
+	nodes  []*Node
 	fp     uint64
 	expiry expiryHeap
 	// ends counts events ending per node and bucket (scheduleEnd); the
@@ -182,6 +187,7 @@ func (c *Cluster) add(n *Node) {
 	n.clk, n.born, n.hist = &c.ticks, c.ticks.n, nil
 	c.byName[n.ID.Name] = n
 	c.byKey[n.key] = n
+	c.nodes = append(c.nodes, n)
 	c.fp ^= fingerprintOf(n)
 	c.touch(n)
 }
@@ -189,6 +195,15 @@ func (c *Cluster) add(n *Node) {
 func (c *Cluster) drop(n *Node) {
 	delete(c.byName, n.ID.Name)
 	delete(c.byKey, n.key)
+	// A linear search: nodes leave rarely (removal after DeadGrace, a
+	// restart, an eviction), and an index in every Node would cost 8 bytes
+	// per (peer, held node) for it.
+	if i := slices.Index(c.nodes, n); i >= 0 {
+		last := len(c.nodes) - 1
+		c.nodes[i] = c.nodes[last]
+		c.nodes[last] = nil
+		c.nodes = c.nodes[:last]
+	}
 	c.fp ^= fingerprintOf(n)
 }
 
@@ -504,7 +519,7 @@ func (c *Cluster) Tick(now, grace int64, out []Change) []Change {
 		return out
 	}
 	c.sweepAt = now + sweepEvery
-	for _, n := range c.byName {
+	for _, n := range c.nodes {
 		n.compact(now)
 		n.prune()
 		if len(n.pending) > 0 {

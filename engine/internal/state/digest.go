@@ -44,7 +44,7 @@ func (c *Cluster) FullDigest(max int, must []DigestEntry, rng *rand.Rand) Digest
 		for _, m := range must {
 			seen[m.Key] = true
 		}
-		for _, n := range c.byName {
+		for _, n := range c.nodes {
 			if n != c.self && !seen[n.key] {
 				d.Entries = append(d.Entries, n.Line())
 			}
@@ -80,18 +80,15 @@ func (c *Cluster) FullDigest(max int, must []DigestEntry, rng *rand.Rand) Digest
 		d.Entries = append(d.Entries, n.Line())
 		seen[m.key] = true
 	}
-	others := make([]*Node, 0, len(c.byName))
-	for _, n := range c.byName {
-		if !seen[n.key] {
-			others = append(others, n)
+	// The rest at random: a partial Fisher-Yates shuffle of c.nodes in
+	// place (its order means nothing), stopped once the digest is full, so
+	// the cost follows the lines listed and not the nodes held.
+	for i := 0; i < len(c.nodes) && len(d.Entries) < max; i++ {
+		j := i + rng.IntN(len(c.nodes)-i)
+		c.nodes[i], c.nodes[j] = c.nodes[j], c.nodes[i]
+		if n := c.nodes[i]; !seen[n.key] {
+			d.Entries = append(d.Entries, n.Line())
 		}
-	}
-	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
-	for _, n := range others {
-		if len(d.Entries) >= max {
-			break
-		}
-		d.Entries = append(d.Entries, n.Line())
 	}
 	return d
 }
@@ -192,7 +189,7 @@ func (c *Cluster) Compare(d *Digest, out []Change) (Comparison, []Change) {
 		}
 	}
 	if d.Complete {
-		for _, n := range c.byName {
+		for _, n := range c.nodes {
 			if !listed[n.key] {
 				cmp.Requests = append(cmp.Requests, Request{Node: n, From: 0, Reset: n.GCFloor > 0, Identity: true})
 			}

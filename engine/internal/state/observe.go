@@ -14,7 +14,7 @@ func (n *Node) Known() uint64 {
 
 // Each calls f for every node held, self included, in no particular order.
 func (c *Cluster) Each(f func(*Node)) {
-	for _, n := range c.byName {
+	for _, n := range c.nodes {
 		f(n)
 	}
 }
