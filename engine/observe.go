@@ -21,6 +21,7 @@ func (s Stats) DropCauses() map[string]uint64 {
 		"foreign_cluster": s.ForeignCluster,
 		"self":            s.SelfPackets,
 		"unknown_sender":  s.UnknownSender,
+		"inbox_full":      s.InboxDropped,
 		"bad_frame":       s.Transport.BadFrames,
 		"checksum":        s.Checksum,
 		"auth_failed":     s.AuthFailed,

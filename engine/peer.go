@@ -65,6 +65,8 @@ type Peer struct {
 	wg   sync.WaitGroup
 
 	stats sendCounters
+	// inbox queues received packets for the core (inbox.go).
+	inbox inbox
 }
 
 type session struct {

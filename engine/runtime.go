@@ -63,8 +63,23 @@ func (p *Peer) flushPushes() {
 	p.send(plan.Packets())
 }
 
-// onPacket is the transport's handler.
+// onPacket is the transport's handler: it queues the packet in the inbox
+// (inbox.go) and, when no other goroutine is draining it, drains it.
 func (p *Peer) onPacket(in transport.Packet) {
+	if !p.inbox.put(in) {
+		return
+	}
+	for {
+		pk, ok := p.inbox.take()
+		if !ok {
+			return
+		}
+		p.handlePacket(pk)
+	}
+}
+
+// handlePacket hands one packet to the core and sends its answers.
+func (p *Peer) handlePacket(in transport.Packet) {
 	now := p.clk.Now()
 	p.mu.Lock()
 	var out protocol.Output

@@ -31,6 +31,9 @@ type Stats struct {
 	// UnknownSender counts compact-header packets (beats to ring watchers)
 	// whose sender key names no peer held here.
 	UnknownSender uint64
+	// InboxDropped counts packets dropped unread because too many waited
+	// for the peer (256 packets or 16 MiB): the oldest waiting goes first.
+	InboxDropped uint64
 
 	// Trust (issue 11). Envelope refusals: Checksum (corrupted plain
 	// packet), AuthFailed (forged, tampered or another cluster's encrypted
@@ -104,6 +107,7 @@ func (p *Peer) Stats() Stats {
 		Truncated: c.Truncated, Oversized: c.Oversized, BadMagic: c.BadMagic,
 		BadVersion: c.BadVersion, Malformed: c.Malformed, BadDelta: c.BadDelta,
 		ForeignCluster: c.ForeignCluster, SelfPackets: c.SelfPackets, UnknownSender: c.UnknownSender,
+		InboxDropped: p.inbox.dropped.Load(),
 		EncodeErrors: p.stats.encodeErrors.Load(), SendErrors: p.stats.sendErrors.Load(),
 		PushDropped: c.PushDropped, LateReplies: c.LateReplies, Deaths: c.Deaths,
 		Peers: g.Peers, LivePeers: g.LivePeers, DeadPeers: g.DeadPeers, Keys: g.Keys, PendingRuns: g.PendingRuns,

@@ -108,6 +108,21 @@ func (l *Limiter) AllowN(src string, n int, now time.Time) int {
 	return ok
 }
 
+// AllowGlobal takes one token of the global bucket only, at now: for a
+// source trusted beyond a source's bucket, which the global bound still
+// holds. Without a global bucket it allows everything.
+func (l *Limiter) AllowGlobal(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.global != nil && !l.global.AllowN(now, 1) {
+		l.stats.RefusedGlobal++
+		l.stats.Refused++
+		return false
+	}
+	l.stats.Allowed++
+	return true
+}
+
 func (l *Limiter) limiter(src string, now time.Time) *rate.Limiter {
 	// Drop limiters idle for too long, oldest first, so that the table
 	// holds the sources of the last Idle only.

@@ -153,12 +153,14 @@ type Core struct {
 	members membership
 	seeds   map[string]bool
 
-	round    uint64
-	lastBeat time.Time
-	lastTick time.Time
-	slack    time.Duration // how late our own ticks run (trackLag)
-	lastSyn  time.Time
-	lastFull time.Time
+	round uint64
+	// startRound is round when the incarnation started (seedFirst).
+	startRound uint64
+	lastBeat   time.Time
+	lastTick   time.Time
+	slack      time.Duration // how late our own ticks run (trackLag)
+	lastSyn    time.Time
+	lastFull   time.Time
 
 	lastRefute    time.Time
 	refutePending bool
@@ -264,6 +266,7 @@ func (c *Core) Start(now time.Time, id state.NodeID) {
 	}
 	c.lastTick, c.slack, c.lastSyn, c.lastFull = time.Time{}, 0, time.Time{}, now
 	c.lastRefute, c.refutePending, c.refuteEchoes = time.Time{}, false, 0
+	c.startRound = c.round
 	delete(c.seeds, id.Addr)
 	c.lastBeat = now
 	c.lastNews = now

@@ -34,6 +34,9 @@ type sim struct {
 	// peers raises N^2 of them, which the scale runs do not read and
 	// which would otherwise count in the heap measured per peer.
 	dropEvents bool
+	// onSend, when set, sees every packet encoded (sent, whether or not
+	// it is then delivered).
+	onSend func(from *simPeer, o Outgoing, b []byte)
 }
 
 // simPeer is one core and what the sim observed of it.
@@ -174,6 +177,9 @@ func (s *sim) do(from *simPeer, out Output) {
 		}
 		if err != nil {
 			s.tb.Fatalf("encode: %v", err)
+		}
+		if s.onSend != nil {
+			s.onSend(f.from, f.out, b)
 		}
 		f.from.sent[f.out.Packet.Type]++
 		f.from.bytes += uint64(len(b))

@@ -32,7 +32,8 @@ type Trust struct {
 	BadCluster *guard.Limiter
 	// NewPeers meters the peers a source may introduce. Default: 32/s per
 	// source (burst 64), 256/s in all (burst 512): a join of a 4,096-peer
-	// cluster still completes, a forged flood fills nothing.
+	// cluster still completes, a forged flood fills nothing. A configured
+	// seed that proved its address is held to the global rate alone.
 	NewPeers *guard.Limiter
 	// NewPeersPerPacket is K, the most new peers one packet introduces
 	// when its source is not proven. Default
@@ -403,6 +404,9 @@ type gate struct {
 	// proven: the source is not spoofed (see Trust.NewPeersPerPacket), so
 	// the rate limits alone bound the strangers it introduces.
 	proven bool
+	// seed: proven, from its own address, and one of the configured
+	// seeds: the global rate alone bounds the strangers it introduces.
+	seed bool
 }
 
 func (g *gate) begin(now time.Time, from string, pk *wire.Packet, stream bool) {
@@ -414,12 +418,18 @@ func (g *gate) begin(now time.Time, from string, pk *wire.Packet, stream bool) {
 	}
 	amp := g.c.cfg.Trust.Amp
 	g.proven = g.c.sealedIn || stream && g.direct != "" || amp != nil && amp.IsValidated(from, now)
+	g.seed = g.proven && g.direct != "" && g.c.seeds[a]
 }
 
 // Admit bounds the strangers one packet and one source introduce.
 func (g *gate) Admit(id state.NodeID) bool {
 	t := &g.c.cfg.Trust
-	if !g.proven && g.admitted >= t.NewPeersPerPacket || !t.NewPeers.Allow(g.from, g.now) {
+	// A configured seed that proved its address (the operator named it)
+	// is held to the global rate only: a joiner asks it for every line it
+	// holds (seedFirst), and held to a source's burst of 64 it learnt 64
+	// peers, the rest of the answer sent, decoded and dropped.
+	allowed := g.seed && t.NewPeers.AllowGlobal(g.now) || !g.seed && t.NewPeers.Allow(g.from, g.now)
+	if !g.proven && g.admitted >= t.NewPeersPerPacket || !allowed {
 		g.c.stats.NewPeersRefused++
 		return false
 	}
