@@ -201,6 +201,7 @@ func (c *Core) judge(now time.Time, out *Output) {
 		delete(c.members.byName, name)
 		delete(c.members.accusers, name)
 		c.members.forgetAccuser(name)
+		c.members.version++ // the relay rings held it while it was lately dead
 		if mb.accused {
 			c.st.Retract(name) // anti-entropy carries it; nobody needs it fast
 		}
@@ -268,6 +269,7 @@ func (c *Core) applyChanges(changes []state.Change, now time.Time, out *Output) 
 				c.stopped(now, name, ReasonLeft, out)
 				mb.left = true
 				mb.deadSince = now
+				c.members.version++ // a peer that left leaves the relay rings at once
 			}
 		case state.SuspicionChanged:
 			c.lastNews = now

@@ -222,7 +222,7 @@ func (c *Core) stopped(now time.Time, name string, why Reason, out *Output) {
 	if n, ok := c.st.Node(name); ok {
 		mb.deadEpoch = epoch(n.Heartbeat)
 	}
-	c.members.ringDirty = true
+	c.members.changed()
 	c.lastNews = now
 	if why == ReasonFailed {
 		c.stats.Deaths++
@@ -251,7 +251,7 @@ func (c *Core) revive(now time.Time, n *state.Node, evidence bool, out *Output) 
 		return
 	}
 	mb.alive = true
-	c.members.ringDirty = true
+	c.members.changed()
 	c.lastNews = now
 	c.log.Info("peer alive again", "peer", n.ID.Name)
 	out.Events = append(out.Events, Event{Kind: PeerStart, Peer: n.ID.Name})

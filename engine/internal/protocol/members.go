@@ -83,7 +83,10 @@ type membership struct {
 	accusers map[string]map[string]state.Suspicion
 
 	ringDirty bool
-	ring      []ringSlot
+	// version counts the changes of the members and their liveness (see
+	// changed): the relay rings (relay.go) are rebuilt only when it moved.
+	version uint64
+	ring    []ringSlot
 	// me is self's index in ring. When the ring was last built, dead
 	// named the members neither alive nor gone, and down every member not
 	// alive (dead or gone): Core.targets picks from ring and dead, and
@@ -109,6 +112,14 @@ func newMembership(phi failure.Config, watchers, quorum int) membership {
 		byName: make(map[string]*member), accusers: make(map[string]map[string]state.Suspicion),
 		watched: make(map[string]time.Time), ringDirty: true,
 	}
+}
+
+// changed records a change of the members or of one's liveness (added,
+// removed, dead, back, restarted, left): the watcher ring and the relay
+// rings are rebuilt from it.
+func (m *membership) changed() {
+	m.ringDirty = true
+	m.version++
 }
 
 // ringHash places a name on the ring. It ignores the generation, so a
@@ -196,7 +207,7 @@ func (m *membership) joined(name string, left bool, now time.Time) {
 		mb.deadSince = now
 	}
 	m.byName[name] = mb
-	m.ringDirty = true
+	m.changed()
 }
 
 // restarted records a new incarnation of name: suspicions of and by the
@@ -215,6 +226,9 @@ func (m *membership) restarted(name string, now time.Time) (back bool) {
 		mb.fd.Heartbeat(now)
 	}
 	m.forgetAccuser(name)
+	// Every restart: a new incarnation may have a new address, which the
+	// relay rings hold.
+	m.version++
 	m.ringDirty = m.ringDirty || back
 	return back
 }
@@ -311,6 +325,6 @@ func (m *membership) restartSelf(st *state.Cluster, now time.Time) {
 			m.setSuspicion(n.ID.Name, accused, s, true)
 		})
 	})
-	m.ringDirty = true
+	m.changed()
 	m.refreshRing(now)
 }

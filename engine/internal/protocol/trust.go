@@ -490,7 +490,7 @@ func (g *gate) Evict(id state.NodeID) string {
 	delete(g.c.members.byName, victim)
 	delete(g.c.members.accusers, victim)
 	g.c.members.forgetAccuser(victim)
-	g.c.members.ringDirty = true
+	g.c.members.changed()
 	g.c.stats.Evicted++
 	return victim
 }
