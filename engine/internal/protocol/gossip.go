@@ -69,7 +69,9 @@ func (c *Core) Tick(now time.Time) Output {
 				digest.Entries = nil
 			}
 		}
-		if complete.Complete && c.round == c.startRound+2 {
+		if c.round == c.startRound+2 && (complete.Complete || full && digest.Complete) {
+			// A joiner small enough that its cut digest is whole
+			// sends it to the seed all the same.
 			targets = c.seedFirst(targets)
 		}
 		for i, addr := range targets {
