@@ -97,24 +97,7 @@ func benchDrain(b *testing.B, viaBridge bool) {
 		} else {
 			cancel = receiver.On("say:"+event, func(*engine.Event) { handle() }).Cancel
 		}
-		end, err := receiver.Events("say:"+event+"-end", 4)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for j := range benchEvents {
-			if err := sender.Say(event, engine.String(strconv.Itoa(j)), engine.Buffered()); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := sender.Say(event+"-end", engine.String("")); err != nil {
-			b.Fatal(err)
-		}
-		ctx, stop := context.WithTimeout(context.Background(), time.Minute)
-		_, err = end.Next(ctx)
-		stop()
-		if err != nil {
-			b.Fatal("the end marker never came: ", err)
-		}
+		end := sayBacklog(b, sender, receiver, event)
 		t0 := time.Now()
 		close(gate)
 		select {
@@ -148,24 +131,7 @@ func BenchmarkPollFlat(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		end, err := receiver.Events("say:"+event+"-end", 4)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for j := range benchEvents {
-			if err := sender.Say(event, engine.String(strconv.Itoa(j)), engine.Buffered()); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := sender.Say(event+"-end", engine.String("")); err != nil {
-			b.Fatal(err)
-		}
-		ctx, stop := context.WithTimeout(context.Background(), time.Minute)
-		_, err = end.Next(ctx)
-		stop()
-		if err != nil {
-			b.Fatal("the end marker never came: ", err)
-		}
+		end := sayBacklog(b, sender, receiver, event)
 		t0, c0 := time.Now(), threadCPU(b)
 		for got := 0; got < benchEvents; batches++ {
 			batch, err := br.PollFlat(st, 0, 4096)
@@ -183,6 +149,31 @@ func BenchmarkPollFlat(b *testing.B) {
 	b.ReportMetric(float64(total.Nanoseconds())/n, "ns/event")
 	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/event")
 	b.ReportMetric(float64(b.N*benchEvents)/float64(batches), "events/batch")
+}
+
+// sayBacklog has sender say benchEvents events named event, then an end
+// marker, and returns once receiver got the marker: the events are queued
+// at the receiver. The caller closes the returned stream.
+func sayBacklog(b *testing.B, sender, receiver *engine.Peer, event string) *engine.Stream {
+	end, err := receiver.Events("say:"+event+"-end", 4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for j := range benchEvents {
+		if err := sender.Say(event, engine.String(strconv.Itoa(j)), engine.Buffered()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := sender.Say(event+"-end", engine.String("")); err != nil {
+		b.Fatal(err)
+	}
+	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
+	_, err = end.Next(ctx)
+	stop()
+	if err != nil {
+		b.Fatal("the end marker never came: ", err)
+	}
+	return end
 }
 
 // threadCPU is the CPU time of the calling thread (locked to it):
