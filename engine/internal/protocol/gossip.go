@@ -361,6 +361,11 @@ type progressKey struct {
 type progressMark struct {
 	from uint64
 	at   time.Time
+	// answered is the highest version our answers sent the peer of the
+	// node; byUs, that its last rise stayed within it: our own answers,
+	// not pushes, moved it.
+	answered uint64
+	byUs     bool
 }
 
 // markProgress tells, for each request of peer, whether its version of
@@ -368,7 +373,11 @@ type progressMark struct {
 // or was last seen rising less than FreshHold ago. A peer fed by pushes
 // keeps moving however far behind a busy cluster runs, and gets small
 // answers; one that stopped (a lost push leaves a gap, and the version
-// stops below it) gets what it lacks in full.
+// stops below it) gets what it lacks in full. A rise no further than our
+// own answers took it is not a push's doing: a peer repaired by
+// anti-entropy alone (its pushes were dropped, or its changes were
+// buffered to the rounds) would otherwise look fed by pushes at every
+// request and get one datagram a round for as long as its backlog lasts.
 func (c *Core) markProgress(now time.Time, peer state.NodeID, reqs []state.Request) {
 	if c.progress == nil {
 		c.progress = make(map[progressKey]progressMark)
@@ -378,9 +387,27 @@ func (c *Core) markProgress(now time.Time, peer state.NodeID, reqs []state.Reque
 		k := progressKey{peer: peer.Name, node: r.Node.Key()}
 		m, seen := c.progress[k]
 		fresh := seen && now.Sub(m.at) < c.cfg.RepairHorizon
-		r.Moving = fresh && (r.From > m.from || r.From == m.from && now.Sub(m.at) < c.cfg.FreshHold)
+		rose := r.From > m.from
+		byUs := rose && r.From <= m.answered
+		r.Moving = fresh && (rose && !byUs || r.From == m.from && !m.byUs && now.Sub(m.at) < c.cfg.FreshHold)
 		if !seen || r.From != m.from {
-			c.progress[k] = progressMark{from: r.From, at: now}
+			c.progress[k] = progressMark{from: r.From, at: now, answered: m.answered, byUs: byUs}
+		}
+	}
+}
+
+// markAnswered records how far an answer to peer takes each node it
+// carries (markProgress).
+func (c *Core) markAnswered(peer state.NodeID, d *state.Delta) {
+	if c.progress == nil {
+		return
+	}
+	for i := range d.Nodes {
+		nd := &d.Nodes[i]
+		k := progressKey{peer: peer.Name, node: nd.ID.Key()}
+		if m, ok := c.progress[k]; ok && nd.To > m.answered {
+			m.answered = nd.To
+			c.progress[k] = m
 		}
 	}
 }

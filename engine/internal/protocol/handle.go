@@ -128,6 +128,7 @@ func (c *Core) onSyn(now time.Time, from string, stream bool, pk *wire.Packet, o
 	reply := &wire.Packet{Type: wire.SynAck, Token: pk.Token}
 	budget := c.holdFresh(now, pk.Sender, cmp.Requests)
 	reply.Delta = c.st.BuildDelta(cmp.Requests, budget, ms, c.rng)
+	c.markAnswered(pk.Sender, &reply.Delta)
 	lines := make([]state.DigestEntry, 0, 1+len(cmp.Wants)+len(cmp.Fresher))
 	lines = append(lines, c.st.Self().Line())
 	lines = append(lines, cmp.Wants...)
@@ -172,6 +173,7 @@ func (c *Core) onSynAck(now time.Time, from string, stream bool, pk *wire.Packet
 	}
 	budget := c.holdFresh(now, pk.Sender, cmp.Requests)
 	if d := c.st.BuildDelta(cmp.Requests, budget, ms, c.rng); !d.Empty() {
+		c.markAnswered(pk.Sender, &d)
 		out.reply(to, limited, c.stamp(&wire.Packet{Type: wire.Ack, Delta: d}))
 	}
 	if len(cmp.Wants) > 0 {

@@ -196,12 +196,16 @@ func TestSimMovingPeerGetsSmallAnswersStalledOneFull(t *testing.T) {
 	s := newSim(t, 2, simConfig())
 	s.until(50, s.allKnowAll, "join")
 	a, b := s.peers[0], s.peers[1]
-	for range 25 {
+	// A stream of 200 says a round; the digests below are what b claims.
+	round := func() {
 		for range 200 {
 			_, err := a.core.Say(s.now, "tp", []byte("x"), state.EncodingText, time.Minute, false)
 			require.NoError(t, err)
 		}
-		s.step() // pushes reach b; the digests below are what b claims
+		s.step()
+	}
+	for range 25 {
+		round()
 	}
 	lag := func(d time.Duration) uint64 {
 		v, ok := a.core.st.Self().HeldAt(s.now.Add(-d).UnixMilli())
@@ -212,14 +216,66 @@ func TestSimMovingPeerGetsSmallAnswersStalledOneFull(t *testing.T) {
 	first := answerTo(t, s, a, b, v)
 	assert.Greater(t, first, 2000, "first seen 3 s behind: everything older than the hold")
 
-	s.step()
-	v += 200
+	round()
+	v += uint64(first) + 200 // beyond what the answer brought it: pushes did
 	moving := answerTo(t, s, a, b, v)
 	assert.Less(t, moving, 100, "moved since: one datagram")
 
-	for range 3 {
-		s.step()
+	for range 12 {
+		round() // b stands still, and falls beyond the repair horizon
 	}
 	stalled := answerTo(t, s, a, b, v)
-	assert.Greater(t, stalled, 2000, "stood still for longer than the hold: in full again")
+	assert.Greater(t, stalled, 1500, "stood still for longer than the hold: in full again")
+}
+
+// A peer whose version rises only as far as our own answers took it is
+// not fed by pushes: its pushes were lost (here all of them), and taking
+// its rise for a push's doing would hold it to one datagram a round for
+// as long as its backlog lasts (5,000 says: more than 100 rounds). Once
+// it lags by more than the repair horizon, its repair goes in full.
+func TestSimRepairedByAnswersNotTakenForPushFed(t *testing.T) {
+	s := newSim(t, 2, simConfig())
+	s.until(50, s.allKnowAll, "join")
+	for range 20 {
+		s.step() // version history
+	}
+	a, b := s.peers[0], s.peers[1]
+	s.net.drop = func(from, _ string, pk *wire.Packet) bool { return from == a.addr && pk.Type == wire.Push }
+	const says = 5000
+	for i := range says {
+		out, err := a.core.Say(s.now, "tp", fmt.Appendf(nil, "%05d", i), state.EncodingText, time.Minute, false)
+		require.NoError(t, err)
+		s.do(a, out)
+	}
+	s.flush()
+	require.Empty(t, saidValues(b), "every push lost")
+	rounds := s.until(100, heardAll(s, a, says), "the says repaired by anti-entropy")
+	t.Logf("repaired in %d rounds", rounds)
+	// Lagging less than the repair horizon (10 rounds) it gets a datagram
+	// a round (it may have pushes waiting in its queue), then it all.
+	horizon := int(s.cfg.RepairHorizon / s.cfg.GossipInterval)
+	assert.LessOrEqual(t, rounds, horizon+3, "full answers past the horizon, not a datagram a round for ever")
+	requireHeardInOrder(t, s, a, says)
+}
+
+// Buffered says wait for the round as one run: a burst costs one node
+// header in the push queue, not one per say, so it fits the queue instead
+// of being dropped to anti-entropy (50,000 says of 150 bytes of run each
+// filled the engine's 8 MiB).
+func TestBufferedSaysQueueAsOneRun(t *testing.T) {
+	cfg := simConfig()
+	cfg.PushQueueBytes = 64 << 10
+	s := newSim(t, 2, cfg)
+	s.until(50, s.allKnowAll, "join")
+	a := s.peers[0]
+	const says = 3000 // about 15 bytes of entry each: 45 KB, under the bound
+	for i := range says {
+		_, err := a.core.Say(s.now, "tp", fmt.Appendf(nil, "%05d", i), state.EncodingText, time.Minute, true)
+		require.NoError(t, err)
+	}
+	require.Len(t, a.core.push.buffered, 1, "contiguous buffered says merge")
+	s.step()
+	assert.Zero(t, a.core.Stats().PushDropped)
+	s.until(10, heardAll(s, a, says), "the says pushed at the round")
+	requireHeardInOrder(t, s, a, says)
 }

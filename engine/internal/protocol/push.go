@@ -12,6 +12,31 @@ type pushItem struct {
 	run    state.Run
 	except string // where it came from: no point sending it back
 	size   int
+	// owned: run.Entries is this item's own slice (a merge copied it),
+	// so further merges may append to it in place.
+	owned bool
+}
+
+// continuedBy reports whether it continues q's run: same node, same
+// source, versions contiguous.
+func (q *pushItem) continuedBy(it *pushItem) bool {
+	return q.run.Node == it.run.Node && q.except == it.except && q.run.To == it.run.From && it.run.To >= it.run.From
+}
+
+// merge appends it to q when it continues q's run and reports whether it
+// did: a burst of buffered local changes, each its own run, waits for the
+// round as one run.
+func (q *pushItem) merge(it *pushItem) bool {
+	if !q.continuedBy(it) {
+		return false
+	}
+	if !q.owned {
+		q.run.Entries = append(make([]*state.Entry, 0, 2*(len(q.run.Entries)+len(it.run.Entries))), q.run.Entries...)
+		q.owned = true
+	}
+	q.run.Entries = append(q.run.Entries, it.run.Entries...)
+	q.run.To = it.run.To
+	return true
 }
 
 // pushQueue holds fresh changes until the runtime flushes them, bounded in
@@ -38,12 +63,18 @@ func runBytes(r *state.Run) int {
 func (c *Core) enqueuePush(out *Output, items ...pushItem) {
 	for _, it := range items {
 		it.size = runBytes(&it.run)
-		if c.push.bytes+it.size > c.cfg.PushQueueBytes && len(c.push.items) > 0 {
+		charge := it.size
+		if k := len(c.push.items) - 1; k >= 0 && c.push.items[k].continuedBy(&it) {
+			// It will be coalesced into the run before it (pushbatch.go):
+			// its entries count, not another node header.
+			charge -= state.NodeDeltaHeader(it.run.Node.ID)
+		}
+		if c.push.bytes+charge > c.cfg.PushQueueBytes && len(c.push.items) > 0 {
 			c.stats.PushDropped++
 			c.needFull = true
 			continue
 		}
-		c.push.bytes += it.size
+		c.push.bytes += charge
 		c.push.items = append(c.push.items, it)
 	}
 	out.PushReady = len(c.push.items) > 0
@@ -57,6 +88,9 @@ func (c *Core) pushLocal(now int64, from uint64, buffered bool, out *Output) {
 	}
 	it := pushItem{run: c.st.LocalRun(from, now)}
 	if buffered {
+		if k := len(c.push.buffered) - 1; k >= 0 && c.push.buffered[k].merge(&it) {
+			return
+		}
 		c.push.buffered = append(c.push.buffered, it)
 		return
 	}
