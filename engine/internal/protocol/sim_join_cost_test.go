@@ -68,3 +68,21 @@ func TestSimJoinThroughSeedCost(t *testing.T) {
 		t.Errorf("join cost above bounds (%d rounds, %.0f lines, %.0f bytes per peer): %+v", maxRounds, maxLines, maxBytes, r)
 	}
 }
+
+// A join of more peers than the old global burst of the new-peer limiter
+// (512): the joiner learns the whole cluster from its seed in one
+// exchange, because the global bucket now holds one peer table
+// (Limits.MaxNodes). With a global burst of 512 and 256/s, N = 640 took
+// 14 rounds and N = 1,024 31 (2 now), every answer beyond the bucket
+// decoded and dropped.
+func TestSimJoinBeyondGlobalBurst(t *testing.T) {
+	n := 640
+	if raceDetector {
+		n = 576
+	}
+	r := measureJoinCost(t, n)
+	t.Logf("N=%d: all know all in %d rounds; %.0f strangers refused per peer", n, r.rounds, r.refused)
+	if r.rounds > 3 {
+		t.Errorf("join of %d took %d rounds, want <= 3: %+v", n, r.rounds, r)
+	}
+}

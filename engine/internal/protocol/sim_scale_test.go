@@ -113,7 +113,11 @@ func measureScale(tb testing.TB, n int) scaleResult {
 	wall := time.Now()
 	base := heapInUse()
 	r := scaleResult{N: n, Bound: epidemicBound(n)}
-	s := newSim(tb, n, scaleConfig())
+	// The engine's trust layer, as the engine runs it: plain envelopes,
+	// the 3x rule, the new-peer limits (without it no address is ever
+	// validated, and every answer over UDP is held to 8 strangers).
+	var s *sim
+	s = newTrustSim(tb, n, scaleConfig(), trustFor(tb, &s, false, true))
 	s.dropEvents = true
 	limit := int(10 * r.Bound)
 	sent := func() (b uint64) {
