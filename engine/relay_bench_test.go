@@ -17,17 +17,23 @@ import (
 // Reports the update latency (median and worst over the ops, wall clock:
 // note the load average beside it), the cluster's CPU per update
 // (cpu-µs/update, the idle cluster's background rate subtracted), and the
-// push packets received per peer per update. BENCH_RELAY_PROFILE names a
+// push packets received per peer per update. BENCH_RELAY_FANOUT sets the
+// trees' PushFanout (default the LAN preset's). BENCH_RELAY_PROFILE names a
 // CPU profile of the updates alone (not the join).
 func BenchmarkUpdateRelay(b *testing.B) {
 	n := 256
 	if v, err := strconv.Atoi(os.Getenv("BENCH_RELAY_N")); err == nil && v > 1 {
 		n = v
 	}
+	fanout := LANConfig().PushFanout
+	if v, err := strconv.Atoi(os.Getenv("BENCH_RELAY_FANOUT")); err == nil && v > 1 {
+		fanout = v
+	}
 	cl := newNetCluster(b, n, func(_ int, c *Config) {
 		lan := LANConfig()
 		c.GossipInterval, c.QuietAfter, c.HeartbeatInterval = lan.GossipInterval, lan.QuietAfter, lan.HeartbeatInterval
 		c.Failure = lan.Failure
+		c.PushFanout = fanout
 		loadTolerant(c)
 	})
 	eventually(b, 180*time.Second, cl.converged, "converge")
