@@ -33,7 +33,11 @@ func (c *Core) Tick(now time.Time) Output {
 	c.forgetProgress(now)
 	busy := now.Sub(c.lastNews) < c.cfg.QuietAfter
 	c.expireTokens(now)
-	if busy || now.Sub(c.lastSyn) >= c.cfg.QuietInterval {
+	// A peer that knows no live peer asks its seeds every round, however
+	// quiet it is: it has nobody else, and a seed that is down must not
+	// hold its join back to one try per QuietInterval.
+	alone := len(c.seeds) > 0 && len(c.members.ring) <= 1
+	if busy || alone || now.Sub(c.lastSyn) >= c.cfg.QuietInterval {
 		c.lastSyn = now
 		targets := c.targets(busy)
 		full := c.needFull || busy && c.round%uint64(c.cfg.FullDigestEvery) == 0 ||
@@ -168,8 +172,17 @@ func (c *Core) targets(busy bool) []string {
 			}
 		}
 	}
-	if len(c.seeds) > 0 && !seedPicked &&
-		(live == 0 || c.rng.Float64() < float64(len(c.seeds))/float64(live+len(m.dead)+1)) {
+	if live == 0 && len(c.seeds) > 0 {
+		// No live peer known: every seed, so that one that is down (or
+		// not up yet) costs nothing while another answers. Seeds are the
+		// few addresses an operator configured.
+		seeds := slices.Sorted(maps.Keys(c.seeds))
+		for _, s := range seeds {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	} else if len(c.seeds) > 0 && !seedPicked && c.rng.Float64() < float64(len(c.seeds))/float64(live+len(m.dead)+1) {
 		seeds := make([]string, 0, len(c.seeds))
 		for s := range c.seeds {
 			seeds = append(seeds, s)
