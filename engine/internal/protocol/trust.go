@@ -37,7 +37,7 @@ type Trust struct {
 	// least 256/s). A configured seed that proved its address is held to
 	// the global bucket alone, so a joiner learns the whole cluster from
 	// its seed in one exchange: a global burst of 512 held a 1,024-peer
-	// join to 70 simulated rounds where it takes 2, and a 4,096-peer join
+	// join to 31 simulated rounds where it takes 2, and a 4,096-peer join
 	// to 14 s. The table itself bounds the memory a forged flood takes
 	// (strangers introduced by a third party evict nobody), the 3x rule
 	// the traffic toward the addresses it names, and the per-source and
