@@ -163,6 +163,7 @@ type Core struct {
 	lastFull   time.Time
 
 	lastRefute    time.Time
+	refuteTokens  float64 // refute's bucket, as of lastRefute
 	refutePending bool
 	// refuteEchoes is how many more rounds repeat the last refutation
 	// (refute).
@@ -266,6 +267,7 @@ func (c *Core) Start(now time.Time, id state.NodeID) {
 	}
 	c.lastTick, c.slack, c.lastSyn, c.lastFull = time.Time{}, 0, time.Time{}, now
 	c.lastRefute, c.refutePending, c.refuteEchoes = time.Time{}, false, 0
+	c.refuteTokens = refuteBurst
 	c.startRound = c.round
 	delete(c.seeds, id.Addr)
 	c.lastBeat = now

@@ -202,6 +202,7 @@ func (c *Core) onSynAck(now time.Time, from string, stream bool, pk *wire.Packet
 // (each peer forwards what it learnt by push once: epidemic broadcast).
 func (c *Core) onDelta(now time.Time, _ string, pk *wire.Packet, push bool, out *Output) {
 	c.prewarm(&pk.Delta)
+	c.refuteCarried(now, &pk.Delta, out)
 	// The changes of a push are consumed here (turned into events), so
 	// their slice is the core's own scratch, reused packet after packet
 	// instead of grown anew for each.

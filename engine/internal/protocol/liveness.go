@@ -202,11 +202,35 @@ func (c *Core) verdict(now time.Time, accused string, need int, out *Output) {
 	}
 	if mb.quorumSince.IsZero() {
 		mb.quorumSince = now
+		c.tellAccused(now, n, out)
 	}
 	if now.Sub(mb.quorumSince) < c.cfg.SuspectGrace {
 		return // the accused may be refuting: suspicions reach it at once
 	}
 	c.stopped(now, accused, ReasonFailed, out)
+}
+
+// tellAccused sends the accused the suspicions that make the quorum this
+// peer just found against it, once: the watchers' own announcements to
+// it may all have been lost, and it can refute only what it knows of.
+// With every observer that holds the quorum telling it, it learns of it
+// in the round the quorum forms and refutes within SuspectGrace (at 50 %
+// loss a 256-peer cluster otherwise saw it learn too late, now and then,
+// and observers declare it dead). A crashed accused costs one packet per
+// observer, once.
+func (c *Core) tellAccused(now time.Time, accused *state.Node, out *Output) {
+	var nds []state.NodeDelta
+	for author, s := range c.members.accusers[accused.ID.Name] {
+		if author == c.id.Name || s.Generation != accused.ID.Generation || s.Heartbeat < accused.Heartbeat {
+			continue
+		}
+		if r, ok := c.st.SuspicionRun(author, accused.ID.Name, now.UnixMilli()); ok {
+			nds = append(nds, r.NodeDelta())
+		}
+	}
+	if len(nds) > 0 {
+		out.send(accused.ID.Addr, c.stamp(&wire.Packet{Type: wire.Push, Delta: state.Delta{Nodes: nds}}))
+	}
 }
 
 // stopped records that a live peer is no longer alive, for reason.
@@ -274,6 +298,15 @@ func (c *Core) heartbeatAdvanced(now time.Time, n *state.Node, out *Output) {
 			if mb.fd != nil {
 				mb.fd.Touch(now)
 			}
+			if mb.accused {
+				// Our suspicion of it is refuted: withdraw it, and say so
+				// to every live peer. An observer that holds the quorum but
+				// lost every copy of the refutation gets up to three more
+				// chances, one from each watcher, before its grace runs
+				// out. Still deaf to the peer, the watcher suspects it again
+				// at the new heartbeat once phi crosses (watch).
+				c.retract(now, n.ID.Name, out)
+			}
 		}
 	}
 	c.revive(now, n, false, out)
@@ -303,16 +336,55 @@ func (c *Core) suspicionChanged(now time.Time, author state.NodeID, e *state.Ent
 	}
 }
 
+// refuteCarried refutes a suspicion of the local peer's current epoch
+// that a delta carries from a known watcher, before the delta is applied.
+// A push that tells the accused of its suspicion is a run of the
+// watcher's log, and the state holds it back while the accused lacks an
+// earlier entry of that log (a lost retraction, say): at 50 % loss the
+// accused then learnt of the suspicion only after observers had held the
+// quorum for SuspectGrace, and a 256-peer cluster saw live peers declared
+// dead. Read here, it is refuted at once (refute meters refutations, and
+// once the epoch moved the applied entry no longer asks for one).
+func (c *Core) refuteCarried(now time.Time, d *state.Delta, out *Output) {
+	self := c.st.Self()
+	for i := range d.Nodes {
+		nd := &d.Nodes[i]
+		if nd.ID.Name == c.id.Name {
+			continue
+		}
+		if n, ok := c.st.Node(nd.ID.Name); !ok || n.ID.Generation != nd.ID.Generation {
+			continue
+		}
+		for _, e := range nd.Entries {
+			if s, ok := state.SuspicionIn(e, c.id.Name); ok && s.Generation == c.id.Generation &&
+				epoch(s.Heartbeat) >= epoch(self.Heartbeat) {
+				c.refute(now, out)
+				return
+			}
+		}
+	}
+}
+
 // refute starts a new heartbeat epoch, which voids every suspicion of the
 // local peer, and sends the new heartbeat straight to every live peer (a
-// NodeDelta without entries: a few dozen bytes each). At most once per
+// NodeDelta without entries: a few dozen bytes each). Refutations are
+// metered by a bucket of refuteBurst, refilled by one per
 // HeartbeatInterval, so a watcher that cannot hear us cannot make us
-// flood; a later suspicion is refuted on a later tick.
+// flood (one a second, in the long run); a later suspicion is refuted on
+// a later tick. The burst lets a new quorum that forms right after a
+// refutation (the watchers' detectors restart from it, and at 50 % loss
+// they can miss the next beats too) be refuted within SuspectGrace: held
+// to one a second, a 256-peer cluster at 50 % loss saw observers declare
+// a live peer dead before its next refutation could go out.
 func (c *Core) refute(now time.Time, out *Output) {
-	if !c.lastRefute.IsZero() && now.Sub(c.lastRefute) < c.cfg.HeartbeatInterval {
+	if !c.lastRefute.IsZero() {
+		c.refuteTokens = min(refuteBurst, c.refuteTokens+float64(now.Sub(c.lastRefute))/float64(c.cfg.HeartbeatInterval))
+	}
+	if c.refuteTokens < 1 {
 		c.refutePending = true
 		return
 	}
+	c.refuteTokens--
 	c.lastRefute = now
 	c.refutePending = false
 	c.refuteEchoes = refuteEchoes
@@ -325,6 +397,9 @@ func (c *Core) refute(now time.Time, out *Output) {
 	}
 }
 
+// refuteBurst is how many refutations may go out in a row (refute).
+const refuteBurst = 3
+
 // refuteCopies is how many copies of a refutation go to each live peer at
 // once; refuteEchoes more follow, one a round. Observers that hold the
 // quorum are the ones that must not miss it, and at 50 % loss one copy
@@ -336,11 +411,12 @@ const refuteCopies = 2
 // refuteEchoes is how many later rounds repeat a refutation. An observer
 // that holds the quorum of suspicions but lost the refutation declares a
 // live peer dead SuspectGrace later; at 50 % loss that was one observer in
-// two with a single copy. With the copies and the echoes in the two rounds
-// that follow (inside SuspectGrace) it misses them all one time in 16.
-// Refutations are rare (a live peer suspected): they cost nothing in a
-// healthy cluster.
-const refuteEchoes = 2
+// two with a single copy. With the copies and the echoes in the rounds
+// that follow it misses them all one time in 64 (two echoes: 16, which a
+// 256-peer cluster, with four times the observers at risk, did not
+// afford). Refutations are rare (a live peer suspected): they cost
+// nothing in a healthy cluster.
+const refuteEchoes = 4
 
 // echoRefutation repeats the last refutation once a round while echoes are
 // due.

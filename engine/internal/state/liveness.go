@@ -28,6 +28,33 @@ func (n *Node) Suspicion(accused string) (Suspicion, bool) {
 	}, true
 }
 
+// SuspicionIn decodes e as a suspicion of accused, whatever node's log it
+// comes from: a suspicion held back ahead of a gap can still be read.
+func SuspicionIn(e *Entry, accused string) (Suspicion, bool) {
+	if e == nil || e.Kind != KindSuspect || e.Key != accused || len(e.Value) != suspicionSize {
+		return Suspicion{}, false
+	}
+	return Suspicion{
+		Generation: binary.BigEndian.Uint64(e.Value),
+		Heartbeat:  binary.BigEndian.Uint64(e.Value[8:]),
+	}, true
+}
+
+// SuspicionRun returns author's log from its current suspicion of accused
+// on (that entry and what followed it), to hand the accused its own
+// suspicion; false when author holds none.
+func (c *Cluster) SuspicionRun(author, accused string, now int64) (Run, bool) {
+	n, ok := c.byName[author]
+	if !ok {
+		return Run{}, false
+	}
+	e := n.sus[accused]
+	if e == nil || len(e.Value) != suspicionSize || e.Version == 0 {
+		return Run{}, false
+	}
+	return n.run(e.Version-1, now), true
+}
+
 // EachSuspicion calls f for every suspicion n holds (retractions skipped).
 func (n *Node) EachSuspicion(f func(accused string, s Suspicion)) {
 	for name := range n.sus {
