@@ -202,7 +202,7 @@ func (c *Core) verdict(now time.Time, accused string, need int, out *Output) {
 	}
 	if mb.quorumSince.IsZero() {
 		mb.quorumSince = now
-		c.tellAccused(now, n, out)
+		c.tellAccused(n, out)
 	}
 	if now.Sub(mb.quorumSince) < c.cfg.SuspectGrace {
 		return // the accused may be refuting: suspicions reach it at once
@@ -218,13 +218,13 @@ func (c *Core) verdict(now time.Time, accused string, need int, out *Output) {
 // loss a 256-peer cluster otherwise saw it learn too late, now and then,
 // and observers declare it dead). A crashed accused costs one packet per
 // observer, once.
-func (c *Core) tellAccused(now time.Time, accused *state.Node, out *Output) {
+func (c *Core) tellAccused(accused *state.Node, out *Output) {
 	var nds []state.NodeDelta
 	for author, s := range c.members.accusers[accused.ID.Name] {
 		if author == c.id.Name || s.Generation != accused.ID.Generation || s.Heartbeat < accused.Heartbeat {
 			continue
 		}
-		if r, ok := c.st.SuspicionRun(author, accused.ID.Name, now.UnixMilli()); ok {
+		if r, ok := c.st.SuspicionRun(author, accused.ID.Name); ok {
 			nds = append(nds, r.NodeDelta())
 		}
 	}

@@ -40,10 +40,11 @@ func SuspicionIn(e *Entry, accused string) (Suspicion, bool) {
 	}, true
 }
 
-// SuspicionRun returns author's log from its current suspicion of accused
-// on (that entry and what followed it), to hand the accused its own
+// SuspicionRun returns the one-entry run of author's log that holds its
+// current suspicion of accused (whatever author wrote since stays out: a
+// busy log would make it a large packet), to hand the accused its own
 // suspicion; false when author holds none.
-func (c *Cluster) SuspicionRun(author, accused string, now int64) (Run, bool) {
+func (c *Cluster) SuspicionRun(author, accused string) (Run, bool) {
 	n, ok := c.byName[author]
 	if !ok {
 		return Run{}, false
@@ -52,7 +53,7 @@ func (c *Cluster) SuspicionRun(author, accused string, now int64) (Run, bool) {
 	if e == nil || len(e.Value) != suspicionSize || e.Version == 0 {
 		return Run{}, false
 	}
-	return n.run(e.Version-1, now), true
+	return Run{Node: n, From: e.Version - 1, To: e.Version, Entries: []*Entry{e}}, true
 }
 
 // EachSuspicion calls f for every suspicion n holds (retractions skipped).
