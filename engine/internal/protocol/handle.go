@@ -202,7 +202,11 @@ func (c *Core) onSynAck(now time.Time, from string, stream bool, pk *wire.Packet
 // (each peer forwards what it learnt by push once: epidemic broadcast).
 func (c *Core) onDelta(now time.Time, _ string, pk *wire.Packet, push bool, out *Output) {
 	c.prewarm(&pk.Delta)
-	c.refuteCarried(now, &pk.Delta, out)
+	if push {
+		// Only a push is held behind a gap; an Ack's suspicions are
+		// applied, and refuted, as they come (suspicionChanged).
+		c.refuteCarried(now, &pk.Delta, out)
+	}
 	// The changes of a push are consumed here (turned into events), so
 	// their slice is the core's own scratch, reused packet after packet
 	// instead of grown anew for each.

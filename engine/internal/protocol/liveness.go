@@ -221,7 +221,7 @@ func (c *Core) verdict(now time.Time, accused string, need int, out *Output) {
 func (c *Core) tellAccused(accused *state.Node, out *Output) {
 	var nds []state.NodeDelta
 	for author, s := range c.members.accusers[accused.ID.Name] {
-		if author == c.id.Name || s.Generation != accused.ID.Generation || s.Heartbeat < accused.Heartbeat {
+		if author == c.id.Name || !c.members.valid(accused, author, s) {
 			continue
 		}
 		if r, ok := c.st.SuspicionRun(author, accused.ID.Name); ok {

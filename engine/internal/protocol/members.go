@@ -267,20 +267,29 @@ func (m *membership) setSuspicion(accuser, accused string, s state.Suspicion, ok
 func (m *membership) validAccusers(n *state.Node) int {
 	count := 0
 	for accuser, s := range m.accusers[n.ID.Name] {
-		if s.Generation != n.ID.Generation || s.Heartbeat < n.Heartbeat {
-			continue
+		if m.valid(n, accuser, s) {
+			count++
 		}
-		if m.strict && epoch(s.Heartbeat) != epoch(n.Heartbeat) {
-			continue
-		}
-		if accuser != m.self {
-			if a := m.byName[accuser]; a == nil || !a.alive {
-				continue
-			}
-		}
-		count++
 	}
 	return count
+}
+
+// valid reports whether accuser's suspicion s counts against n: it is of
+// n's current incarnation, at least as recent as its heartbeat known, and
+// its author is a live peer (or self).
+func (m *membership) valid(n *state.Node, accuser string, s state.Suspicion) bool {
+	if s.Generation != n.ID.Generation || s.Heartbeat < n.Heartbeat {
+		return false
+	}
+	if m.strict && epoch(s.Heartbeat) != epoch(n.Heartbeat) {
+		return false
+	}
+	if accuser != m.self {
+		if a := m.byName[accuser]; a == nil || !a.alive {
+			return false
+		}
+	}
+	return true
 }
 
 // liveCount returns how many live peers are known.

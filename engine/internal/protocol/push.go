@@ -20,7 +20,7 @@ type pushItem struct {
 // continuedBy reports whether it continues q's run: same node, same
 // source, versions contiguous.
 func (q *pushItem) continuedBy(it *pushItem) bool {
-	return q.run.Node == it.run.Node && q.except == it.except && q.run.To == it.run.From && it.run.To >= it.run.From
+	return q.run.Node == it.run.Node && q.except == it.except && q.run.To == it.run.From
 }
 
 // merge appends it to q when it continues q's run and reports whether it

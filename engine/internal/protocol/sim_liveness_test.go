@@ -172,17 +172,12 @@ func TestSimNoLivePeerLostAtFiftyPercentLoss(t *testing.T) {
 	// chitchat's bar: 30 s at 50 % loss and no live peer is ever declared
 	// dead, not even for a moment by one observer. Each seed is another
 	// draw of the losses (under the race detector, one).
-	type run struct {
-		n    int
-		seed uint64
-	}
-	runs := []run{{64, 1}, {64, 2}, {64, 3}}
+	seeds := []uint64{1, 2, 3}
 	if raceDetector {
-		runs = runs[:1]
+		seeds = seeds[:1]
 	}
-	for _, r := range runs {
-		n, seed := r.n, r.seed
-		s := settle(t, n, lanLiveness())
+	for _, seed := range seeds {
+		s := settle(t, 64, lanLiveness())
 		s.net.rng = rand.New(rand.NewPCG(seed, 7))
 		s.net.SetLoss(0.5)
 		for i := 0; i < 30*5; i++ { // 30 s
@@ -193,11 +188,11 @@ func TestSimNoLivePeerLostAtFiftyPercentLoss(t *testing.T) {
 			suspicions += p.core.Stats().Suspicions
 			refutations += p.core.Stats().Refutations
 		}
-		t.Logf("N=%d, 30 s at 50%% loss (seed %d): %d suspicions, %d refutations", n, seed, suspicions, refutations)
+		t.Logf("N=64, 30 s at 50%% loss (seed %d): %d suspicions, %d refutations", seed, suspicions, refutations)
 		require.Positive(t, refutations, "the loss made watchers suspect live peers, and they refuted")
 		for _, p := range s.peers {
-			require.Zero(t, failedStops(p), "N=%d: %s declared a live peer dead at 50 %% loss (seed %d)", n, p.Name(), seed)
-			require.Len(t, p.LivePeers(), n-1, "%s lost a live peer", p.Name())
+			require.Zero(t, failedStops(p), "%s declared a live peer dead at 50 %% loss (seed %d)", p.Name(), seed)
+			require.Len(t, p.LivePeers(), 63, "%s lost a live peer", p.Name())
 		}
 	}
 }

@@ -18,7 +18,12 @@ type Suspicion struct {
 // Suspicion returns n's current suspicion of accused, if it holds one that
 // is not retracted.
 func (n *Node) Suspicion(accused string) (Suspicion, bool) {
-	e := n.sus[accused]
+	return decodeSuspicion(n.sus[accused])
+}
+
+// decodeSuspicion reads a suspicion entry's value; false for a retraction
+// (empty value) or no entry.
+func decodeSuspicion(e *Entry) (Suspicion, bool) {
 	if e == nil || len(e.Value) != suspicionSize {
 		return Suspicion{}, false
 	}
@@ -31,13 +36,10 @@ func (n *Node) Suspicion(accused string) (Suspicion, bool) {
 // SuspicionIn decodes e as a suspicion of accused, whatever node's log it
 // comes from: a suspicion held back ahead of a gap can still be read.
 func SuspicionIn(e *Entry, accused string) (Suspicion, bool) {
-	if e == nil || e.Kind != KindSuspect || e.Key != accused || len(e.Value) != suspicionSize {
+	if e == nil || e.Kind != KindSuspect || e.Key != accused {
 		return Suspicion{}, false
 	}
-	return Suspicion{
-		Generation: binary.BigEndian.Uint64(e.Value),
-		Heartbeat:  binary.BigEndian.Uint64(e.Value[8:]),
-	}, true
+	return decodeSuspicion(e)
 }
 
 // SuspicionRun returns the one-entry run of author's log that holds its
@@ -50,7 +52,7 @@ func (c *Cluster) SuspicionRun(author, accused string) (Run, bool) {
 		return Run{}, false
 	}
 	e := n.sus[accused]
-	if e == nil || len(e.Value) != suspicionSize || e.Version == 0 {
+	if _, held := decodeSuspicion(e); !held || e.Version == 0 {
 		return Run{}, false
 	}
 	return Run{Node: n, From: e.Version - 1, To: e.Version, Entries: []*Entry{e}}, true
